@@ -1,0 +1,148 @@
+"""Balances on an account's normal side: posted, pending and available; now, as of an effective
+time, and as known at a recorded time.
+
+- posted: the sum of posted legs.
+- pending: posted plus the pending layer, i.e. as if every open hold were posted.
+- available: posted minus outgoing holds that have not expired.
+
+Now is read from the projection (`ledger.balances`, `ledger.open_holds`). "As known at R" starts
+from the last entry recorded by R, which carries the balances after it; "as of T" then takes
+away what is effective after T. So the cost grows with what happened after T, never with the
+account's whole history.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import psycopg
+
+from ledger.accounts import like_category
+from ledger.errors import AccountNotFound, ValidationError
+from ledger.money import Money
+
+__all__ = ["Balance", "balance", "balances_now", "rollup"]
+
+
+@dataclass(frozen=True)
+class Balance:
+    account_id: int
+    currency: str
+    posted: int
+    pending: int
+    available: int
+    version: int
+
+    def money(self) -> tuple[Money, Money, Money]:
+        return (Money(self.posted, self.currency), Money(self.pending, self.currency),
+                Money(self.available, self.currency))
+
+
+_NOW_SQL = """
+select a.id, a.currency,
+       case a.normal_side when 'debit' then b.posted_debits - b.posted_credits
+                          else b.posted_credits - b.posted_debits end as posted,
+       case a.normal_side when 'debit' then b.posted_debits - b.posted_credits + b.pending_debits - b.pending_credits
+                          else b.posted_credits - b.posted_debits + b.pending_credits - b.pending_debits end as pending,
+       coalesce((select sum(o.amount_out) from ledger.open_holds o
+                  where o.account_id = a.id and (o.expires_at is null or o.expires_at > clock_timestamp())), 0)
+         as out_active,
+       b.version
+  from ledger.accounts a join ledger.balances b on b.account_id = a.id
+ where a.id = any(%(ids)s)
+"""
+
+_AS_OF_SQL = """
+with acc as (select a.id, a.currency, a.normal_side from ledger.accounts a where a.id = %(id)s),
+known as (
+    select e.posted_balance_after as posted, e.pending_balance_after as pending, e.account_version as version
+      from ledger.entries e, acc
+     where e.account_id = acc.id and e.recorded_at <= %(known_at)s
+     order by e.recorded_at desc, e.account_version desc
+     limit 1),
+later as (
+    select coalesce(sum(case when e.layer = 'posted' then s.signed else 0 end), 0) as posted,
+           coalesce(sum(s.signed), 0) as pending
+      from ledger.entries e, acc,
+           lateral (select case when e.side = acc.normal_side then e.amount else -e.amount end as signed) s
+     where e.account_id = acc.id and e.effective_at > %(as_of)s and e.recorded_at <= %(known_at)s),
+holds as (
+    select coalesce(sum(e.amount), 0) as out_open
+      from ledger.entries e
+      join acc on e.account_id = acc.id
+      join ledger.transactions h on h.id = e.transaction_id
+     where e.layer = 'pending' and h.is_hold and e.side <> acc.normal_side
+       and e.effective_at > %(as_of)s - (select value::interval from ledger.settings where name = 'hold_lifetime_max')
+       and e.effective_at <= %(as_of)s and e.recorded_at <= %(known_at)s
+       and (h.expires_at is null or h.expires_at > %(as_of)s)
+       and not exists (select 1 from ledger.transactions x
+                        where x.resolves_hold_id = h.id and x.effective_at <= %(as_of)s
+                          and x.recorded_at <= %(known_at)s))
+select acc.id, acc.currency,
+       coalesce(known.posted, 0) - later.posted as posted,
+       coalesce(known.pending, 0) - later.pending as pending,
+       holds.out_open, coalesce(known.version, 0)
+  from acc left join known on true cross join later cross join holds
+"""
+
+
+def balances_now(conn: psycopg.Connection[Any], account_ids: Sequence[int]) -> dict[int, Balance]:
+    """Current balances of many accounts in one query (for pages and data loaders)."""
+    rows = conn.execute(_NOW_SQL, {"ids": list(account_ids)}).fetchall()
+    return {
+        row[0]: Balance(row[0], row[1], row[2], row[3], row[2] - row[4], row[5]) for row in rows
+    }
+
+
+def balance(
+    conn: psycopg.Connection[Any], account_id: int, *, as_of: datetime | None = None,
+    known_at: datetime | None = None,
+) -> Balance:
+    if as_of is None and known_at is None:
+        found = balances_now(conn, [account_id])
+        if account_id not in found:
+            raise AccountNotFound(f"no account with id {account_id}", account=account_id)
+        return found[account_id]
+    for name, value in (("asOf", as_of), ("knownAt", known_at)):
+        if value is not None and value.tzinfo is None:
+            raise ValidationError(f"{name} must carry a UTC offset", field=name)
+    row = conn.execute(
+        _AS_OF_SQL, {"id": account_id, "as_of": as_of or _INFINITY, "known_at": known_at or _INFINITY}
+    ).fetchone()
+    if row is None:
+        raise AccountNotFound(f"no account with id {account_id}", account=account_id)
+    return Balance(row[0], row[1], row[2], row[3], row[2] - row[4], row[5])
+
+
+_INFINITY = "infinity"
+
+_ROLLUP_SQL = """
+with acc as (
+    select a.id, a.currency,
+           -- each account counts on its type's side, so a contra account nets its category
+           case when a.type in ('asset', 'expense') then 1 else -1 end as type_sign
+      from ledger.accounts a
+     where a.code = %(prefix)s or a.code like %(like)s)
+select acc.currency,
+       sum(acc.type_sign * (b.posted_debits - b.posted_credits
+           - coalesce(later.net, 0)))::bigint as amount
+  from acc join ledger.balances b on b.account_id = acc.id
+  left join lateral (
+      select sum(case when e.side = 'debit' then e.amount else -e.amount end) as net
+        from ledger.entries e
+       where %(as_of)s::timestamptz is not null and e.account_id = acc.id
+         and e.effective_at > %(as_of)s and e.layer = 'posted') later on true
+ group by acc.currency
+ order by acc.currency
+"""
+
+
+def rollup(conn: psycopg.Connection[Any], prefix: str, *, as_of: datetime | None = None) -> list[Money]:
+    """Posted balance of every account under a code prefix (a category), per currency."""
+    if not isinstance(prefix, str) or not prefix:
+        raise ValidationError("prefix must be a code prefix such as assets:loans", field="prefix")
+    rows = conn.execute(_ROLLUP_SQL, {"prefix": prefix, "like": like_category(prefix), "as_of": as_of}).fetchall()
+    return [Money(int(row[1]), row[0]) for row in rows]

@@ -1,0 +1,41 @@
+"""Opaque keyset cursors: url-safe base64 of a small JSON object.
+
+A cursor names a position (never an offset), so a page costs the same at any depth. A malformed
+cursor is a ValidationError, never a server error.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+
+from ledger.errors import ValidationError
+
+__all__ = ["encode_cursor", "decode_cursor"]
+
+cursor_length_max = 1000
+
+
+def encode_cursor(position: dict[str, Any]) -> str:
+    raw = json.dumps(position, separators=(",", ":"), sort_keys=True).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, *, fields: dict[str, type], field: str = "after") -> dict[str, Any]:
+    """Decode and check that the cursor has exactly `fields` with the given types."""
+    if not isinstance(cursor, str) or not 0 < len(cursor) <= cursor_length_max:
+        raise ValidationError(f"{field} is not a cursor this API issued", field=field)
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        position = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise ValidationError(f"{field} is not a cursor this API issued", field=field) from None
+    if not isinstance(position, dict) or set(position) != set(fields):
+        raise ValidationError(f"{field} is not a cursor for this list", field=field)
+    for name, kind in fields.items():
+        value = position[name]
+        if isinstance(value, bool) or not isinstance(value, kind):
+            raise ValidationError(f"{field} is not a cursor for this list", field=field)
+    return position

@@ -1,0 +1,189 @@
+"""Typed errors a caller of the ledger can get, and the one place psycopg errors become them.
+
+Every error says what was wrong and what was expected. The database raises ledger errors from
+its functions and triggers with SQLSTATEs in class `LD` (see `sql/0001_core.sql`); `translate`
+maps them, and the constraint violations that guard the same rules, to these classes.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import psycopg
+from psycopg import errors as pg_errors
+
+__all__ = [
+    "LedgerError",
+    "ValidationError",
+    "UnbalancedTransaction",
+    "CurrencyMismatch",
+    "AccountNotFound",
+    "AccountFrozen",
+    "InsufficientFunds",
+    "LimitExceeded",
+    "IdempotencyConflict",
+    "PeriodClosed",
+    "HoldNotFound",
+    "HoldNotPending",
+    "HoldExpired",
+    "TransactionNotFound",
+    "AlreadyReversed",
+    "translate",
+]
+
+
+class LedgerError(Exception):
+    """Base of every error a caller can cause; `code` is stable, `message` is for people."""
+
+    code = "LEDGER_ERROR"
+    sqlstate = "LD000"
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ValidationError(LedgerError):
+    """The request itself is malformed; `field` names the offending input."""
+
+    code = "VALIDATION"
+    sqlstate = "LD001"
+
+    def __init__(self, message: str, *, field: str = "", **details: Any) -> None:
+        super().__init__(message, field=field, **details)
+        self.field = field
+
+
+class UnbalancedTransaction(LedgerError):
+    code = "UNBALANCED"
+    sqlstate = "LD002"
+
+
+class CurrencyMismatch(LedgerError):
+    code = "CURRENCY_MISMATCH"
+    sqlstate = "LD003"
+
+
+class AccountNotFound(LedgerError):
+    code = "ACCOUNT_NOT_FOUND"
+    sqlstate = "LD004"
+
+
+class AccountFrozen(LedgerError):
+    """The account is frozen or closed and takes no postings."""
+
+    code = "ACCOUNT_FROZEN"
+    sqlstate = "LD005"
+
+
+class InsufficientFunds(LedgerError):
+    """A posting would take an account's available balance below its lowest allowed balance."""
+
+    code = "INSUFFICIENT_FUNDS"
+    sqlstate = "LD006"
+
+
+class LimitExceeded(LedgerError):
+    """A posting would take an account's balance above its highest allowed balance."""
+
+    code = "LIMIT_EXCEEDED"
+    sqlstate = "LD007"
+
+
+class IdempotencyConflict(LedgerError):
+    """The idempotency key was used before for a different request."""
+
+    code = "IDEMPOTENCY_CONFLICT"
+    sqlstate = "LD008"
+
+
+class PeriodClosed(LedgerError):
+    code = "PERIOD_CLOSED"
+    sqlstate = "LD009"
+
+
+class HoldNotFound(LedgerError):
+    code = "HOLD_NOT_FOUND"
+    sqlstate = "LD010"
+
+
+class HoldNotPending(LedgerError):
+    """The hold was already posted or voided; a hold resolves exactly once."""
+
+    code = "HOLD_NOT_PENDING"
+    sqlstate = "LD011"
+
+
+class HoldExpired(HoldNotPending):
+    """The hold's expiry has passed: it can only be voided now."""
+
+    code = "HOLD_EXPIRED"
+    sqlstate = "LD012"
+
+
+class TransactionNotFound(LedgerError):
+    code = "TRANSACTION_NOT_FOUND"
+    sqlstate = "LD013"
+
+
+class AlreadyReversed(LedgerError):
+    code = "ALREADY_REVERSED"
+    sqlstate = "LD014"
+
+
+_BY_SQLSTATE: dict[str, type[LedgerError]] = {
+    cls.sqlstate: cls
+    for cls in (
+        LedgerError,
+        ValidationError,
+        UnbalancedTransaction,
+        CurrencyMismatch,
+        AccountNotFound,
+        AccountFrozen,
+        InsufficientFunds,
+        LimitExceeded,
+        IdempotencyConflict,
+        PeriodClosed,
+        HoldNotFound,
+        HoldNotPending,
+        HoldExpired,
+        TransactionNotFound,
+        AlreadyReversed,
+    )
+}
+
+# Unique constraints that guard a ledger rule: losing a race on one of them is that rule's error.
+_BY_CONSTRAINT: dict[str, tuple[type[LedgerError], str]] = {
+    "transactions_resolves_hold_id_key": (HoldNotPending, "the hold was resolved by a concurrent request"),
+    "transactions_reverses_id_key": (AlreadyReversed, "the transaction was reversed by a concurrent request"),
+    "accounts_code_key": (ValidationError, "an account with this code already exists"),
+}
+
+
+def translate(exc: psycopg.Error) -> LedgerError | None:
+    """The LedgerError a database error stands for, or None when it is not a caller's error."""
+    sqlstate = exc.sqlstate or ""
+    diag = exc.diag
+    if sqlstate in _BY_SQLSTATE:
+        details: dict[str, Any] = {}
+        if diag.message_detail:
+            try:
+                details = json.loads(diag.message_detail)
+            except ValueError:
+                details = {"detail": diag.message_detail}
+        message = diag.message_primary or str(exc)
+        cls = _BY_SQLSTATE[sqlstate]
+        if cls is ValidationError:
+            return ValidationError(message, **details)
+        return cls(message, **details)
+    if isinstance(exc, pg_errors.UniqueViolation) and diag.constraint_name in _BY_CONSTRAINT:
+        cls, message = _BY_CONSTRAINT[diag.constraint_name]
+        return cls(message)
+    if isinstance(exc, pg_errors.NumericValueOutOfRange):
+        return ValidationError(f"a number is out of range: {diag.message_primary}", field="amount")
+    return None

@@ -1,0 +1,71 @@
+"""Amounts are integers of minor units (fen for CNY); never floats.
+
+`parse_amount` is the one gate every amount from outside passes: it refuses bools, floats,
+non-integers, zero, negatives and anything past 64 bits with a ValidationError naming the field.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+
+from ledger.errors import ValidationError
+
+__all__ = ["Money", "amount_max", "parse_amount", "parse_signed_amount", "parse_currency", "minor_digits"]
+
+amount_max = 2**63 - 1  # PostgreSQL bigint
+_INTEGER_TEXT = re.compile(r"^-?[0-9]+$")
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+
+# Minor-unit exponents (ISO 4217) of the currencies the platform handles; others default to 2.
+_MINOR_DIGITS = {"CNY": 2, "USD": 2, "EUR": 2, "HKD": 2, "JPY": 0, "KRW": 0}
+
+
+def minor_digits(currency: str) -> int:
+    return _MINOR_DIGITS.get(currency, 2)
+
+
+def parse_signed_amount(value: object, *, field: str = "amount") -> int:
+    """An integer of minor units within bigint range, given as int or decimal-digit string."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ValidationError(
+            f"{field} must be an integer number of minor units, got {type(value).__name__} {value!r}",
+            field=field,
+        )
+    if isinstance(value, str):
+        if not _INTEGER_TEXT.match(value):
+            raise ValidationError(
+                f"{field} must be a whole number of minor units written in digits, got {value!r}", field=field
+            )
+        value = int(value)
+    if not -amount_max <= value <= amount_max:
+        raise ValidationError(f"{field} {value} does not fit in 64 bits (at most {amount_max})", field=field)
+    return value
+
+
+def parse_amount(value: object, *, field: str = "amount") -> int:
+    """A positive amount of minor units (a posting leg, a hold, a payment)."""
+    amount = parse_signed_amount(value, field=field)
+    if amount <= 0:
+        raise ValidationError(f"{field} must be positive, got {amount}", field=field)
+    return amount
+
+
+def parse_currency(value: object, *, field: str = "currency") -> str:
+    if not isinstance(value, str) or not _CURRENCY.match(value):
+        raise ValidationError(f"{field} must be a three-letter ISO 4217 code, got {value!r}", field=field)
+    return value
+
+
+@dataclass(frozen=True)
+class Money:
+    amount_minor: int
+    currency: str
+
+    def formatted(self) -> str:
+        """Human form, e.g. '1,234.56 CNY'; exact, from integers."""
+        digits = minor_digits(self.currency)
+        sign = "-" if self.amount_minor < 0 else ""
+        units = Decimal(abs(self.amount_minor)).scaleb(-digits)
+        return f"{sign}{units:,.{digits}f} {self.currency}"

@@ -1,0 +1,264 @@
+"""The posting engine's Python face: requests, validation, one database call per batch.
+
+Every write to the journal goes through `post`, which sends the whole batch to
+`ledger.post_batch` (sql/0002_posting.sql) in one round trip. Python validates first so a caller
+gets a precise message; the database checks everything again, so nothing slips past it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Union
+
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg.types.json import Jsonb
+
+from ledger.accounts import Side
+from ledger.errors import ValidationError, translate
+from ledger.money import parse_amount, parse_currency
+
+__all__ = [
+    "Leg",
+    "Transfer",
+    "Hold",
+    "PostHold",
+    "VoidHold",
+    "Reverse",
+    "Request",
+    "Posted",
+    "post",
+    "post_one",
+    "legs_per_transaction_max",
+    "batch_size_max",
+    "retries_max",
+]
+
+legs_per_transaction_max = 100
+batch_size_max = 10_000
+retries_max = 5  # serialization failures and deadlocks are retried; the batch is all or nothing
+key_length_max = 200
+description_length_max = 1000
+_KIND = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$")
+
+
+@dataclass(frozen=True)
+class Leg:
+    account: str
+    side: Side
+    amount: int
+    currency: str | None = None
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """A posted transaction: its legs move balances at once."""
+
+    idempotency_key: str
+    kind: str
+    legs: Sequence[Leg]
+    description: str = ""
+    effective_at: datetime | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Hold:
+    """A pending transaction: reserves funds until posted, voided or expired."""
+
+    idempotency_key: str
+    kind: str
+    legs: Sequence[Leg]
+    description: str = ""
+    effective_at: datetime | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class PostHold:
+    """Post a hold in full, or (two-leg holds only) in part; the rest is released."""
+
+    idempotency_key: str
+    hold_id: int
+    amount: int | None = None
+    kind: str = "hold.post"
+    description: str = ""
+    effective_at: datetime | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class VoidHold:
+    idempotency_key: str
+    hold_id: int
+    kind: str = "hold.void"
+    description: str = ""
+    effective_at: datetime | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Reverse:
+    """A new transaction with the opposite of another's posted legs; at most once per transaction."""
+
+    idempotency_key: str
+    transaction_id: int
+    kind: str = "reversal"
+    description: str = ""
+    effective_at: datetime | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+
+Request = Union[Transfer, Hold, PostHold, VoidHold, Reverse]
+
+
+@dataclass(frozen=True)
+class Posted:
+    transaction_id: int
+    replayed: bool
+
+
+def post(conn: psycopg.Connection[Any], requests: Sequence[Request]) -> list[Posted]:
+    """Post a batch, all or nothing; returns one result per request, in order.
+
+    On a connection with no transaction open, the batch commits before this returns and is
+    retried on serialization failures and deadlocks. Inside the caller's transaction it
+    becomes part of it (and the caller owns retries).
+    """
+    if not isinstance(requests, Sequence) or not requests:
+        raise ValidationError("a batch is a non-empty list of requests", field="batch")
+    if len(requests) > batch_size_max:
+        raise ValidationError(f"a batch holds at most {batch_size_max} requests, got {len(requests)}", field="batch")
+    payload = Jsonb([_encode(request) for request in requests])
+    standalone = conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    for attempt in range(retries_max + 1):
+        try:
+            # Inside the caller's transaction this is a savepoint: a refused batch leaves the
+            # caller's earlier work intact for it to decide.
+            with conn.transaction():
+                row = conn.execute("select ledger.post_batch(%s)", (payload,)).fetchone()
+            assert row is not None
+            return [Posted(int(r["id"]), bool(r["replayed"])) for r in row[0]]
+        except (pg_errors.SerializationFailure, pg_errors.DeadlockDetected):
+            if not standalone or attempt == retries_max:
+                raise
+        except psycopg.Error as exc:
+            error = translate(exc)
+            if error is None:
+                raise
+            raise error from exc
+    raise AssertionError("unreachable")
+
+
+def post_one(conn: psycopg.Connection[Any], request: Request) -> Posted:
+    return post(conn, [request])[0]
+
+
+def _encode(request: Request) -> dict[str, Any]:
+    """The request as post_batch reads it, with the fingerprint of what the caller asked for."""
+    body = _body(request)
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    body["fp"] = hashlib.sha256(canonical.encode()).hexdigest()
+    body["key"] = _key(request.idempotency_key)
+    return body
+
+
+def _body(request: Request) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "kind": _kind(request.kind),
+        "description": _description(request.description),
+        "effective_at": _timestamp(request.effective_at, "effectiveAt"),
+        "metadata": _metadata(request.metadata),
+    }
+    if isinstance(request, (Transfer, Hold)):
+        body["op"] = "transfer" if isinstance(request, Transfer) else "hold"
+        body["legs"] = _legs(request.legs)
+        if isinstance(request, Hold) and request.expires_at is not None:
+            body["expires_at"] = _timestamp(request.expires_at, "expiresAt")
+    elif isinstance(request, PostHold):
+        body["op"] = "post_hold"
+        body["target_id"] = _id(request.hold_id, "holdId")
+        if request.amount is not None:
+            body["amount"] = parse_amount(request.amount)
+    elif isinstance(request, VoidHold):
+        body["op"] = "void_hold"
+        body["target_id"] = _id(request.hold_id, "holdId")
+    elif isinstance(request, Reverse):
+        body["op"] = "reverse"
+        body["target_id"] = _id(request.transaction_id, "transactionId")
+    else:
+        raise ValidationError(f"not a ledger request: {type(request).__name__}", field="batch")
+    return body
+
+
+def _legs(legs: Sequence[Leg]) -> list[dict[str, Any]]:
+    if not isinstance(legs, Sequence) or not 2 <= len(legs) <= legs_per_transaction_max:
+        count = len(legs) if isinstance(legs, Sequence) else 0
+        raise ValidationError(
+            f"a transaction has between 2 and {legs_per_transaction_max} legs, got {count}", field="entries"
+        )
+    encoded = []
+    for leg in legs:
+        if not isinstance(leg.account, str) or not leg.account:
+            raise ValidationError(f"accountCode must be an account code, got {leg.account!r}", field="accountCode")
+        try:
+            side = Side(leg.side)
+        except ValueError:
+            raise ValidationError(f"side must be debit or credit, got {leg.side!r}", field="side") from None
+        item: dict[str, Any] = {"account": leg.account, "side": side.value, "amount": parse_amount(leg.amount)}
+        if leg.currency is not None:
+            item["currency"] = parse_currency(leg.currency)
+        encoded.append(item)
+    return encoded
+
+
+def _key(key: object) -> str:
+    if not isinstance(key, str) or not 1 <= len(key) <= key_length_max:
+        raise ValidationError(f"idempotencyKey must be 1 to {key_length_max} characters", field="idempotencyKey")
+    return key
+
+
+def _kind(kind: object) -> str:
+    if not isinstance(kind, str) or not _KIND.match(kind) or len(kind) > 100:
+        raise ValidationError(
+            f"kind must be dotted lowercase words such as payment.capture, got {kind!r}", field="kind"
+        )
+    return kind
+
+
+def _description(description: object) -> str:
+    if not isinstance(description, str) or len(description) > description_length_max:
+        raise ValidationError(f"description must be text of at most {description_length_max} characters",
+                              field="description")
+    return description
+
+
+def _metadata(metadata: object) -> dict[str, Any]:
+    if not isinstance(metadata, Mapping):
+        raise ValidationError("metadata must be a JSON object", field="metadata")
+    try:
+        return dict(json.loads(json.dumps(metadata)))
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(f"metadata must be JSON: {exc}", field="metadata") from None
+
+
+def _timestamp(value: object, field_name: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
+        raise ValidationError(f"{field_name} must be a date and time with a UTC offset", field=field_name)
+    return value.isoformat()
+
+
+def _id(value: object, field_name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 2**63 - 1:
+        raise ValidationError(f"{field_name} must be a transaction id, got {value!r}", field=field_name)
+    return value
+
+

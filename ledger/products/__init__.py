@@ -1,0 +1,1 @@
+"""The four businesses (payments, factoring, consumer credit, fund): they post through the core."""

@@ -1,0 +1,167 @@
+"""Account statements: opening balance, the posted entries of a period in effective order with
+their running balance, closing balance and debit and credit totals.
+
+A period is half-open, [from, to). A statement is cut at a recorded time (`known_at`, default
+now) so that every page of it, and a reproduction of it later, shows the same figures whatever
+is posted meanwhile. Pages are keyset-paginated on (effective_at, entry id); the cursor carries
+the running balance, so a page deep in a long period costs what the first one does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import psycopg
+
+from ledger.cursors import decode_cursor, encode_cursor
+from ledger.errors import ValidationError
+
+__all__ = ["StatementLine", "StatementPage", "StatementTotals", "statement_page", "statement_totals",
+           "opening_balance", "page_size_max"]
+
+page_size_max = 500
+# Opening balances are summed forwards when few entries precede the period, else backwards from
+# the balance the last known entry carries; either way the scan is bounded by the smaller side.
+_forward_scan_max = 10_000
+
+
+@dataclass(frozen=True)
+class StatementLine:
+    entry_id: int
+    transaction_id: int
+    account_version: int
+    side: str
+    amount: int
+    effective_at: datetime
+    recorded_at: datetime
+    running_balance: int
+    cursor: str
+
+
+@dataclass(frozen=True)
+class StatementPage:
+    account_id: int
+    currency: str
+    known_at: datetime
+    lines: list[StatementLine]
+    has_next_page: bool
+
+
+@dataclass(frozen=True)
+class StatementTotals:
+    opening: int
+    closing: int
+    total_debits: int
+    total_credits: int
+
+
+def _micros(value: datetime) -> int:
+    return (value - _EPOCH) // _MICROSECOND
+
+
+def _from_micros(value: int) -> datetime:
+    return _EPOCH + value * _MICROSECOND
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MICROSECOND = __import__("datetime").timedelta(microseconds=1)
+
+_OPENING_FORWARD_SQL = """
+select count(*), coalesce(sum(signed), 0) from (
+    select case when e.side = a.normal_side then e.amount else -e.amount end as signed
+      from ledger.entries e join ledger.accounts a on a.id = e.account_id
+     where e.account_id = %(id)s and e.layer = 'posted' and e.effective_at < %(from)s
+       and e.recorded_at <= %(known_at)s
+     limit %(cap)s) x
+"""
+
+_OPENING_BACKWARD_SQL = """
+select coalesce((select e.posted_balance_after from ledger.entries e
+                  where e.account_id = %(id)s and e.recorded_at <= %(known_at)s
+                  order by e.recorded_at desc, e.account_version desc limit 1), 0)
+     - coalesce((select sum(case when e.side = a.normal_side then e.amount else -e.amount end)
+                   from ledger.entries e join ledger.accounts a on a.id = e.account_id
+                  where e.account_id = %(id)s and e.layer = 'posted' and e.effective_at >= %(from)s
+                    and e.recorded_at <= %(known_at)s), 0)
+"""
+
+
+def opening_balance(conn: psycopg.Connection[Any], account_id: int, start: datetime, known_at: datetime) -> int:
+    """Posted balance from entries effective before `start`, as known at `known_at`."""
+    params = {"id": account_id, "from": start, "known_at": known_at, "cap": _forward_scan_max + 1}
+    row = conn.execute(_OPENING_FORWARD_SQL, params).fetchone()
+    assert row is not None
+    if row[0] <= _forward_scan_max:
+        return int(row[1])
+    row = conn.execute(_OPENING_BACKWARD_SQL, params).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+_PAGE_SQL = """
+select e.id, e.transaction_id, e.account_version, e.side, e.amount, e.effective_at, e.recorded_at,
+       case when e.side = a.normal_side then e.amount else -e.amount end as signed
+  from ledger.entries e join ledger.accounts a on a.id = e.account_id
+ where e.account_id = %(id)s and e.layer = 'posted'
+   and e.effective_at >= %(from)s and e.effective_at < %(to)s and e.recorded_at <= %(known_at)s
+   and (e.effective_at, e.id) > (%(after_at)s, %(after_id)s)
+ order by e.effective_at, e.id
+ limit %(limit)s
+"""
+
+
+def _check_period(start: datetime, end: datetime) -> None:
+    for name, value in (("from", start), ("to", end)):
+        if not isinstance(value, datetime) or value.tzinfo is None:
+            raise ValidationError(f"{name} must be a date and time with a UTC offset", field=name)
+    if end <= start:
+        raise ValidationError(f"to ({end.isoformat()}) must be after from ({start.isoformat()})", field="to")
+
+
+def statement_page(
+    conn: psycopg.Connection[Any], account_id: int, currency: str, start: datetime, end: datetime, *,
+    first: int = 100, after: str | None = None, known_at: datetime | None = None,
+) -> StatementPage:
+    _check_period(start, end)
+    if isinstance(first, bool) or not isinstance(first, int) or not 0 <= first <= page_size_max:
+        raise ValidationError(f"first must be between 0 and {page_size_max}", field="first")
+    if after is not None:
+        position = decode_cursor(after, fields={"at": int, "id": int, "balance": int, "known": int})
+        after_at, after_id = _from_micros(position["at"]), position["id"]
+        running, known = position["balance"], _from_micros(position["known"])
+    else:
+        known = known_at or conn.execute("select clock_timestamp()").fetchone()[0]  # type: ignore[index]
+        after_at, after_id = start - _MICROSECOND, 0
+        running = opening_balance(conn, account_id, start, known)
+    rows = conn.execute(_PAGE_SQL, {
+        "id": account_id, "from": start, "to": end, "known_at": known, "after_at": after_at,
+        "after_id": after_id, "limit": first + 1,
+    }).fetchall()
+    lines = []
+    for row in rows[:first]:
+        running += row[7]
+        cursor = encode_cursor({"at": _micros(row[5]), "id": row[0], "balance": running, "known": _micros(known)})
+        lines.append(StatementLine(row[0], row[1], row[2], row[3], row[4], row[5], row[6], running, cursor))
+    return StatementPage(account_id, currency, known, lines, has_next_page=len(rows) > first)
+
+
+_TOTALS_SQL = """
+select coalesce(sum(e.amount) filter (where e.side = 'debit'), 0),
+       coalesce(sum(e.amount) filter (where e.side = 'credit'), 0),
+       coalesce(sum(case when e.side = a.normal_side then e.amount else -e.amount end), 0)
+  from ledger.entries e join ledger.accounts a on a.id = e.account_id
+ where e.account_id = %(id)s and e.layer = 'posted'
+   and e.effective_at >= %(from)s and e.effective_at < %(to)s and e.recorded_at <= %(known_at)s
+"""
+
+
+def statement_totals(
+    conn: psycopg.Connection[Any], account_id: int, start: datetime, end: datetime, known_at: datetime,
+) -> StatementTotals:
+    _check_period(start, end)
+    opening = opening_balance(conn, account_id, start, known_at)
+    row = conn.execute(_TOTALS_SQL, {"id": account_id, "from": start, "to": end, "known_at": known_at}).fetchone()
+    assert row is not None
+    return StatementTotals(opening, opening + int(row[2]), int(row[0]), int(row[1]))
