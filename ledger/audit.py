@@ -1,0 +1,269 @@
+"""Tamper evidence: the entries' hash chains, the digest over their heads, and `verify`, which
+rebuilds every balance from the entries and checks the projection, the chains, every
+transaction's balance and the trial balance per currency.
+
+The canonical encoding of an entry (also computed in SQL by ledger.entry_payload, so an outside
+auditor can recompute it from the public tables):
+
+    account_id|account_version|transaction_id|currency|side|amount|layer|
+    effective_at_us|recorded_at_us|posted_balance_after|pending_balance_after
+
+in UTF-8, timestamps as microseconds since the Unix epoch; hash = sha256(previous hash ||
+encoding), the previous hash of an account's first entry being 32 zero bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, TextIO
+
+import psycopg
+
+__all__ = ["genesis_hash", "entry_payload", "chain_hash", "Digest", "audit_digest", "VerifyReport", "verify"]
+
+genesis_hash = bytes(32)
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MICROSECOND = timedelta(microseconds=1)
+_FETCH_ROWS = 10_000
+
+
+def _micros(value: datetime) -> int:
+    return (value - _EPOCH) // _MICROSECOND
+
+
+def entry_payload(
+    account_id: int, account_version: int, transaction_id: int, currency: str, side: str, amount: int,
+    layer: str, effective_at: datetime, recorded_at: datetime, posted_after: int, pending_after: int,
+) -> bytes:
+    return "|".join(str(part) for part in (
+        account_id, account_version, transaction_id, currency, side, amount, layer,
+        _micros(effective_at), _micros(recorded_at), posted_after, pending_after,
+    )).encode()
+
+
+def chain_hash(previous: bytes, payload: bytes) -> bytes:
+    return hashlib.sha256(previous + payload).digest()
+
+
+@dataclass(frozen=True)
+class Digest:
+    digest: str            # sha256 over "account_id:version:head_hash" lines in account id order
+    accounts: int
+    entries: int
+    taken_at: datetime
+
+
+def audit_digest(conn: psycopg.Connection[Any]) -> Digest:
+    """A digest over every account's chain head; keep it to check the journal against later."""
+    row = conn.execute(
+        """select encode(sha256(convert_to(coalesce(string_agg(
+                      b.account_id || ':' || b.version || ':' || encode(b.last_hash, 'hex'), E'\\n'
+                      order by b.account_id), ''), 'UTF8')), 'hex'),
+                  count(*), coalesce(sum(b.version), 0), clock_timestamp()
+             from ledger.balances b"""
+    ).fetchone()
+    assert row is not None
+    return Digest(row[0], int(row[1]), int(row[2]), row[3])
+
+
+@dataclass
+class VerifyReport:
+    accounts: int = 0
+    entries: int = 0
+    transactions: int = 0
+    currencies: dict[str, int] = field(default_factory=dict)  # currency -> posted debits total
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+class _Progress:
+    """A one-line progress counter on a terminal; silent when output is not a terminal."""
+
+    def __init__(self, out: TextIO | None, total: int, label: str) -> None:
+        self.out = out if out is not None and out.isatty() else None
+        self.total, self.label, self.done, self._shown = max(total, 1), label, 0, -1
+
+    def advance(self, count: int = 1) -> None:
+        self.done += count
+        percent = self.done * 100 // self.total
+        if self.out is not None and percent != self._shown:
+            self._shown = percent
+            self.out.write(f"\r{self.label}: {self.done:,}/{self.total:,} ({percent}%)")
+            self.out.flush()
+
+    def finish(self) -> None:
+        if self.out is not None:
+            self.out.write("\n")
+            self.out.flush()
+
+
+def verify(
+    conn: psycopg.Connection[Any], *, progress: TextIO | None = sys.stderr,
+    say: Callable[[str], None] = lambda line: None, stop_at_first: bool = True,
+) -> VerifyReport:
+    """Check the whole journal; the report's problems name the first broken things found."""
+    report = VerifyReport()
+    accounts = {row[0]: (row[1], row[2], row[3]) for row in conn.execute(
+        "select id, code, normal_side, currency from ledger.accounts")}
+    projection = {row[0]: row[1:] for row in conn.execute(
+        """select account_id, version, posted_debits, posted_credits, pending_debits, pending_credits, last_hash
+             from ledger.balances""")}
+    report.accounts = len(accounts)
+    total = sum(p[0] for p in projection.values())
+    say(f"accounts: {len(accounts):,}; entries in the projection: {total:,}")
+
+    _verify_chains(conn, accounts, projection, report, _Progress(progress, total, "chains"), stop_at_first)
+    if report.ok or not stop_at_first:
+        _verify_transactions(conn, report)
+    if report.ok or not stop_at_first:
+        _verify_open_holds(conn, report)
+    say(f"entries checked: {report.entries:,}; transactions: {report.transactions:,}")
+    for currency, debits in sorted(report.currencies.items()):
+        say(f"trial balance {currency}: debits = credits = {debits:,}")
+    return report
+
+
+def _verify_chains(
+    conn: psycopg.Connection[Any], accounts: dict[int, tuple[str, str, str]],
+    projection: dict[int, tuple[Any, ...]], report: VerifyReport, progress: _Progress, stop_at_first: bool,
+) -> None:
+    """Walk every account's entries in version order, rebuilding balances and the hash chain."""
+    seen: set[int] = set()
+    state: dict[str, Any] = {}
+    debits: dict[tuple[str, str], int] = {}
+    credits: dict[tuple[str, str], int] = {}
+
+    def close_account() -> None:
+        account_id = state.get("account")
+        if account_id is None:
+            return
+        expected = projection.get(account_id)
+        rebuilt = (state["version"], state["pd"], state["pc"], state["nd"], state["nc"], state["hash"])
+        if expected is None or tuple(expected[:5]) != rebuilt[:5] or bytes(expected[5]) != rebuilt[5]:
+            report.problems.append(
+                f"account {accounts[account_id][0]}: projection {_show(expected)} differs from entries {_show(rebuilt)}")
+
+    with conn.cursor(name="verify_entries") as cur:
+        cur.itersize = _FETCH_ROWS
+        cur.execute(
+            """select account_id, account_version, transaction_id, currency, side, amount, layer,
+                      effective_at, recorded_at, posted_balance_after, pending_balance_after, hash
+                 from ledger.entries order by account_id, account_version""")
+        for row in cur:
+            (account_id, version, transaction_id, currency, side, amount, layer, effective_at, recorded_at,
+             posted_after, pending_after, stored_hash) = row
+            if account_id != state.get("account"):
+                close_account()
+                if report.problems and stop_at_first:
+                    break
+                seen.add(account_id)
+                state = {"account": account_id, "version": 0, "pd": 0, "pc": 0, "nd": 0, "nc": 0,
+                         "posted": 0, "pending": 0, "hash": genesis_hash}
+            problem = _check_entry(accounts, state, row)
+            if problem is None:
+                payload = entry_payload(account_id, version, transaction_id, currency, side, amount, layer,
+                                        effective_at, recorded_at, posted_after, pending_after)
+                state["hash"] = chain_hash(state["hash"], payload)
+                if state["hash"] != bytes(stored_hash):
+                    problem = f"hash does not chain (entry altered, inserted or removed)"
+            if problem is not None:
+                code = accounts.get(account_id, ("?",))[0]
+                report.problems.append(f"account {code} entry version {version} (transaction {transaction_id}): {problem}")
+                if stop_at_first:
+                    break
+            report.entries += 1
+            book = debits if side == "debit" else credits
+            book[(currency, layer)] = book.get((currency, layer), 0) + amount
+            progress.advance()
+        else:
+            close_account()
+    progress.finish()
+    if report.problems and stop_at_first:
+        return
+    for account_id, expected in projection.items():
+        if account_id not in seen and expected[0] != 0:
+            report.problems.append(f"account {accounts[account_id][0]}: projection has version {expected[0]} "
+                                   "but there are no entries")
+    for key in sorted(set(debits) | set(credits)):
+        if debits.get(key, 0) != credits.get(key, 0):
+            report.problems.append(f"trial balance {key[0]} {key[1]}: debits {debits.get(key, 0):,} "
+                                   f"!= credits {credits.get(key, 0):,}")
+    report.currencies = {c: v for (c, layer), v in debits.items() if layer == "posted"}
+
+
+def _check_entry(accounts: dict[int, tuple[str, str, str]], state: dict[str, Any], row: tuple[Any, ...]) -> str | None:
+    account_id, version, _, currency, side, amount, layer, _, _, posted_after, pending_after, _ = row
+    if account_id not in accounts:
+        return "entry of an unknown account"
+    _, normal_side, account_currency = accounts[account_id]
+    if version != state["version"] + 1:
+        return f"version follows {state['version']} (an entry is missing or repeated)"
+    state["version"] = version
+    if not isinstance(amount, int) or amount <= 0:
+        return f"amount {amount} is not a positive integer"
+    if currency != account_currency:
+        return f"currency {currency} is not the account's {account_currency}"
+    signed = amount if side == normal_side else -amount
+    state["pending"] += signed
+    if layer == "posted":
+        state["posted"] += signed
+        state["pd" if side == "debit" else "pc"] += amount
+    else:
+        state["nd" if side == "debit" else "nc"] += amount
+    if posted_after != state["posted"] or pending_after != state["pending"]:
+        return (f"balances after ({posted_after}, {pending_after}) differ from the sum of entries "
+                f"({state['posted']}, {state['pending']})")
+    return None
+
+
+def _verify_transactions(conn: psycopg.Connection[Any], report: VerifyReport) -> None:
+    row = conn.execute("select count(*) from ledger.transactions").fetchone()
+    report.transactions = int(row[0]) if row else 0
+    bad = conn.execute(
+        """select e.transaction_id, e.currency, e.layer,
+                  sum(case when e.side = 'debit' then e.amount else -e.amount end)
+             from ledger.entries e
+            group by e.transaction_id, e.currency, e.layer
+           having sum(case when e.side = 'debit' then e.amount else -e.amount end) <> 0
+            order by e.transaction_id limit 1""").fetchone()
+    if bad is not None:
+        report.problems.append(f"transaction {bad[0]} does not balance in {bad[1]} {bad[2]}: off by {bad[3]}")
+    lonely = conn.execute(
+        """select t.id from ledger.transactions t
+            where (select count(*) from ledger.entries e where e.transaction_id = t.id) < 2
+            order by t.id limit 1""").fetchone()
+    if lonely is not None:
+        report.problems.append(f"transaction {lonely[0]} has fewer than two legs")
+
+
+def _verify_open_holds(conn: psycopg.Connection[Any], report: VerifyReport) -> None:
+    """The open-holds projection equals the holds no transaction has resolved."""
+    bad = conn.execute(
+        """with expected as (
+               select e.account_id, h.id as hold_id,
+                      sum(case when e.side <> a.normal_side then e.amount else 0 end) as amount_out,
+                      sum(case when e.side = a.normal_side then e.amount else 0 end) as amount_in
+                 from ledger.transactions h
+                 join ledger.entries e on e.transaction_id = h.id
+                 join ledger.accounts a on a.id = e.account_id
+                where h.is_hold and not exists (select 1 from ledger.transactions r where r.resolves_hold_id = h.id)
+                group by e.account_id, h.id)
+           select coalesce(x.hold_id, o.hold_id)
+             from expected x full join ledger.open_holds o using (account_id, hold_id)
+            where x.amount_out is distinct from o.amount_out or x.amount_in is distinct from o.amount_in
+            limit 1""").fetchone()
+    if bad is not None:
+        report.problems.append(f"open holds projection differs from the journal at hold {bad[0]}")
+
+
+def _show(values: tuple[Any, ...] | None) -> str:
+    if values is None:
+        return "missing"
+    return "(" + ", ".join(bytes(v).hex()[:12] if isinstance(v, (bytes, memoryview)) else str(v) for v in values) + ")"

@@ -1,0 +1,56 @@
+"""`ledger-core`: the command line. Each area registers its own subcommands (see COMMAND_MODULES)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from ledger.database import database_url, default_data_dir
+from ledger.errors import LedgerError
+from ledger.migrate import MigrationError
+
+__all__ = ["main", "connection_url", "add_database_options"]
+
+# Modules with a `register(subparsers)` function adding their commands.
+COMMAND_MODULES = [
+    "ledger.commands",
+]
+
+
+def add_database_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help=f"embedded PostgreSQL data directory (default {default_data_dir()}); "
+                             "ignored when DATABASE_URL is set")
+
+
+def connection_url(args: argparse.Namespace) -> str:
+    return database_url(getattr(args, "data_dir", None))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ledger-core", description="Append-only double-entry ledger")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except LedgerError as exc:
+        print(f"error: {exc.code}: {exc.message}", file=sys.stderr)
+        return 2
+    except MigrationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""Core commands: migrate, verify, close-period."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import datetime
+from typing import Any
+
+import psycopg
+
+from ledger.audit import audit_digest, verify
+from ledger.cli import add_database_options, connection_url
+from ledger.migrate import migrate
+from ledger.periods import close_period
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("migrate", help="apply pending migrations (safe to run twice)")
+    add_database_options(parser)
+    parser.set_defaults(run=_migrate)
+
+    parser = subparsers.add_parser(
+        "verify", help="rebuild balances from the entries; check projection, hash chains, trial balance")
+    add_database_options(parser)
+    parser.add_argument("--all", action="store_true", help="report every problem, not only the first")
+    parser.set_defaults(run=_verify)
+
+    parser = subparsers.add_parser("close-period", help="close the books up to a time (ISO 8601 with offset)")
+    add_database_options(parser)
+    parser.add_argument("until", type=datetime.fromisoformat)
+    parser.set_defaults(run=_close_period)
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    applied = migrate(connection_url(args))
+    print("applied: " + ", ".join(applied) if applied else "up to date")
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    with psycopg.connect(connection_url(args), autocommit=True) as conn:
+        # One snapshot for the whole check, so concurrent postings cannot look like damage.
+        conn.execute("begin isolation level repeatable read read only")
+        report = verify(conn, say=print, stop_at_first=not args.all)
+        digest = audit_digest(conn)
+        conn.execute("commit")
+    if not report.ok:
+        for problem in report.problems:
+            print(f"BROKEN: {problem}")
+        return 1
+    print(f"digest: {digest.digest} over {digest.accounts:,} chain heads, {digest.entries:,} entries")
+    print("OK: projection equals entries, every chain intact, every transaction and currency balances")
+    return 0
+
+
+def _close_period(args: argparse.Namespace) -> int:
+    with psycopg.connect(connection_url(args), autocommit=True) as conn:
+        close_period(conn, args.until)
+    print(f"closed until {args.until.isoformat()}")
+    return 0
+
+
