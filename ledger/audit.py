@@ -108,7 +108,21 @@ def verify(
     conn: psycopg.Connection[Any], *, progress: TextIO | None = sys.stderr,
     say: Callable[[str], None] = lambda line: None, stop_at_first: bool = True,
 ) -> VerifyReport:
-    """Check the whole journal; the report's problems name the first broken things found."""
+    """Check the whole journal; the report's problems name the first broken things found.
+
+    Runs in one repeatable-read snapshot (its own, unless the caller has a transaction open), so
+    postings made meanwhile cannot look like damage.
+    """
+    if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        return _verify(conn, progress, say, stop_at_first)
+    with conn.transaction():
+        conn.execute("set transaction isolation level repeatable read, read only")
+        return _verify(conn, progress, say, stop_at_first)
+
+
+def _verify(
+    conn: psycopg.Connection[Any], progress: TextIO | None, say: Callable[[str], None], stop_at_first: bool,
+) -> VerifyReport:
     report = VerifyReport()
     accounts = {row[0]: (row[1], row[2], row[3]) for row in conn.execute(
         "select id, code, normal_side, currency from ledger.accounts")}

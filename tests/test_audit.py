@@ -1,0 +1,132 @@
+"""Tamper evidence: verify rebuilds everything from the entries and names the first broken thing."""
+
+from __future__ import annotations
+
+import io
+
+import psycopg
+import pytest
+
+from book import BANK, MERCHANT_M1, WALLET_U1, open_book, spend, top_up
+from ledger.audit import audit_digest, chain_hash, entry_payload, genesis_hash, verify
+from ledger.cli import main
+from ledger.posting import post_one
+
+
+def _book_with_history(conn) -> dict[str, int]:
+    ids = open_book(conn)
+    top_up(conn, WALLET_U1, 1000, "t1")
+    post_one(conn, spend(WALLET_U1, 300, "s1"))
+    top_up(conn, WALLET_U1, 50, "t2")
+    return ids
+
+
+def _tamper(conn, statement: str, *params) -> None:
+    """As superuser with triggers (and so foreign keys and append-only guards) off."""
+    with conn.transaction():
+        conn.execute("set local session_replication_role = replica")
+        conn.execute(statement, params)
+
+
+def test_an_intact_journal_verifies(conn):
+    _book_with_history(conn)
+    lines: list[str] = []
+    report = verify(conn, progress=None, say=lines.append)
+    assert report.ok, report.problems
+    assert report.entries == 6 and report.transactions == 3
+    assert report.currencies == {"CNY": 1350}
+    assert any("trial balance CNY" in line for line in lines)
+
+
+def test_the_chain_hash_is_recomputable_outside_the_database(conn):
+    ids = _book_with_history(conn)
+    rows = conn.execute(
+        """select account_id, account_version, transaction_id, currency, side, amount, layer, effective_at,
+                  recorded_at, posted_balance_after, pending_balance_after, hash
+             from ledger.entries where account_id = %s order by account_version""", (ids[WALLET_U1],)).fetchall()
+    previous = genesis_hash
+    for row in rows:
+        previous = chain_hash(previous, entry_payload(*row[:11]))
+        assert previous == bytes(row[11])
+    head = conn.execute("select last_hash from ledger.balances where account_id = %s", (ids[WALLET_U1],)).fetchone()[0]
+    assert bytes(head) == previous
+
+
+@pytest.mark.parametrize("statement, expected", [
+    ("update ledger.entries set amount = amount + 1 where account_id = %s and account_version = 2",
+     "entry version 2"),
+    ("update ledger.entries set posted_balance_after = 1, pending_balance_after = 1 where account_id = %s and account_version = 1",
+     "balances after"),
+    ("update ledger.entries set effective_at = effective_at - interval '1 day' where account_id = %s and account_version = 3",
+     "hash does not chain"),
+    ("delete from ledger.entries where account_id = %s and account_version = 2", "version follows 1"),
+    ("update ledger.balances set posted_credits = posted_credits + 1 where account_id = %s", "projection"),
+])
+def test_verify_catches_an_edit_made_with_triggers_off(conn, statement, expected):
+    ids = _book_with_history(conn)
+    _tamper(conn, statement, ids[WALLET_U1])
+    report = verify(conn, progress=None)
+    assert not report.ok
+    assert expected in report.problems[0] and WALLET_U1 in report.problems[0], report.problems
+
+
+def test_verify_catches_a_one_sided_edit_that_keeps_every_chain_valid(conn):
+    """An attacker who rewrites an entry and recomputes its chain and the projection still
+    breaks the transaction's balance and the trial balance."""
+    ids = _book_with_history(conn)
+    _tamper(conn, "update ledger.entries set amount = amount + 5 where account_id = %s and account_version = 1",
+            ids[BANK])
+    rows = conn.execute(
+        """select account_id, account_version, transaction_id, currency, side, amount, layer, effective_at,
+                  recorded_at, posted_balance_after, pending_balance_after
+             from ledger.entries where account_id = %s order by account_version""", (ids[BANK],)).fetchall()
+    previous, posted = genesis_hash, 0
+    for row in rows:
+        posted += row[5]
+        fixed = row[:9] + (posted, posted)
+        previous = chain_hash(previous, entry_payload(*fixed))
+        _tamper(conn, """update ledger.entries set posted_balance_after = %s, pending_balance_after = %s, hash = %s
+                          where account_id = %s and account_version = %s""", posted, posted, previous, row[0], row[1])
+    _tamper(conn, "update ledger.balances set posted_debits = %s, last_hash = %s where account_id = %s",
+            posted, previous, ids[BANK])
+    report = verify(conn, progress=None, stop_at_first=False)
+    assert any("does not balance" in p for p in report.problems), report.problems
+    assert any("trial balance CNY posted" in p for p in report.problems), report.problems
+
+
+def test_the_digest_changes_with_every_posting_and_with_tampering(conn):
+    ids = _book_with_history(conn)
+    first = audit_digest(conn)
+    assert first == audit_digest(conn).__class__(first.digest, first.accounts, first.entries, first.taken_at)
+    assert audit_digest(conn).digest == first.digest
+    top_up(conn, WALLET_U1, 1, "t3")
+    second = audit_digest(conn)
+    assert second.digest != first.digest and second.entries == first.entries + 2
+    _tamper(conn, "update ledger.balances set last_hash = sha256(last_hash) where account_id = %s", ids[MERCHANT_M1])
+    assert audit_digest(conn).digest != second.digest
+
+
+def test_the_verify_command_exits_non_zero_and_names_the_break(db_url, monkeypatch, capsys):
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        ids = _book_with_history(conn)
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    assert main(["verify"]) == 0
+    assert "OK:" in capsys.readouterr().out
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        _tamper(conn, "update ledger.entries set amount = 999 where account_id = %s and account_version = 1",
+                ids[MERCHANT_M1])
+    assert main(["verify"]) == 1
+    out = capsys.readouterr().out
+    assert "BROKEN: account liabilities:merchants:M1 entry version 1" in out
+
+
+def test_verify_shows_progress_on_a_terminal(conn):
+    _book_with_history(conn)
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    terminal = Terminal()
+    verify(conn, progress=terminal)
+    assert "chains: 6/6 (100%)" in terminal.getvalue()

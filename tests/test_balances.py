@@ -1,0 +1,103 @@
+"""Balances as of an effective time and as known at a recorded time; roll-ups; trial balance."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from book import BANK, MERCHANT_M1, WALLET_U1, WALLET_U2, open_book, spend, top_up
+from ledger.accounts import AccountType, NewAccount, Side, create_account
+from ledger.balances import balance, rollup
+from ledger.journal import trial_balance
+from ledger.money import Money
+from ledger.posting import Leg, Transfer, post_one
+
+
+def _now(conn) -> datetime:
+    return conn.execute("select clock_timestamp()").fetchone()[0]
+
+
+def _top_up_at(conn, amount: int, key: str, effective_at: datetime) -> None:
+    post_one(conn, Transfer(key, "wallet.top_up", [Leg(BANK, Side.DEBIT, amount), Leg(WALLET_U1, Side.CREDIT, amount)],
+                            effective_at=effective_at))
+
+
+def test_as_of_an_effective_time(conn):
+    ids = open_book(conn)
+    day = datetime(2026, 3, 1, tzinfo=timezone.utc)
+    _top_up_at(conn, 100, "a", day)
+    _top_up_at(conn, 200, "b", day + timedelta(days=2))
+    _top_up_at(conn, 400, "c", day + timedelta(days=4))
+    wallet = ids[WALLET_U1]
+    assert balance(conn, wallet, as_of=day - timedelta(seconds=1)).posted == 0
+    assert balance(conn, wallet, as_of=day).posted == 100
+    assert balance(conn, wallet, as_of=day + timedelta(days=3)).posted == 300
+    assert balance(conn, wallet, as_of=day + timedelta(days=10)).posted == 700
+
+
+def test_as_known_at_a_recorded_time_ignores_later_backdated_postings(conn):
+    ids = open_book(conn)
+    day = datetime(2026, 3, 1, tzinfo=timezone.utc)
+    _top_up_at(conn, 100, "a", day)
+    printed_at = _now(conn)
+    _top_up_at(conn, 50, "late", day - timedelta(days=1))  # backdated, learnt after the print
+    wallet = ids[WALLET_U1]
+    assert balance(conn, wallet, as_of=day).posted == 150
+    assert balance(conn, wallet, as_of=day, known_at=printed_at).posted == 100
+    assert balance(conn, wallet, as_of=day - timedelta(hours=1), known_at=printed_at).posted == 0
+    assert balance(conn, wallet, known_at=printed_at).posted == 100
+    assert balance(conn, wallet, known_at=datetime(2000, 1, 1, tzinfo=timezone.utc)).posted == 0
+
+
+def test_as_of_counts_holds_open_at_that_time(conn):
+    from ledger.posting import Hold, VoidHold
+
+    ids = open_book(conn)
+    top_up(conn, WALLET_U1, 1000, "t1")
+    hold = post_one(conn, Hold("h", "payment.authorize", [Leg(WALLET_U1, Side.DEBIT, 300),
+                                                          Leg(MERCHANT_M1, Side.CREDIT, 300)])).transaction_id
+    while_open = _now(conn)
+    post_one(conn, VoidHold("v", hold))
+    wallet = ids[WALLET_U1]
+    then = balance(conn, wallet, as_of=while_open)
+    assert (then.posted, then.pending, then.available) == (1000, 700, 700)
+    now = balance(conn, wallet, as_of=_now(conn))
+    assert (now.posted, now.pending, now.available) == (1000, 1000, 1000)
+
+
+def test_rollup_of_a_category_per_currency(conn):
+    open_book(conn)
+    top_up(conn, WALLET_U1, 100, "t1")
+    top_up(conn, WALLET_U2, 250, "t2")
+    post_one(conn, spend(WALLET_U1, 40, "s1"))
+    assert rollup(conn, "liabilities:wallets") == [Money(310, "CNY")]
+    assert rollup(conn, "liabilities") == [Money(350, "CNY")]
+    assert rollup(conn, "liabilities:wall") == []  # a prefix is a whole category segment
+    assert rollup(conn, "assets") == [Money(350, "CNY"), Money(0, "USD")]
+
+
+def test_a_contra_account_nets_its_category(conn):
+    open_book(conn)
+    create_account(conn, NewAccount("assets:loans:allowance", "Allowance", AccountType.ASSET, "CNY", contra=True))
+    create_account(conn, NewAccount("expenses:provisions", "Provisions", AccountType.EXPENSE, "CNY"))
+    post_one(conn, Transfer("p", "loan.provision", [Leg("expenses:provisions", Side.DEBIT, 30),
+                                                     Leg("assets:loans:allowance", Side.CREDIT, 30)]))
+    top_up(conn, WALLET_U1, 100, "t1")
+    assert rollup(conn, "assets") == [Money(70, "CNY"), Money(0, "USD")]
+
+
+def test_rollup_as_of(conn):
+    open_book(conn)
+    day = datetime(2026, 3, 1, tzinfo=timezone.utc)
+    _top_up_at(conn, 100, "a", day)
+    _top_up_at(conn, 200, "b", day + timedelta(days=2))
+    assert rollup(conn, "liabilities:wallets", as_of=day + timedelta(days=1)) == [Money(100, "CNY")]
+
+
+def test_trial_balance_is_zero_per_currency(conn):
+    open_book(conn)
+    top_up(conn, WALLET_U1, 100, "t1")
+    post_one(conn, spend(WALLET_U1, 40, "s1"))
+    lines = trial_balance(conn)
+    assert sum(l.debit_balance for l in lines) == sum(l.credit_balance for l in lines) == 100
+    assert {l.code: (l.debit_balance, l.credit_balance) for l in lines if l.debit_balance or l.credit_balance} == {
+        BANK: (100, 0), WALLET_U1: (0, 60), MERCHANT_M1: (0, 40)}

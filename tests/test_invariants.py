@@ -1,0 +1,250 @@
+"""Each invariant of DESIGN.md attacked from SQL, past the Python layer."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import psycopg
+import pytest
+from psycopg import errors as pg_errors
+
+from book import BANK, MERCHANT_M1, WALLET_U1, open_book, top_up
+from ledger.audit import verify
+from ledger.balances import balance
+
+
+def _raw_transaction(cur, key: str) -> int:
+    return cur.execute(
+        """insert into ledger.transactions (idempotency_key, fingerprint, kind, effective_at)
+           values (%s, '\\x00', 'attack.raw', now()) returning id""", (key,)).fetchone()[0]
+
+
+def _raw_entry(cur, transaction_id: int, account_id: int, version: int, side: str, amount: int, currency="CNY"):
+    cur.execute(
+        """insert into ledger.entries (account_id, account_version, transaction_id, currency, side, amount, layer,
+                                       effective_at, recorded_at, posted_balance_after, pending_balance_after, hash)
+           select %s, %s, %s, %s, %s, %s, 'posted', t.effective_at, now(), 0, 0, decode(repeat('00', 32), 'hex')
+             from ledger.transactions t where t.id = %s""",
+        (account_id, version, transaction_id, currency, side, amount, transaction_id))
+
+
+def test_an_unbalanced_transaction_fails_at_commit(db_url):
+    with psycopg.connect(db_url, autocommit=True) as setup:
+        ids = open_book(setup)
+    with psycopg.connect(db_url) as conn:
+        with conn.cursor() as cur:
+            tx = _raw_transaction(cur, "raw-1")
+            _raw_entry(cur, tx, ids[BANK], 1, "debit", 100)
+            _raw_entry(cur, tx, ids[WALLET_U1], 1, "credit", 99)  # statements succeed ...
+        with pytest.raises(psycopg.Error, match="does not balance"):
+            conn.commit()                                      # ... the commit does not
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("select count(*) from ledger.entries").fetchone()[0] == 0
+
+
+def test_a_transaction_with_one_leg_or_none_fails_at_commit(db_url):
+    with psycopg.connect(db_url) as conn:
+        with conn.cursor() as cur:
+            _raw_transaction(cur, "raw-empty")
+        with pytest.raises(psycopg.Error, match="at least two"):
+            conn.commit()
+
+
+def test_a_leg_cannot_be_added_to_a_committed_transaction(db_url):
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        ids = open_book(conn)
+        tx = top_up(conn, WALLET_U1, 100, "t1")
+        with pytest.raises(psycopg.Error, match="already committed"):
+            with conn.transaction():
+                _raw_entry(conn.cursor(), tx, ids[MERCHANT_M1], 1, "credit", 5)
+
+
+def test_a_balanced_raw_insert_by_the_owner_commits(db_url):
+    """The commit check judges the books, not the path: a balanced SQL insert is accepted
+    (verify then flags its made-up chain and projection, see test_audit)."""
+    with psycopg.connect(db_url, autocommit=True) as setup:
+        ids = open_book(setup)
+    with psycopg.connect(db_url) as conn:
+        with conn.cursor() as cur:
+            tx = _raw_transaction(cur, "raw-ok")
+            _raw_entry(cur, tx, ids[BANK], 1, "debit", 100)
+            _raw_entry(cur, tx, ids[MERCHANT_M1], 1, "credit", 100)
+        conn.commit()
+
+
+@pytest.mark.parametrize("statement", [
+    "update ledger.entries set amount = amount + 1",
+    "delete from ledger.entries",
+    "truncate ledger.entries",
+    "update ledger.transactions set description = 'rewritten'",
+    "delete from ledger.transactions",
+    "truncate ledger.transactions cascade",
+    "delete from ledger.account_status_changes",
+    "update ledger.period_closes set closed_until = now()",
+])
+def test_the_journal_is_append_only_even_for_its_owner(db_url, statement):
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        open_book(conn)
+        top_up(conn, WALLET_U1, 100, "t1")
+        with pytest.raises(psycopg.Error, match="append-only"):
+            conn.execute(statement)
+        assert conn.execute("select count(*), sum(amount) from ledger.entries").fetchone() == (2, 200)
+
+
+@pytest.mark.parametrize("statement", [
+    "update ledger.entries set amount = amount + 1",
+    "delete from ledger.entries",
+    "truncate ledger.entries",
+    "insert into ledger.transactions (idempotency_key, fingerprint, kind, effective_at) values ('x', '\\x00', 'a.b', now())",
+    "update ledger.balances set posted_credits = 0",
+])
+def test_the_application_role_cannot_write_the_journal_directly(db_url, statement):
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        open_book(conn)
+        top_up(conn, WALLET_U1, 100, "t1")
+        conn.execute("set role ledger_app")
+        with pytest.raises(pg_errors.InsufficientPrivilege):
+            conn.execute(statement)
+        # ... but it posts through the engine and reads everything.
+        conn.execute("""select ledger.post_batch('[{"op": "transfer", "key": "app", "fp": "00", "kind": "a.b",
+                        "legs": [{"account": "assets:bank:icbc", "side": "debit", "amount": 1},
+                                 {"account": "liabilities:wallets:U1", "side": "credit", "amount": 1}]}]')""")
+        assert conn.execute("select count(*) from ledger.entries").fetchone()[0] == 4
+
+
+def test_amounts_are_positive_integers_and_legs_carry_their_accounts_currency(db_url):
+    with psycopg.connect(db_url, autocommit=True) as setup:
+        ids = open_book(setup)
+    for amount, currency, error in [(0, "CNY", pg_errors.CheckViolation), (-1, "CNY", pg_errors.CheckViolation),
+                                    (5, "USD", pg_errors.ForeignKeyViolation)]:
+        with psycopg.connect(db_url) as conn:
+            with pytest.raises(error):
+                with conn.cursor() as cur:
+                    tx = _raw_transaction(cur, f"raw-{amount}-{currency}")
+                    _raw_entry(cur, tx, ids[BANK], 1, "debit", amount, currency)
+
+
+def test_engine_replays_and_conflicts_from_sql(conn):
+    open_book(conn)
+    batch = [{"op": "transfer", "key": "k", "fp": "aa", "kind": "a.b",
+              "legs": [{"account": BANK, "side": "debit", "amount": 5},
+                       {"account": WALLET_U1, "side": "credit", "amount": 5}]}]
+    first = conn.execute("select ledger.post_batch(%s)", (json.dumps(batch),)).fetchone()[0]
+    again = conn.execute("select ledger.post_batch(%s)", (json.dumps(batch),)).fetchone()[0]
+    assert again == [{"id": first[0]["id"], "replayed": True}]
+    batch[0]["fp"] = "bb"
+    with pytest.raises(psycopg.Error, match="different request") as caught:
+        conn.execute("select ledger.post_batch(%s)", (json.dumps(batch),))
+    assert caught.value.sqlstate == "LD008"
+
+
+def _race(db_url: str, actions: list, barrier_parties: int) -> list:
+    """Run each action(conn) in its own thread and connection, released together."""
+    barrier = threading.Barrier(barrier_parties)
+    outcomes: list = [None] * len(actions)
+
+    def run(index: int) -> None:
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            barrier.wait()
+            try:
+                outcomes[index] = actions[index](conn)
+            except Exception as exc:  # the outcome is what the test inspects
+                outcomes[index] = exc
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(actions))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    return outcomes
+
+
+def test_concurrent_spends_cannot_pass_a_limit(db_url):
+    from book import spend
+    from ledger.errors import InsufficientFunds
+    from ledger.posting import post_one
+
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        ids = open_book(conn)
+        top_up(conn, WALLET_U1, 100, "t1")
+    actions = [lambda c, i=i: post_one(c, spend(WALLET_U1, 30, f"race-{i}")) for i in range(8)]
+    outcomes = _race(db_url, actions, 8)
+    wins = [o for o in outcomes if not isinstance(o, Exception)]
+    losses = [o for o in outcomes if isinstance(o, Exception)]
+    assert len(wins) == 3 and all(isinstance(o, InsufficientFunds) for o in losses), outcomes
+    with psycopg.connect(db_url) as conn:
+        assert balance(conn, ids[WALLET_U1]).posted == 10
+
+
+def test_concurrent_posts_of_one_hold_resolve_it_once(db_url):
+    from ledger.accounts import Side
+    from ledger.errors import HoldNotPending
+    from ledger.posting import Hold, Leg, PostHold, post_one
+
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        ids = open_book(conn)
+        top_up(conn, WALLET_U1, 1000, "t1")
+        hold = post_one(conn, Hold("h", "payment.authorize", [Leg(WALLET_U1, Side.DEBIT, 500),
+                                                              Leg(MERCHANT_M1, Side.CREDIT, 500)])).transaction_id
+    actions = [lambda c, i=i: post_one(c, PostHold(f"capture-{i}", hold)) for i in range(4)]
+    outcomes = _race(db_url, actions, 4)
+    assert sum(not isinstance(o, Exception) for o in outcomes) == 1, outcomes
+    assert all(isinstance(o, HoldNotPending) for o in outcomes if isinstance(o, Exception))
+    with psycopg.connect(db_url) as conn:
+        assert balance(conn, ids[MERCHANT_M1]).posted == 500
+        assert verify(conn, progress=None).ok
+
+
+def test_a_killed_session_mid_batch_leaves_nothing(db_url):
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        open_book(conn)
+    victim = psycopg.connect(db_url)
+    pid = victim.info.backend_pid
+    batch = [{"op": "transfer", "key": f"k{i}", "fp": "aa", "kind": "a.b",
+              "legs": [{"account": BANK, "side": "debit", "amount": 5},
+                       {"account": WALLET_U1, "side": "credit", "amount": 5}]} for i in range(500)]
+    victim.execute("select ledger.post_batch(%s)", (json.dumps(batch),))  # written, not committed
+    with psycopg.connect(db_url, autocommit=True) as killer:
+        assert killer.execute("select pg_terminate_backend(%s)", (pid,)).fetchone()[0]
+        assert killer.execute("select count(*) from ledger.entries").fetchone()[0] == 0
+        assert killer.execute("select count(*) from ledger.transactions").fetchone()[0] == 0
+        assert killer.execute("select sum(version) from ledger.balances").fetchone()[0] == 0
+    with pytest.raises(psycopg.OperationalError):
+        victim.commit()
+    victim.close()
+
+
+def test_a_client_process_killed_during_a_large_batch_leaves_all_or_nothing(db_url):
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        open_book(conn)
+    script = textwrap.dedent(f"""
+        import psycopg, json, sys
+        batch = [{{"op": "transfer", "key": f"k{{i}}", "fp": "aa", "kind": "a.b",
+                  "legs": [{{"account": "{BANK}", "side": "debit", "amount": 5}},
+                           {{"account": "{WALLET_U1}", "side": "credit", "amount": 5}}]}} for i in range(10000)]
+        with psycopg.connect({db_url!r}, autocommit=True) as conn:
+            print("posting", flush=True)
+            conn.execute("select ledger.post_batch(%s)", (json.dumps(batch),))
+    """)
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None and child.stdout.readline().strip() == "posting"
+    time.sleep(0.2)
+    child.send_signal(signal.SIGKILL)
+    child.wait(10)
+    child.stdout.close()
+    time.sleep(0.5)  # the server notices the closed socket and aborts the statement
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        deadline = time.monotonic() + 30
+        while conn.execute("select count(*) from pg_stat_activity where query like '%%post_batch%%' "
+                           "and pid <> pg_backend_pid() and datname = current_database()").fetchone()[0]:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        count = conn.execute("select count(*) from ledger.transactions").fetchone()[0]
+        assert count in (0, 10000)
+        assert verify(conn, progress=None).ok

@@ -1,0 +1,61 @@
+"""Migrations apply in order to an empty database, are recorded, and are safe to run twice."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
+
+from ledger.migrate import MigrationError, migrate, migrations
+
+
+@pytest.fixture
+def empty_db(server_url):
+    name = f"ledger_empty_{uuid.uuid4().hex[:10]}"
+    admin = make_conninfo(server_url, dbname="postgres")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+    yield make_conninfo(server_url, dbname=name)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("drop database {} with (force)").format(sql.Identifier(name)))
+
+
+def test_all_migrations_apply_to_an_empty_database_and_twice_is_a_no_op(empty_db):
+    names = [m.name for m in migrations()]
+    assert names == sorted(names) and names[0] == "0001_core.sql"
+    assert migrate(empty_db) == names
+    assert migrate(empty_db) == []
+    with psycopg.connect(empty_db) as conn:
+        recorded = [r[0] for r in conn.execute("select name from ledger.schema_migrations order by version")]
+        tables = {r[0] for r in conn.execute(
+            "select table_name from information_schema.tables where table_schema = 'ledger'")}
+    assert recorded == names
+    assert {"accounts", "transactions", "entries", "balances", "open_holds", "period_closes"} <= tables
+
+
+def test_an_edited_migration_is_refused(empty_db, tmp_path: Path):
+    (tmp_path / "0001_first.sql").write_text("create table ledger.t (x int);")
+    migrate(empty_db, directory=tmp_path)
+    (tmp_path / "0001_first.sql").write_text("create table ledger.t (x bigint);")
+    with pytest.raises(MigrationError, match="edited after it was applied"):
+        migrate(empty_db, directory=tmp_path)
+
+
+def test_a_failing_migration_leaves_nothing_half_applied(empty_db, tmp_path: Path):
+    (tmp_path / "0001_ok.sql").write_text("create table ledger.a (x int);")
+    (tmp_path / "0002_bad.sql").write_text("create table ledger.b (x int); select 1/0;")
+    with pytest.raises(psycopg.errors.DivisionByZero):
+        migrate(empty_db, directory=tmp_path)
+    with psycopg.connect(empty_db) as conn:
+        assert conn.execute("select to_regclass('ledger.a') is not null, to_regclass('ledger.b') is null").fetchone() == (True, True)
+        assert [r[0] for r in conn.execute("select name from ledger.schema_migrations")] == ["0001_ok.sql"]
+
+
+def test_badly_named_migrations_are_refused(tmp_path: Path):
+    (tmp_path / "1_first.sql").write_text("select 1;")
+    with pytest.raises(MigrationError, match="NNNN_what.sql"):
+        migrations(tmp_path)
