@@ -1,0 +1,155 @@
+"""Posting engine throughput and read latency (issue: ledger core).
+
+    .venv/bin/python bench/bench_core.py [--seconds 5] [--deep 1000000]
+
+Runs against DATABASE_URL's server (default: the local PostgreSQL at 127.0.0.1:5432) in a
+scratch database `bench_core`. Prints one line per figure. The 1,000,000-entry account is built
+once and reused on later runs (pass --fresh to rebuild).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import psycopg
+
+sys.path.insert(0, __file__.rsplit("/", 1)[0])
+from _common import latency_ms, machine, scratch_database, server_version  # noqa: E402
+
+from ledger.accounts import AccountType, NewAccount, Side, create_account  # noqa: E402
+from ledger.balances import balance  # noqa: E402
+from ledger.posting import Leg, Transfer, post  # noqa: E402
+from ledger.statements import statement_page  # noqa: E402
+
+ACCOUNTS = 1_000
+FUNDING = 10**12
+HOT = "liabilities:hot"
+SOURCE = "equity:capital"
+
+
+def setup(url: str) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        if conn.execute("select count(*) from ledger.accounts where code like 'liabilities:wallets:%'").fetchone()[0]:
+            return
+        create_account(conn, NewAccount(SOURCE, "Capital", AccountType.EQUITY, "CNY"))
+        create_account(conn, NewAccount(HOT, "Hot merchant", AccountType.LIABILITY, "CNY"))
+        for size in ("1k", "1m"):
+            create_account(conn, NewAccount(f"liabilities:deep:{size}", f"Deep {size}", AccountType.LIABILITY, "CNY"))
+        for i in range(ACCOUNTS):
+            create_account(conn, NewAccount(f"liabilities:wallets:B{i}", f"B{i}", AccountType.LIABILITY, "CNY", min_balance=0))
+        post(conn, [Transfer(f"fund-{i}", "bench.fund", [Leg(SOURCE, Side.DEBIT, FUNDING),
+                                                         Leg(f"liabilities:wallets:B{i}", Side.CREDIT, FUNDING)])
+                    for i in range(ACCOUNTS)])
+
+
+def _transfer(rng: random.Random, key: str, hot: bool) -> Transfer:
+    source = f"liabilities:wallets:B{rng.randrange(ACCOUNTS)}"
+    target = HOT if hot else f"liabilities:wallets:B{rng.randrange(ACCOUNTS)}"
+    while target == source:
+        target = f"liabilities:wallets:B{rng.randrange(ACCOUNTS)}"
+    return Transfer(key, "bench.transfer", [Leg(source, Side.DEBIT, rng.randint(1, 1000)), Leg(target, Side.CREDIT, 1)]
+                    if False else [Leg(source, Side.DEBIT, 7), Leg(target, Side.CREDIT, 7)])
+
+
+def single_transfers(url: str, clients: int, seconds: float, hot: bool, run: str) -> float:
+    """Each client posts one two-leg transfer per round trip, as fast as it can."""
+    counts = [0] * clients
+    stop = time.monotonic() + seconds
+    barrier = threading.Barrier(clients)
+
+    def client(index: int) -> None:
+        rng = random.Random(index)
+        with psycopg.connect(url, autocommit=True) as conn:
+            barrier.wait()
+            while time.monotonic() < stop:
+                post(conn, [_transfer(rng, f"{run}-{index}-{counts[index]}", hot)])
+                counts[index] += 1
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    start = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sum(counts) / (time.monotonic() - start)
+
+
+def batches(url: str, size: int, count: int, run: str) -> float:
+    rng = random.Random(7)
+    with psycopg.connect(url, autocommit=True) as conn:
+        requests = [[_transfer(rng, f"{run}-{b}-{i}", False) for i in range(size)] for b in range(count)]
+        start = time.monotonic()
+        for batch in requests:
+            post(conn, batch)
+        return size * count / (time.monotonic() - start)
+
+
+def build_deep(url: str, code: str, entries: int) -> None:
+    """Give `code` `entries` entries (one per transfer), effective one second apart."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        have = conn.execute("select b.version from ledger.balances b join ledger.accounts a on a.id = b.account_id "
+                            "where a.code = %s", (code,)).fetchone()[0]
+        start = datetime(2024, 1, 1, tzinfo=timezone.utc)
+        done = have
+        while done < entries:
+            size = min(1000, entries - done)
+            post(conn, [Transfer(f"deep-{code}-{done + i}", "bench.deep", [Leg(SOURCE, Side.DEBIT, 3), Leg(code, Side.CREDIT, 3)],
+                                 effective_at=start + timedelta(seconds=done + i)) for i in range(size)])
+            done += size
+            if sys.stderr.isatty():
+                print(f"\rbuilding {code}: {done:,}/{entries:,}", end="", file=sys.stderr, flush=True)
+        if sys.stderr.isatty() and entries > have:
+            print(file=sys.stderr)
+
+
+def reads(url: str, code: str, entries: int) -> dict[str, tuple[float, float]]:
+    with psycopg.connect(url, autocommit=True) as conn:
+        account_id = conn.execute("select id from ledger.accounts where code = %s", (code,)).fetchone()[0]
+        start = datetime(2024, 1, 1, tzinfo=timezone.utc)
+        end = start + timedelta(seconds=entries + 1)
+        first = statement_page(conn, account_id, "CNY", start, end, first=100)
+        # A cursor deep in the period: the page ending just before the last 100 entries.
+        deep_at = start + timedelta(seconds=entries - 200)
+        deep_cursor = statement_page(conn, account_id, "CNY", deep_at, end, first=1).lines[0].cursor
+        return {
+            "balance": latency_ms(lambda: balance(conn, account_id), 300),
+            "balance as of (mid-history)": latency_ms(
+                lambda: balance(conn, account_id, as_of=start + timedelta(seconds=entries - 100)), 100),
+            "statement first page (100 lines)": latency_ms(
+                lambda: statement_page(conn, account_id, "CNY", start, end, first=100, known_at=first.known_at), 50),
+            "statement deep page (100 lines)": latency_ms(
+                lambda: statement_page(conn, account_id, "CNY", start, end, first=100, after=deep_cursor), 200),
+        }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--deep", type=int, default=1_000_000)
+    parser.add_argument("--fresh", action="store_true")
+    args = parser.parse_args()
+    url = scratch_database("bench_core", fresh=args.fresh)
+    setup(url)
+    run = f"r{int(time.time())}"
+    print(f"machine: {machine()}; PostgreSQL {server_version(url)}")
+    for clients in (1, 4, 16):
+        rate = single_transfers(url, clients, args.seconds, False, f"{run}-u{clients}")
+        print(f"single transfers, uniform, {clients:>2} clients: {rate:,.0f}/s")
+    rate = single_transfers(url, 16, args.seconds, True, f"{run}-hot")
+    print(f"single transfers, hot account, 16 clients: {rate:,.0f}/s")
+    print(f"batches of 1,000: {batches(url, 1000, 20, f'{run}-b'):,.0f} transfers/s")
+    build_deep(url, "liabilities:deep:1k", 1_000)
+    build_deep(url, "liabilities:deep:1m", args.deep)
+    for code, entries in (("liabilities:deep:1k", 1_000), ("liabilities:deep:1m", args.deep)):
+        for name, (p50, p99) in reads(url, code, entries).items():
+            print(f"{name}, {entries:,} entries: p50 {p50:.2f} ms, p99 {p99:.2f} ms")
+
+
+if __name__ == "__main__":
+    main()
