@@ -48,7 +48,7 @@ select a.id, a.currency,
        case a.normal_side when 'debit' then b.posted_debits - b.posted_credits + b.pending_debits - b.pending_credits
                           else b.posted_credits - b.posted_debits + b.pending_credits - b.pending_debits end as pending,
        coalesce((select sum(o.amount_out) from ledger.open_holds o
-                  where o.account_id = a.id and (o.expires_at is null or o.expires_at > clock_timestamp())), 0)
+                  where o.account_id = a.id and (o.expires_at is null or o.expires_at > clock_timestamp())), 0)::bigint
          as out_active,
        b.version
   from ledger.accounts a join ledger.balances b on b.account_id = a.id
@@ -64,13 +64,13 @@ known as (
      order by e.recorded_at desc, e.account_version desc
      limit 1),
 later as (
-    select coalesce(sum(case when e.layer = 'posted' then s.signed else 0 end), 0) as posted,
-           coalesce(sum(s.signed), 0) as pending
+    select coalesce(sum(case when e.layer = 'posted' then s.signed else 0 end), 0)::bigint as posted,
+           coalesce(sum(s.signed), 0)::bigint as pending
       from ledger.entries e, acc,
            lateral (select case when e.side = acc.normal_side then e.amount else -e.amount end as signed) s
      where e.account_id = acc.id and e.effective_at > %(as_of)s and e.recorded_at <= %(known_at)s),
 holds as (
-    select coalesce(sum(e.amount), 0) as out_open
+    select coalesce(sum(e.amount), 0)::bigint as out_open
       from ledger.entries e
       join acc on e.account_id = acc.id
       join ledger.transactions h on h.id = e.transaction_id
