@@ -625,10 +625,13 @@ begin
      where o.hold_id = any(array(select r.target_id from unnest(p_requests) r
                                   where r.op in ('post_hold', 'void_hold')));
 
-    -- Subscribers learn which balances moved; one notification per batch.
-    perform pg_notify('ledger_balances', string_agg(a.id::text, ','))
-       from unnest(p_accounts) a
-    having count(*) > 0;
+    -- Subscribers learn which balances moved: account ids, comma-separated, at most 300 per
+    -- notification (a payload holds under 8000 bytes).
+    perform pg_notify('ledger_balances', chunk.ids)
+       from (select string_agg(a.id::text, ',') as ids
+               from (select x.id, (row_number() over (order by x.id) - 1) / 300 as part
+                       from unnest(p_accounts) x) a
+              group by a.part) chunk;
 end
 $$;
 

@@ -219,3 +219,21 @@ def test_effective_time_may_be_backdated_and_only_a_little_in_the_future(conn):
     with pytest.raises(ValidationError, match="in the future") as caught:
         post_one(conn, Transfer("far", "wallet.top_up", [Leg(BANK, Side.DEBIT, 5), Leg(WALLET_U1, Side.CREDIT, 5)], effective_at=far))
     assert caught.value.field == "effectiveAt"
+
+
+def test_a_batch_touching_hundreds_of_accounts_posts_and_notifies_in_parts(conn):
+    from ledger.accounts import AccountType, NewAccount, create_account
+
+    open_book(conn)
+    codes = [f"liabilities:wallets:N{i}" for i in range(700)]
+    for code in codes:
+        create_account(conn, NewAccount(code, code, AccountType.LIABILITY, "CNY"))
+    conn.execute("listen ledger_balances")
+    post(conn, [Transfer(f"n{i}", "wallet.top_up", [Leg(BANK, Side.DEBIT, 1), Leg(code, Side.CREDIT, 1)])
+                for i, code in enumerate(codes)])
+    notified = set()
+    for notify in conn.notifies(timeout=2, stop_after=20):
+        notified.update(int(i) for i in notify.payload.split(","))
+        if len(notified) == 701:
+            break
+    assert len(notified) == 701
