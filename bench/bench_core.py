@@ -23,7 +23,10 @@ sys.path.insert(0, __file__.rsplit("/", 1)[0])
 from _common import latency_ms, machine, scratch_database, server_version  # noqa: E402
 
 from ledger.accounts import AccountType, NewAccount, Side, create_account  # noqa: E402
+from psycopg_pool import ConnectionPool  # noqa: E402
+
 from ledger.balances import balance  # noqa: E402
+from ledger.gather import Gatherer  # noqa: E402
 from ledger.posting import Leg, Transfer, post  # noqa: E402
 from ledger.statements import statement_page  # noqa: E402
 
@@ -53,22 +56,28 @@ def _transfer(rng: random.Random, key: str, hot: bool) -> Transfer:
     target = HOT if hot else f"liabilities:wallets:B{rng.randrange(ACCOUNTS)}"
     while target == source:
         target = f"liabilities:wallets:B{rng.randrange(ACCOUNTS)}"
-    return Transfer(key, "bench.transfer", [Leg(source, Side.DEBIT, rng.randint(1, 1000)), Leg(target, Side.CREDIT, 1)]
-                    if False else [Leg(source, Side.DEBIT, 7), Leg(target, Side.CREDIT, 7)])
+    return Transfer(key, "bench.transfer", [Leg(source, Side.DEBIT, 7), Leg(target, Side.CREDIT, 7)])
 
 
-def single_transfers(url: str, clients: int, seconds: float, hot: bool, run: str) -> float:
-    """Each client posts one two-leg transfer per round trip, as fast as it can."""
+def single_transfers(url: str, clients: int, seconds: float, hot: bool, run: str, gathered: bool) -> float:
+    """Each client posts one two-leg transfer at a time, as fast as it can: on its own
+    connection, or through a shared Gatherer (group commit) when `gathered`."""
     counts = [0] * clients
     stop = time.monotonic() + seconds
     barrier = threading.Barrier(clients)
+    pool = ConnectionPool(url, min_size=2, max_size=2, kwargs={"autocommit": True}, open=True)
+    gatherer = Gatherer(pool)
 
     def client(index: int) -> None:
         rng = random.Random(index)
         with psycopg.connect(url, autocommit=True) as conn:
             barrier.wait()
             while time.monotonic() < stop:
-                post(conn, [_transfer(rng, f"{run}-{index}-{counts[index]}", hot)])
+                request = _transfer(rng, f"{run}-{index}-{counts[index]}", hot)
+                if gathered:
+                    gatherer.submit(request)
+                else:
+                    post(conn, [request])
                 counts[index] += 1
 
     threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
@@ -77,7 +86,9 @@ def single_transfers(url: str, clients: int, seconds: float, hot: bool, run: str
         thread.start()
     for thread in threads:
         thread.join()
-    return sum(counts) / (time.monotonic() - start)
+    elapsed = time.monotonic() - start
+    pool.close()
+    return sum(counts) / elapsed
 
 
 def batches(url: str, size: int, count: int, run: str) -> float:
@@ -138,11 +149,13 @@ def main() -> None:
     setup(url)
     run = f"r{int(time.time())}"
     print(f"machine: {machine()}; PostgreSQL {server_version(url)}")
-    for clients in (1, 4, 16):
-        rate = single_transfers(url, clients, args.seconds, False, f"{run}-u{clients}")
-        print(f"single transfers, uniform, {clients:>2} clients: {rate:,.0f}/s")
-    rate = single_transfers(url, 16, args.seconds, True, f"{run}-hot")
-    print(f"single transfers, hot account, 16 clients: {rate:,.0f}/s")
+    for gathered in (False, True):
+        how = "gathered" if gathered else "direct"
+        for clients in (1, 4, 16):
+            rate = single_transfers(url, clients, args.seconds, False, f"{run}-{how}-u{clients}", gathered)
+            print(f"single transfers, {how}, uniform, {clients:>2} clients: {rate:,.0f}/s")
+        rate = single_transfers(url, 16, args.seconds, True, f"{run}-{how}-hot", gathered)
+        print(f"single transfers, {how}, hot account, 16 clients: {rate:,.0f}/s")
     print(f"batches of 1,000: {batches(url, 1000, 20, f'{run}-b'):,.0f} transfers/s")
     build_deep(url, "liabilities:deep:1k", 1_000)
     build_deep(url, "liabilities:deep:1m", args.deep)

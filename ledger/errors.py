@@ -8,6 +8,7 @@ maps them, and the constraint violations that guard the same rules, to these cla
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import psycopg
@@ -157,6 +158,8 @@ _BY_SQLSTATE: dict[str, type[LedgerError]] = {
     )
 }
 
+_REQUEST_POSITION = re.compile(r"^request (\d+)\b")
+
 # Unique constraints that guard a ledger rule: losing a race on one of them is that rule's error.
 _BY_CONSTRAINT: dict[str, tuple[type[LedgerError], str]] = {
     "transactions_resolves_hold_id_key": (HoldNotPending, "the hold was resolved by a concurrent request"),
@@ -177,6 +180,9 @@ def translate(exc: psycopg.Error) -> LedgerError | None:
             except ValueError:
                 details = {"detail": diag.message_detail}
         message = diag.message_primary or str(exc)
+        position = _REQUEST_POSITION.match(message)
+        if position:
+            details["request"] = int(position.group(1))  # 1-based position in the batch
         cls = _BY_SQLSTATE[sqlstate]
         if cls is ValidationError:
             return ValidationError(message, **details)
