@@ -121,13 +121,27 @@ def test_the_application_role_cannot_write_the_journal_directly(db_url, statemen
 def test_amounts_are_positive_integers_and_legs_carry_their_accounts_currency(db_url):
     with psycopg.connect(db_url, autocommit=True) as setup:
         ids = open_book(setup)
-    for amount, currency, error in [(0, "CNY", pg_errors.CheckViolation), (-1, "CNY", pg_errors.CheckViolation),
-                                    (5, "USD", pg_errors.ForeignKeyViolation)]:
+    for account, amount, currency, match in [
+        (ids[BANK], 0, "CNY", "amount_check"), (ids[BANK], -1, "CNY", "amount_check"),
+        (ids[BANK], 5, "USD", "which is in CNY"), (999_999, 5, "CNY", "does not exist"),
+    ]:
         with psycopg.connect(db_url) as conn:
-            with pytest.raises(error):
+            with pytest.raises(psycopg.Error, match=match):
                 with conn.cursor() as cur:
                     tx = _raw_transaction(cur, f"raw-{amount}-{currency}")
-                    _raw_entry(cur, tx, ids[BANK], 1, "debit", amount, currency)
+                    _raw_entry(cur, tx, account, 1, "debit", amount, currency)
+
+
+def test_a_leg_must_name_an_existing_transaction(db_url):
+    with psycopg.connect(db_url, autocommit=True) as setup:
+        ids = open_book(setup)
+    with psycopg.connect(db_url) as conn:
+        with pytest.raises(psycopg.Error, match="transaction 424242, which does not exist"):
+            conn.execute(
+                """insert into ledger.entries (account_id, account_version, transaction_id, currency, side, amount, layer,
+                                               effective_at, recorded_at, posted_balance_after, pending_balance_after, hash)
+                   values (%s, 1, 424242, 'CNY', 'debit', 5, 'posted', now(), now(), 0, 0, decode(repeat('00', 32), 'hex'))""",
+                (ids[BANK],))
 
 
 def test_engine_replays_and_conflicts_from_sql(conn):
