@@ -17,6 +17,11 @@ __all__ = ["main", "connection_url", "add_database_options"]
 # Modules with a `register(subparsers)` function adding their commands.
 COMMAND_MODULES = [
     "ledger.commands",
+    "ledger.audit_commands",
+    "ledger.serve_commands",
+    "ledger.fund_commands",
+    "ledger.credit_commands",
+    "ledger.factoring_commands",
 ]
 
 

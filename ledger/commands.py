@@ -24,6 +24,8 @@ def register(subparsers: Any) -> None:
         "verify", help="rebuild balances from the entries; check projection, hash chains, trial balance")
     add_database_options(parser)
     parser.add_argument("--all", action="store_true", help="report every problem, not only the first")
+    parser.add_argument("--digest", default=None,
+                        help="also prove the journal extends, unchanged, the one this digest (v1:...) was taken of")
     parser.set_defaults(run=_verify)
 
     parser = subparsers.add_parser("close-period", help="close the books up to a time (ISO 8601 with offset)")
@@ -39,14 +41,22 @@ def _migrate(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
+    if args.digest is not None:
+        from ledger.checkpoints import verify_digest_command  # the digest check is ledger/checkpoints.py's
+
+        return verify_digest_command(connection_url(args), args.digest)
     with psycopg.connect(connection_url(args), autocommit=True) as conn:
         report = verify(conn, say=print, stop_at_first=not args.all)
         digest = audit_digest(conn)
+        from ledger.checkpoints import take_digest
+
+        positioned = take_digest(conn)  # carries its journal position, so it can be checked later
     if not report.ok:
         for problem in report.problems:
             print(f"BROKEN: {problem}")
         return 1
     print(f"digest: {digest.digest} over {digest.accounts:,} chain heads, {digest.entries:,} entries")
+    print(f"keep to check later with `ledger-core verify --digest`: {positioned.digest}")
     print("OK: projection equals entries, every chain intact, every transaction and currency balances")
     return 0
 

@@ -62,3 +62,28 @@ def db_url(server_url: str, template_db: str) -> Iterator[str]:
 def conn(db_url: str) -> Iterator[psycopg.Connection[Any]]:
     with psycopg.connect(db_url, autocommit=True) as connection:
         yield connection
+
+
+# GraphQL API -------------------------------------------------------------------------------------
+
+@pytest.fixture
+def api(db_url: str) -> Iterator[Any]:
+    """The GraphQL app on the test database, called over HTTP (see tests/graphql_client.py)."""
+    from starlette.testclient import TestClient
+
+    from graphql_api.app import create_app
+    from graphql_client import Api
+
+    with TestClient(create_app(db_url)) as client:
+        yield Api(client, db_url)
+
+
+@pytest.fixture
+def token(db_url: str) -> Any:
+    """`token(role, holder_id=None)` -> a new bearer token in the test database."""
+    from ledger.tokens import create_token
+
+    def make(role: str, holder_id: str | None = None) -> str:
+        with psycopg.connect(db_url, autocommit=True) as connection:
+            return create_token(connection, role, holder_id).token
+    return make

@@ -1,0 +1,173 @@
+"""The Starlette app: `POST/GET /graphql` (GraphiQL in a browser), WebSocket subscriptions on
+the same path (graphql-transport-ws), `GET /healthz`, plus routes other areas append.
+
+Auth: `Authorization: Bearer <token>` on every request, else HTTP 401. The GraphiQL page itself
+(a GET from a browser, no query) is served without a token: it holds no data, and its headers
+editor is where the token goes. WebSocket clients send the token as the Authorization header
+or as `{"authorization": "Bearer <token>"}` in the connection_init payload.
+
+Adding a route from another area (one-line edit in this file, or at import time of your module
+before the app is built):
+
+    EXTRA_ROUTES.append(Route("/statements/{code}.csv", export_csv))
+
+    async def export_csv(request):
+        principal = await authenticate(request)      # 401 unless a valid token
+        state = app_state(request)                   # state.run(fn, *args) on the pool
+        ...
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route, WebSocketRoute
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.types.unset import UnsetType
+
+from graphql_api.audit.routes import STATEMENT_ROUTES
+from graphql_api.context import AppState, Limits, RequestContext, app_state, bearer_token
+from graphql_api.core.subscriptions import listener_of
+from graphql_api.schema import schema
+
+__all__ = ["EXTRA_ROUTES", "create_app", "app_from_env", "DATABASE_URL_ENV"]
+
+log = logging.getLogger("graphql_api")
+
+# Routes other areas add (e.g. GET /statements/{code}.csv); see the module docstring.
+EXTRA_ROUTES: list[BaseRoute] = [*STATEMENT_ROUTES]
+
+DATABASE_URL_ENV = "LEDGER_API_DATABASE_URL"
+
+
+class LedgerGraphQL(GraphQL):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            request = Request(scope, receive)
+            if not self.should_render_graphql_ide(self.request_adapter_class(request)):
+                token = bearer_token(request)
+                principal = await app_state(request).principal(token) if token else None
+                if principal is None:
+                    response = JSONResponse(
+                        {"errors": [{"message": "a valid bearer token is required (Authorization: Bearer <token>)",
+                                     "extensions": {"code": "UNAUTHENTICATED"}}]},
+                        status_code=401, headers={"WWW-Authenticate": "Bearer"})
+                    await response(scope, receive, send)
+                    return
+                scope.setdefault("state", {})["principal"] = principal
+        await super().__call__(scope, receive, send)
+
+    async def get_context(self, request: Request | WebSocket, response: Any) -> RequestContext:
+        principal = request.scope.get("state", {}).get("principal")
+        if principal is None and isinstance(request, WebSocket):
+            token = bearer_token(request)
+            principal = await app_state(request).principal(token) if token else None
+        return RequestContext(request=request, response=response, state=app_state(request), principal=principal)
+
+    async def on_ws_connect(self, context: RequestContext) -> UnsetType | dict[str, object] | None:
+        if context.principal is None:
+            params = context.connection_params or {}
+            header = str(params.get("authorization") or params.get("Authorization") or "")
+            scheme, _, token = header.partition(" ")
+            if scheme.lower() == "bearer" and token.strip():
+                context.principal = await context.state.principal(token.strip())
+        if context.principal is None:
+            raise ConnectionRejectionError()
+        return await super().on_ws_connect(context)
+
+
+class BodyLimit:
+    """Refuses request bodies over `limit` bytes with 413, whether declared or streamed."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+            await self._refuse(scope, receive, send)
+            return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise _TooLarge()
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooLarge:
+            await self._refuse(scope, receive, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = JSONResponse({"errors": [{"message": f"request body larger than {self.limit} bytes",
+                                             "extensions": {"code": "BODY_TOO_LARGE"}}]}, status_code=413)
+        await response(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def healthz(request: Request) -> Response:
+    """Up and able to reach the database; no token needed (for load balancers)."""
+    def ping(conn: Any) -> bool:
+        return conn.execute("select 1").fetchone() is not None
+    try:
+        await app_state(request).run(ping)
+    except Exception:  # noqa: BLE001 - reported as unhealthy, logged
+        log.exception("healthz: database unreachable")
+        return JSONResponse({"status": "unavailable"}, status_code=503)
+    return JSONResponse({"status": "ok"})
+
+
+def create_app(database_url: str, *, limits: Limits | None = None,
+               announce: Callable[[str], None] | None = None) -> Starlette:
+    """The app for a database; the pool opens at startup and closes at shutdown (`announce`
+    hears about both, e.g. `print` for the serve command)."""
+    limits = limits or Limits()
+    graphql = LedgerGraphQL(schema, graphql_ide="graphiql")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        state = AppState.open(database_url, limits)
+        app.state.ledger = state
+        try:
+            yield
+        finally:
+            await listener_of(state).close()
+            state.close()
+            if announce is not None:
+                announce("stopped: in-flight requests finished, database pool closed")
+
+    routes: list[BaseRoute] = [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/graphql", graphql, methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", graphql),
+        *EXTRA_ROUTES,
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.add_middleware(BodyLimit, limit=limits.body_bytes_max)
+    return app
+
+
+def app_from_env() -> ASGIApp:
+    """Factory for uvicorn workers (`--factory`): the database URL comes from the environment."""
+    return create_app(os.environ[DATABASE_URL_ENV])

@@ -1,0 +1,1 @@
+"""Auditors and reconciliation: the journal feed, digests, bank reconciliation, statement export."""

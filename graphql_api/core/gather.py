@@ -1,0 +1,126 @@
+"""Gathering concurrent posting mutations into one `post()` batch.
+
+Each mutation hands its request to the app's `PostGatherer` and awaits its own result. While
+`inflight_max` batches are at the database, new requests queue; the next batch takes all queued
+(up to `batch_size_max`), so under load many mutations share one round trip and one commit,
+and alone a mutation goes straight through.
+
+A batch is all or nothing, so one bad request would fail the others: when a gathered batch is
+refused as a whole, its requests are posted one by one and each gets its own result or error.
+Two requests with the same idempotency key never share a batch (the second waits for the next),
+so a client's retry racing its original is a replay, not a conflict inside one batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+
+from graphql_api.context import AppState
+from ledger.errors import LedgerError
+from ledger.journal import Transaction, get_transactions
+from ledger.posting import Request, post
+
+__all__ = ["Posted", "PostGatherer", "gatherer_of", "batch_size_max", "inflight_max"]
+
+batch_size_max = 200
+inflight_max = 2  # batches at the database at once; more mostly contend on the same account locks
+
+
+@dataclass(frozen=True)
+class Posted:
+    """The core's result, with the transaction row read in the same trip."""
+
+    transaction_id: int
+    replayed: bool
+    transaction: Transaction | None = None
+
+
+class PostGatherer:
+    def __init__(self, state: AppState) -> None:
+        self._state = state
+        self._queue: list[tuple[Request, asyncio.Future[Posted]]] = []
+        self._inflight = 0
+        self.batches = 0  # how many post() batches were sent (for tests and the benchmark)
+
+    async def post(self, request: Request) -> Posted:
+        future: asyncio.Future[Posted] = asyncio.get_running_loop().create_future()
+        self._queue.append((request, future))
+        if self._inflight < inflight_max:
+            self._inflight += 1
+            asyncio.ensure_future(self._drain())
+        return await future
+
+    def _take(self) -> list[tuple[Request, asyncio.Future[Posted]]]:
+        batch, rest, keys = [], [], set()
+        for item in self._queue:
+            key = item[0].idempotency_key
+            if len(batch) < batch_size_max and key not in keys:
+                keys.add(key)
+                batch.append(item)
+            else:
+                rest.append(item)
+        self._queue = rest
+        return batch
+
+    async def _drain(self) -> None:
+        try:
+            await asyncio.sleep(0)  # let requests arriving in this same loop turn join the batch
+            while self._queue:
+                batch = self._take()
+                self.batches += 1
+                try:
+                    outcomes: list[Any] = await self._state.run(_post_gathered, [request for request, _ in batch])
+                except asyncio.CancelledError:
+                    for _, future in batch:
+                        future.cancel()
+                    raise
+                except Exception as exc:  # noqa: BLE001 - each waiter gets the failure
+                    outcomes = [exc] * len(batch)
+                for (_, future), outcome in zip(batch, outcomes):
+                    if future.done():
+                        continue
+                    if isinstance(outcome, BaseException):
+                        future.set_exception(outcome)
+                    else:
+                        future.set_result(outcome)
+        finally:
+            self._inflight -= 1
+
+
+def _post_gathered(conn: psycopg.Connection[Any], requests: list[Request]) -> list[Posted | Exception]:
+    outcomes = _post_each(conn, requests)
+    # The callers show the transactions they posted: fetch them all in this same trip.
+    posted = [o for o in outcomes if isinstance(o, Posted)]
+    rows = get_transactions(conn, [o.transaction_id for o in posted]) if posted else {}
+    return [Posted(o.transaction_id, o.replayed, rows.get(o.transaction_id)) if isinstance(o, Posted) else o
+            for o in outcomes]
+
+
+def _post_each(conn: psycopg.Connection[Any], requests: list[Request]) -> list[Posted | Exception]:
+    try:
+        return [Posted(p.transaction_id, p.replayed) for p in post(conn, requests)]
+    except Exception as exc:
+        if len(requests) == 1:
+            return [exc]
+    # Refused as a whole: find out which request was bad by posting each on its own.
+    outcomes: list[Posted | Exception] = []
+    for request in requests:
+        try:
+            first = post(conn, [request])[0]
+            outcomes.append(Posted(first.transaction_id, first.replayed))
+        except LedgerError as exc:
+            outcomes.append(exc)
+        except Exception as exc:  # noqa: BLE001 - reported to that request's caller only
+            outcomes.append(exc)
+    return outcomes
+
+
+def gatherer_of(state: AppState) -> PostGatherer:
+    found = state.extras.get("post_gatherer")
+    if found is None:
+        found = state.extras["post_gatherer"] = PostGatherer(state)
+    return found  # type: ignore[no-any-return]

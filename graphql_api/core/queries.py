@@ -1,0 +1,160 @@
+"""The core's queries: account, accounts, transaction, statement, trialBalance, rollup."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Optional
+
+import psycopg
+import strawberry
+from strawberry.types import Info
+
+from graphql_api.context import context_of, page_size, principal_of, require_role
+from graphql_api.core import loaders
+from graphql_api.core.statement import Statement
+from graphql_api.core.types import (
+    Account,
+    AccountConnection,
+    AccountEdge,
+    Money,
+    PageInfo,
+    Transaction,
+    from_micros,
+    load_account,
+    parse_id,
+    visible_transaction,
+)
+from graphql_api.scalars import DateTime
+from ledger import accounts as core_accounts
+from ledger import balances as core_balances
+from ledger import journal as core_journal
+from ledger.cursors import decode_cursor, encode_cursor
+from ledger.errors import AccountNotFound, ValidationError
+from ledger.tokens import Role
+
+__all__ = ["CoreQuery", "TrialBalance", "TrialBalanceLine", "TrialBalanceTotal", "trial_balance_lines_max"]
+
+trial_balance_lines_max = 50_000
+_READERS = (Role.ADMIN, Role.OPERATOR, Role.AUDITOR)
+
+
+@strawberry.type
+class TrialBalanceLine:
+    account_code: str
+    account_id: strawberry.Private[int]
+    debit: Money = strawberry.field(description="Posted debits minus credits, when positive.")
+    credit: Money = strawberry.field(description="Posted credits minus debits, when positive.")
+
+    @strawberry.field
+    async def account(self, info: Info) -> Account:
+        return Account.of(await context_of(info).load(loaders.accounts_by_id, self.account_id))
+
+
+@strawberry.type
+class TrialBalanceTotal:
+    currency: str
+    debits: Money
+    credits: Money
+    balanced: bool
+
+
+@strawberry.type(description="Posted balances of every account; per currency, debits equal credits.")
+class TrialBalance:
+    as_of: Optional[DateTime]
+    lines: list[TrialBalanceLine]
+    totals: list[TrialBalanceTotal]
+    balanced: bool
+
+
+def _trial_balance(conn: psycopg.Connection[Any], as_of: datetime | None) -> TrialBalance:
+    rows = core_journal.trial_balance(conn, as_of=as_of)
+    if len(rows) > trial_balance_lines_max:
+        raise ValidationError(f"the trial balance has more than {trial_balance_lines_max} accounts; "
+                              "use rollup by category instead", field="asOf")
+    sums: dict[str, list[int]] = {}
+    lines = []
+    for row in rows:
+        total = sums.setdefault(row.currency, [0, 0])
+        total[0] += row.debit_balance
+        total[1] += row.credit_balance
+        lines.append(TrialBalanceLine(account_code=row.code, account_id=row.account_id,
+                                      debit=Money(amount=row.debit_balance, currency=row.currency),
+                                      credit=Money(amount=row.credit_balance, currency=row.currency)))
+    totals = [TrialBalanceTotal(currency=c, debits=Money(amount=d, currency=c), credits=Money(amount=k, currency=c),
+                                balanced=d == k) for c, (d, k) in sorted(sums.items())]
+    return TrialBalance(as_of=as_of, lines=lines, totals=totals, balanced=all(t.balanced for t in totals))
+
+
+async def _now(info: Info) -> datetime:
+    """The database's clock: the cut of a statement must be on the clock that stamps recorded_at."""
+    def now(conn: psycopg.Connection[Any]) -> datetime:
+        row = conn.execute("select clock_timestamp()").fetchone()
+        assert row is not None
+        return row[0]  # type: ignore[no-any-return]
+    return await context_of(info).run(now)
+
+
+@strawberry.type
+class CoreQuery:
+    @strawberry.field(description="The account with this code; null when there is none the caller may see.")
+    async def account(self, info: Info, code: str) -> Optional[Account]:
+        row = await load_account(info, code)
+        return Account.of(row) if row is not None else None
+
+    @strawberry.field(description="Accounts in code order, optionally under a category prefix or of one holder.")
+    async def accounts(self, info: Info, prefix: Optional[str] = None, holder_id: Optional[str] = None,
+                       first: Optional[int] = None, after: Optional[str] = None) -> AccountConnection:
+        size = page_size(info, first)
+        principal = principal_of(info)
+        if principal.role is Role.HOLDER:
+            if holder_id is not None and holder_id != principal.holder_id:
+                return AccountConnection(edges=[], page_info=PageInfo.of([], False, after))
+            holder_id = principal.holder_id
+        after_code = decode_cursor(after, fields={"code": str})["code"] if after is not None else None
+        context = context_of(info)
+        rows = await context.run(core_accounts.list_accounts, prefix=prefix, holder_id=holder_id,
+                                 after_code=after_code, limit=size + 1)
+        by_id = context.loader(loaders.accounts_by_id)
+        edges = []
+        for row in rows[:size]:
+            by_id.prime(row.id, row)
+            edges.append(AccountEdge(cursor=encode_cursor({"code": row.code}), node=Account.of(row)))
+        return AccountConnection(edges=edges, page_info=PageInfo.of([e.cursor for e in edges], len(rows) > size, after))
+
+    @strawberry.field(description="The transaction with this id; null when there is none the caller may see.")
+    async def transaction(self, info: Info, id: strawberry.ID) -> Optional[Transaction]:
+        row = await visible_transaction(info, parse_id(id, "id"))
+        return Transaction.of(row) if row is not None else None
+
+    @strawberry.field(description="An account statement for [from, to), cut at knownAt (default: now).")
+    async def statement(
+        self, info: Info, account_code: str,
+        from_: Annotated[DateTime, strawberry.argument(name="from")], to: DateTime,
+        first: Optional[int] = None, after: Optional[str] = None, known_at: Optional[DateTime] = None,
+    ) -> Statement:
+        row = await load_account(info, account_code)
+        if row is None:
+            raise AccountNotFound(f"no account with code {account_code}", account=account_code)
+        if after is not None:  # the cut travels in the cursor, so later pages match the first
+            known = from_cursor_known(after)
+        else:
+            known = known_at or await _now(info)
+        return Statement(account=Account.of(row), known_at=known, period_from=from_, period_to=to, first=first,
+                         after=after)
+
+    @strawberry.field(description="Posted balances of every account as of an effective time (default: now).")
+    async def trial_balance(self, info: Info, as_of: Optional[DateTime] = None) -> TrialBalance:
+        require_role(info, *_READERS)
+        return await context_of(info).run(_trial_balance, as_of)
+
+    @strawberry.field(description="Posted balance of every account under a code prefix, per currency.")
+    async def rollup(self, info: Info, prefix: str, as_of: Optional[DateTime] = None) -> list[Money]:
+        require_role(info, *_READERS)
+        amounts = await context_of(info).run(core_balances.rollup, prefix, as_of=as_of)
+        return [Money(amount=m.amount_minor, currency=m.currency) for m in amounts]
+
+
+def from_cursor_known(after: str) -> datetime:
+    """The statement's cut, carried in its cursor (see ledger.statements)."""
+    position = decode_cursor(after, fields={"at": int, "id": int, "balance": int, "known": int})
+    return from_micros(position["known"])

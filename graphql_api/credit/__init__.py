@@ -1,0 +1,1 @@
+"""Consumer credit in GraphQL: credit lines, purchases, instalments, loans, repayments, the daily job."""

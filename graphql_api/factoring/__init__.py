@@ -1,0 +1,1 @@
+"""Factoring advances in the schema: purchase invoices, advances, fees, payments, defaults."""

@@ -1,0 +1,1 @@
+"""The idle-funds yield product in GraphQL: funds, holdings, subscriptions, redemptions, income."""

@@ -1,0 +1,53 @@
+"""`redeemFund`: units back to the wallet at once (T+0), never more than the holding."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.types import Info
+
+from graphql_api.context import context_of, require_role
+from graphql_api.core.transaction_post import POSTERS
+from graphql_api.core.types import Transaction
+from graphql_api.errors import error_result, result_union
+from graphql_api.fund.errors import FundNotFound, HoldingNotFound
+from graphql_api.fund.types import FundHolding, transaction_of
+from graphql_api.scalars import MinorUnits
+from ledger.errors import LedgerError
+from ledger.products import fund as product
+
+__all__ = ["RedeemFundInput", "FundRedeemed", "RedeemFundResult", "FundRedeemMutation"]
+
+
+@strawberry.input
+class RedeemFundInput:
+    idempotency_key: str
+    customer_id: str
+    fund_id: str
+    amount: MinorUnits
+
+
+@strawberry.type(description="The redemption's transaction and the holding after it.")
+class FundRedeemed:
+    transaction: Transaction
+    replayed: bool
+    holding: FundHolding
+
+
+RedeemFundResult = result_union("RedeemFundResult", FundRedeemed, FundNotFound, HoldingNotFound)
+
+
+@strawberry.type
+class FundRedeemMutation:
+    @strawberry.mutation(description="Pay fund units back into the customer's wallet at once (T+0, "
+                                     "pre-funded by the platform and recovered from the fund).")
+    async def redeem_fund(self, info: Info, input: RedeemFundInput) -> RedeemFundResult:
+        try:
+            require_role(info, *POSTERS)
+            context = context_of(info)
+            moved = await context.run(product.redeem, idempotency_key=input.idempotency_key,
+                                      customer_id=input.customer_id, fund_id=input.fund_id, amount_fen=input.amount)
+            holding = await context.run(product.holding, moved.customer_id, moved.fund_id)
+            return FundRedeemed(transaction=await transaction_of(info, moved.transaction_id),
+                                replayed=moved.replayed, holding=FundHolding.of(holding))
+        except LedgerError as exc:
+            return error_result(exc, RedeemFundResult)

@@ -1,0 +1,1 @@
+"""Onboarding and payments in GraphQL: resolvers translate, ledger/products decide."""

@@ -1,0 +1,97 @@
+"""Custom scalars: `MinorUnits` (money as a decimal string), `DateTime` (with offset), `JSON`.
+
+GraphQL's Int is 32-bit and JSON numbers lose precision past 2**53, so amounts cross the API as
+strings of minor units. Anything but an exact decimal-digit string is refused: a number, a float,
+"1e3", " 1", "+1" or a value past 64 bits all get a clear error naming what was expected.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any, NewType
+
+import strawberry
+from graphql import StringValueNode, ValueNode
+from strawberry.scalars import JSON
+
+__all__ = ["MinorUnits", "DateTime", "JSON", "InvalidScalar", "SCALAR_MAP", "parse_minor_units", "parse_datetime"]
+
+minor_units_max = 2**63 - 1  # PostgreSQL bigint
+_MINOR_UNITS_TEXT = re.compile(r"^-?[0-9]{1,19}$")
+datetime_length_max = 64
+
+
+class InvalidScalar(ValueError):
+    """A scalar input was malformed; graphql-core reports it as a variable or literal error."""
+
+
+def parse_minor_units(value: object) -> int:
+    if not isinstance(value, str):
+        raise InvalidScalar(
+            f"MinorUnits must be a string of decimal digits such as \"-12345\", got {type(value).__name__}"
+        )
+    if not _MINOR_UNITS_TEXT.match(value):
+        raise InvalidScalar(f"MinorUnits must be decimal digits with an optional '-', got {value[:40]!r}")
+    amount = int(value)
+    if not -minor_units_max <= amount <= minor_units_max:
+        raise InvalidScalar(f"MinorUnits {value} does not fit in 64 bits (at most {minor_units_max})")
+    return amount
+
+
+def _serialize_minor_units(value: int) -> str:
+    assert isinstance(value, int) and not isinstance(value, bool), f"MinorUnits from {value!r}"
+    return str(value)
+
+
+def _literal_minor_units(node: ValueNode, _variables: Any = None) -> int:
+    if not isinstance(node, StringValueNode):
+        raise InvalidScalar("MinorUnits must be a string of decimal digits such as \"-12345\", not a number")
+    return parse_minor_units(node.value)
+
+
+def parse_datetime(value: object) -> datetime:
+    if not isinstance(value, str) or len(value) > datetime_length_max:
+        raise InvalidScalar("DateTime must be an ISO 8601 string such as 2026-01-31T09:30:00+08:00")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidScalar(f"DateTime must be ISO 8601 such as 2026-01-31T09:30:00+08:00, got {value!r}") from None
+    if parsed.tzinfo is None or parsed.utcoffset() is None:
+        raise InvalidScalar(f"DateTime must carry a UTC offset (Z or +08:00), got {value!r}")
+    return parsed
+
+
+def _serialize_datetime(value: datetime) -> str:
+    assert value.tzinfo is not None, "DateTime values leaving the API carry an offset"
+    return value.isoformat()
+
+
+def _literal_datetime(node: ValueNode, _variables: Any = None) -> datetime:
+    if not isinstance(node, StringValueNode):
+        raise InvalidScalar("DateTime must be an ISO 8601 string")
+    return parse_datetime(node.value)
+
+
+MinorUnits = NewType("MinorUnits", int)
+DateTime = NewType("DateTime", datetime)
+
+_MINOR_UNITS_SCALAR = strawberry.scalar(
+    name="MinorUnits",
+    description='An integer amount of minor units (fen for CNY) as a decimal string, e.g. "-12345".',
+    serialize=_serialize_minor_units,
+    parse_value=parse_minor_units,
+    parse_literal=_literal_minor_units,
+)
+
+_DATETIME_SCALAR = strawberry.scalar(
+    name="DateTime",
+    description="An ISO 8601 date and time with a UTC offset, e.g. 2026-01-31T09:30:00+08:00.",
+    serialize=_serialize_datetime,
+    parse_value=parse_datetime,
+    parse_literal=_literal_datetime,
+)
+
+# For StrawberryConfig(scalar_map=...): fields annotated with plain `datetime` get the same
+# offset-checking scalar as those annotated `DateTime`.
+SCALAR_MAP = {MinorUnits: _MINOR_UNITS_SCALAR, DateTime: _DATETIME_SCALAR, datetime: _DATETIME_SCALAR}

@@ -1,0 +1,76 @@
+"""The schema: every area's Query, Mutation and Subscription types merged into one.
+
+An area adds its types with a one-line edit to the lists below (keep them importable).
+After changing the schema, regenerate the SDL snapshot (a test compares them):
+
+    .venv/bin/python -m graphql_api.schema > graphql_api/schema.graphql
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+from strawberry.schema.config import StrawberryConfig
+from strawberry.tools import merge_types
+
+from graphql_api.audit.mutations import AUDIT_MUTATIONS
+from graphql_api.audit.queries import AuditQuery
+from graphql_api.core.mutations import CORE_MUTATIONS
+from graphql_api.core.queries import CoreQuery
+from graphql_api.core.subscriptions import CoreSubscription
+from graphql_api.credit.mutations import CREDIT_MUTATIONS
+from graphql_api.credit.queries import CreditQuery
+from graphql_api.extensions import schema_extensions
+from graphql_api.factoring.mutations import FACTORING_MUTATIONS
+from graphql_api.factoring.queries import FactoringQuery
+from graphql_api.fund.mutations import FUND_MUTATIONS
+from graphql_api.fund.queries import FundQuery
+from graphql_api.payments.mutations import PAYMENTS_MUTATIONS
+from graphql_api.payments.queries import PaymentsQuery
+from graphql_api.scalars import SCALAR_MAP
+
+__all__ = ["QUERIES", "MUTATIONS", "SUBSCRIPTIONS", "schema", "sdl"]
+
+QUERIES: list[type] = [
+    CoreQuery,
+    AuditQuery,
+    FactoringQuery,
+    FundQuery,
+    PaymentsQuery,
+    CreditQuery,
+]
+
+MUTATIONS: list[type] = [
+    *CORE_MUTATIONS,
+    *AUDIT_MUTATIONS,
+    *FACTORING_MUTATIONS,
+    *FUND_MUTATIONS,
+    *PAYMENTS_MUTATIONS,
+    *CREDIT_MUTATIONS,
+]
+
+SUBSCRIPTIONS: list[type] = [
+    CoreSubscription,
+]
+
+Query = merge_types("Query", tuple(QUERIES))
+Mutation = merge_types("Mutation", tuple(MUTATIONS))
+Subscription = merge_types("Subscription", tuple(SUBSCRIPTIONS))
+
+class _Schema(strawberry.Schema):
+    def process_errors(self, errors: Any, execution_context: Any = None) -> None:
+        """Expected errors are answers, not incidents; the unexpected ones are logged (with the
+        request id) by graphql_api.extensions.LedgerErrors."""
+
+
+schema = _Schema(query=Query, mutation=Mutation, subscription=Subscription,
+                 extensions=schema_extensions(), config=StrawberryConfig(scalar_map=SCALAR_MAP))
+
+
+def sdl() -> str:
+    return schema.as_str() + "\n"
+
+
+if __name__ == "__main__":
+    print(sdl(), end="")

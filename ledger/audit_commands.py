@@ -1,0 +1,179 @@
+"""Commands for auditors and reconciliation scripts: journal, statement, checkpoint, reconcile.
+
+`ledger-core verify --digest D` lives with verify in ledger/commands.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from ledger.accounts import get_accounts
+from ledger.checkpoints import list_checkpoints, store_checkpoint
+from ledger.cli import add_database_options, connection_url
+from ledger.errors import ValidationError
+from ledger.feed import item_json, journal_page, page_size_max
+from ledger.reconcile import Reconciliation, reconcile, window_days_default, time_zone_default
+from ledger.statement_export import cut_statement, parse_when, render, units
+
+follow_interval_s = 1.0
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "journal", help="print the journal from a cursor, one transaction per line (JSON Lines)",
+        description="Transactions in feed order (never misses one); each line carries the cursor to resume after it.")
+    add_database_options(parser)
+    parser.add_argument("--after", default=None, help="resume after this cursor (default: from the start)")
+    parser.add_argument("--format", choices=["jsonl"], default="jsonl")
+    parser.add_argument("--page-size", type=int, default=500, help=f"transactions per query (at most {page_size_max})")
+    parser.add_argument("--limit", type=int, default=None, help="stop after this many transactions")
+    parser.add_argument("--follow", action="store_true", help="keep waiting for new transactions (Ctrl-C stops)")
+    parser.set_defaults(run=_journal)
+
+    parser = subparsers.add_parser("statement", help="an account statement as CSV, JSON or PDF")
+    add_database_options(parser)
+    parser.add_argument("--account", required=True, help="account code")
+    parser.add_argument("--from", dest="start", required=True, help="start, ISO date (UTC midnight) or date-time")
+    parser.add_argument("--to", dest="end", required=True, help="end (exclusive), ISO date or date-time")
+    parser.add_argument("--known-at", default=None, help="reproduce the statement as known at this recorded time")
+    parser.add_argument("--format", choices=["csv", "json", "pdf"], default="csv")
+    parser.add_argument("--output", "-o", type=Path, default=None, help="file to write (default: stdout)")
+    parser.set_defaults(run=_statement)
+
+    parser = subparsers.add_parser("checkpoint", help="store a digest of every chain head (append-only)")
+    add_database_options(parser)
+    parser.add_argument("--note", default="", help="a note stored with the checkpoint")
+    parser.add_argument("--list", action="store_true", help="list the latest checkpoints instead")
+    parser.set_defaults(run=_checkpoint)
+
+    parser = subparsers.add_parser("reconcile", help="match a bank statement CSV to an account's entries")
+    add_database_options(parser)
+    parser.add_argument("--account", required=True, help="account code (e.g. assets:reserves:icbc)")
+    parser.add_argument("--file", required=True, type=Path, help="CSV with date,reference,amount[,description]")
+    parser.add_argument("--window-days", type=int, default=window_days_default,
+                        help=f"amount matches may differ in date by this many days (default {window_days_default})")
+    parser.add_argument("--time-zone", default=time_zone_default, help="zone of the bank's dates")
+    parser.add_argument("--json", action="store_true", help="print the run as JSON")
+    parser.set_defaults(run=_reconcile)
+
+
+def _journal(args: argparse.Namespace) -> int:
+    if args.limit is not None and args.limit < 1:
+        raise ValidationError("--limit must be positive", field="limit")
+    after, printed = args.after, 0
+    with psycopg.connect(connection_url(args), autocommit=True) as conn:
+        codes: dict[int, str] = {}
+        while args.limit is None or printed < args.limit:
+            first = min(args.page_size, args.limit - printed) if args.limit is not None else args.page_size
+            page = journal_page(conn, after=after, first=first)
+            missing = sorted({e.account_id for i in page.items for e in i.entries} - set(codes))
+            if missing:
+                codes.update({i: a.code for i, a in get_accounts(conn, missing).items()})
+            for item in page.items:
+                sys.stdout.write(json.dumps(item_json(item, codes), ensure_ascii=False, separators=(",", ":")) + "\n")
+            printed += len(page.items)
+            after = page.end_cursor
+            if not page.has_next_page:
+                if not args.follow:
+                    break
+                sys.stdout.flush()
+                time.sleep(follow_interval_s)
+    if after is not None:
+        print(f"next: ledger-core journal --after {after}", file=sys.stderr)
+    return 0
+
+
+def _statement(args: argparse.Namespace) -> int:
+    start, end = parse_when(args.start, field="from"), parse_when(args.end, field="to")
+    known_at = parse_when(args.known_at, field="knownAt") if args.known_at else None
+    with psycopg.connect(connection_url(args), autocommit=True) as conn:
+        statement = cut_statement(conn, args.account, start, end, known_at=known_at)
+    data = render(statement, args.format)
+    if args.output is not None:
+        args.output.write_bytes(data)
+        print(f"wrote {args.output} ({len(statement.lines)} lines, known at {statement.known_at.isoformat()})",
+              file=sys.stderr)
+    else:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    return 0
+
+
+def _checkpoint(args: argparse.Namespace) -> int:
+    with psycopg.connect(connection_url(args), autocommit=True) as conn:
+        if args.list:
+            for c in list_checkpoints(conn):
+                print(f"{c.id}\t{c.digest.taken_at.isoformat()}\t{c.digest.accounts}\t{c.digest.entries}\t"
+                      f"{c.digest.digest}\t{c.note}")
+            return 0
+        checkpoint = store_checkpoint(conn, note=args.note)
+    d = checkpoint.digest
+    print(f"checkpoint {checkpoint.id}: {d.accounts:,} chain heads, {d.entries:,} entries", file=sys.stderr)
+    print(d.digest)
+    return 0
+
+
+def _reconcile(args: argparse.Namespace) -> int:
+    try:
+        data = args.file.read_bytes()
+    except OSError as exc:
+        raise ValidationError(f"cannot read {args.file}: {exc.strerror}", field="file") from None
+    with psycopg.connect(connection_url(args), autocommit=True) as conn:
+        run = reconcile(conn, args.account, data, file_name=args.file.name, window_days=args.window_days,
+                        time_zone=args.time_zone)
+    if args.json:
+        print(json.dumps(run_json(run), ensure_ascii=False, indent=2))
+    else:
+        _print_run(run)
+    return 0
+
+
+def run_json(run: Reconciliation) -> dict[str, Any]:
+    def item(i: Any) -> dict[str, Any]:
+        return {
+            "status": i.status, "rule": i.rule, "note": i.note,
+            "bankLine": None if i.line is None else {
+                "line": i.line.line_no, "date": i.line.date.isoformat(), "reference": i.line.reference,
+                "amountMinor": str(i.line.amount), "description": i.line.description},
+            "entry": None if i.entry is None else {
+                "transactionId": i.entry.transaction_id, "accountVersion": i.entry.account_version,
+                "amountMinor": str(i.entry.amount), "effectiveAt": i.entry.effective_at.isoformat()},
+        }
+    return {
+        "id": run.id, "account": run.account_code, "currency": run.currency, "fileSha256": run.file_sha256,
+        "alreadyImported": run.already_imported, "windowDays": run.window_days,
+        "periodStart": run.period_start.isoformat(), "periodEnd": run.period_end.isoformat(),
+        "bankTotalMinor": str(run.bank_total), "ledgerTotalMinor": str(run.ledger_total),
+        "differenceMinor": str(run.difference),
+        "matched": [item(i) for i in run.matched], "unmatchedBank": [item(i) for i in run.unmatched_bank],
+        "unmatchedLedger": [item(i) for i in run.unmatched_ledger],
+    }
+
+
+def _print_run(run: Reconciliation) -> None:
+    c = run.currency
+    seen = " (this file was imported before: the stored run)" if run.already_imported else ""
+    print(f"reconciliation {run.id}{seen}: {run.account_code}, {run.period_start} to {run.period_end}")
+    for i in run.matched:
+        assert i.line is not None and i.entry is not None
+        print(f"  matched ({i.rule}) line {i.line.line_no} {i.line.date} {i.line.reference!r} "
+              f"{units(i.line.amount, c)} = transaction {i.entry.transaction_id}")
+    for i in run.unmatched_bank:
+        assert i.line is not None
+        note = f" ({i.note})" if i.note else ""
+        print(f"  unmatched bank line {i.line.line_no} {i.line.date} {i.line.reference!r} "
+              f"{units(i.line.amount, c)}{note}")
+    for i in run.unmatched_ledger:
+        assert i.entry is not None
+        print(f"  unmatched ledger entry: transaction {i.entry.transaction_id} {i.entry.day} "
+              f"{units(i.entry.amount, c)}")
+    print(f"bank total {units(run.bank_total, c)} {c}, ledger total {units(run.ledger_total, c)} {c}, "
+          f"difference {units(run.difference, c)} {c}; matched {len(run.matched)}, "
+          f"unmatched bank {len(run.unmatched_bank)}, unmatched ledger {len(run.unmatched_ledger)}")

@@ -1,0 +1,48 @@
+"""`ledger-core credit run-day --date YYYY-MM-DD`: the consumer-credit daily job.
+
+With `--from` it runs every date from there to `--date` in order (catching up after an outage).
+Progress goes to stderr when it is a terminal; the summary of each date to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import date
+from typing import Any
+
+import psycopg
+
+from ledger.cli import add_database_options, connection_url
+from ledger.products.credit_day import DayReport, run_credit_day, run_credit_days
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("credit", help="consumer credit jobs")
+    commands = parser.add_subparsers(dest="credit_command", required=True, metavar="COMMAND")
+    run_day = commands.add_parser(
+        "run-day", help="bill what fell due, charge late fees, provision and write off for a date (idempotent)")
+    add_database_options(run_day)
+    run_day.add_argument("--date", type=date.fromisoformat, required=True, help="business date, YYYY-MM-DD")
+    run_day.add_argument("--from", dest="first", type=date.fromisoformat, default=None,
+                         help="run every date from this one to --date, in order")
+    run_day.set_defaults(run=_run_day)
+
+
+def _say(report: DayReport) -> None:
+    print(f"{report.date}: bills {report.bills}, late fees {report.late_fees}, "
+          f"provisions {report.provisions}, write-offs {report.write_offs}")
+
+
+def _say_if_posted(report: DayReport) -> None:
+    if report.bills or report.late_fees or report.provisions or report.write_offs:
+        _say(report)
+
+
+def _run_day(args: argparse.Namespace) -> int:
+    with psycopg.connect(connection_url(args), autocommit=True) as conn:
+        if args.first is None:
+            _say(run_credit_day(conn, args.date, progress=sys.stderr))
+            return 0
+        run_credit_days(conn, args.first, args.date, progress=sys.stderr, on_day=_say_if_posted)
+    return 0

@@ -1,0 +1,340 @@
+"""Statements out: a whole statement cut at a journal position, written as CSV, JSON or PDF.
+
+The figures come from ledger.statements (the same functions the GraphQL statement uses), so a
+statement exported here and one read over GraphQL with the same `knownAt` are identical.
+
+A statement is cut at `known_at` (a recorded time) and records it with the journal position
+(the feed horizon xmin) of the cut. Without an explicit `known_at` the cut is
+`ledger.journal_horizon()`: a time no transaction still in flight can record at, so cutting the
+same statement again later with that `known_at` gives the same figures. Postings recorded after
+the cut but effective before the period's end (backdated) are listed as later changes, with
+the figures the statement would show if cut now.
+
+CSV (RFC 4180, UTF-8 with a byte-order mark so spreadsheets read non-ASCII text, CRLF): one
+header row, then an `opening` row, one `entry` row per posted entry, a `closing` row and a
+`totals` row. Dates are ISO 8601 (a date column for spreadsheets and the full UTC timestamp);
+amounts in currency units ("1234.56") with the same figure in minor units alongside.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from typing import Any
+
+import psycopg
+
+from ledger.accounts import Account, get_account
+from ledger.errors import ValidationError
+from ledger.journal import get_transactions
+from ledger.money import minor_digits
+from ledger.statements import StatementLine, statement_page, statement_totals
+from ledger import statements as _statements
+
+__all__ = [
+    "LaterChange", "Statement", "cut_statement", "journal_horizon", "parse_when", "to_csv", "to_json",
+    "to_pdf", "to_json_bytes", "render", "units", "statement_lines_max", "later_changes_max", "CSV_COLUMNS",
+]
+
+statement_lines_max = 100_000   # a longer period is cut into several statements
+later_changes_max = 1_000
+
+CSV_COLUMNS = [
+    "account", "currency", "line", "effective_date", "effective_at", "recorded_at", "transaction_id",
+    "account_version", "kind", "description", "debit", "credit", "debit_minor", "credit_minor",
+    "balance", "balance_minor", "known_at",
+]
+
+
+@dataclass(frozen=True)
+class LaterChange:
+    """A posted entry recorded after the cut that changes the statement if cut again now."""
+
+    transaction_id: int
+    account_version: int
+    side: str
+    amount: int
+    signed: int            # on the account's normal side
+    effective_at: datetime
+    recorded_at: datetime
+    affects: str           # "opening" (effective before the period) or "period"
+
+
+@dataclass(frozen=True)
+class Statement:
+    account: Account
+    start: datetime
+    end: datetime
+    known_at: datetime
+    position: int          # journal feed horizon (snapshot xmin) at the cut
+    opening: int
+    closing: int
+    total_debits: int
+    total_credits: int
+    lines: list[StatementLine]
+    kinds: dict[int, tuple[str, str]]          # transaction id -> (kind, description)
+    later_changes: list[LaterChange]
+    closing_now: int       # the closing balance if the statement were cut now
+
+
+def journal_horizon(conn: psycopg.Connection[Any]) -> tuple[datetime, int]:
+    """(known_at, xmin): the latest safe cut (see sql/0020_audit.sql)."""
+    row = conn.execute("select known_at, xmin::text::bigint from ledger.journal_horizon()").fetchone()
+    assert row is not None
+    return row[0], int(row[1])
+
+
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def parse_when(value: str, *, field: str) -> datetime:
+    """An ISO date (midnight UTC) or an ISO date and time with a UTC offset."""
+    try:
+        if _DATE.match(value):
+            return datetime.combine(date.fromisoformat(value), datetime.min.time(), timezone.utc)
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValidationError(f"{field} must be an ISO date or date and time, got {value!r}", field=field) from None
+    if parsed.tzinfo is None:
+        raise ValidationError(f"{field} must carry a UTC offset (e.g. 2026-11-01T00:00:00+08:00)", field=field)
+    return parsed
+
+
+def cut_statement(conn: psycopg.Connection[Any], code: str, start: datetime, end: datetime, *,
+                  known_at: datetime | None = None, with_lines: bool = True) -> Statement:
+    """The whole statement of an account for [start, end) as known at `known_at` (without its
+    lines when only the figures and the later changes are wanted).
+
+    On an idle autocommit connection (the usual case) the cut is taken first, then every page,
+    the totals and the later changes are read in one repeatable-read snapshot taken after it; so
+    the default cut reproduces exactly. Inside the caller's transaction the caller's snapshot is
+    used as it is (it may predate the cut: pass `known_at` for an exact reproduction).
+    """
+    horizon_at, xmin = journal_horizon(conn)
+    if conn.autocommit and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+        with conn.transaction():
+            conn.execute("set transaction isolation level repeatable read, read only")
+            return _cut(conn, code, start, end, known_at, with_lines, horizon_at, xmin)
+    return _cut(conn, code, start, end, known_at, with_lines, horizon_at, xmin)
+
+
+def _cut(conn: psycopg.Connection[Any], code: str, start: datetime, end: datetime, known_at: datetime | None,
+         with_lines: bool, horizon_at: datetime, xmin: int) -> Statement:
+    account = get_account(conn, code)
+    if known_at is None:
+        known_at = horizon_at
+    elif known_at.tzinfo is None:
+        raise ValidationError("knownAt must carry a UTC offset", field="knownAt")
+    elif known_at > horizon_at:
+        raise ValidationError(
+            f"knownAt {known_at.isoformat()} is later than the journal is final for "
+            f"({horizon_at.isoformat()}); a statement cut there could change", field="knownAt")
+    lines: list[StatementLine] = []
+    after = None
+    while with_lines:
+        page = statement_page(conn, account.id, account.currency, start, end, first=_statements.page_size_max,
+                              after=after, known_at=known_at)
+        lines.extend(page.lines)
+        if len(lines) > statement_lines_max:
+            raise ValidationError(f"the period holds more than {statement_lines_max} entries; "
+                                  "cut it into shorter periods", field="to")
+        if not page.has_next_page:
+            break
+        after = page.lines[-1].cursor
+    totals = statement_totals(conn, account.id, start, end, known_at)
+    later = _later_changes(conn, account, start, end, known_at)
+    closing_now = totals.closing + sum(c.signed for c in later)
+    transactions = get_transactions(conn, sorted({line.transaction_id for line in lines}))
+    kinds = {i: (t.kind, t.description) for i, t in transactions.items()}
+    return Statement(account, start, end, known_at, xmin, totals.opening, totals.closing, totals.total_debits,
+                     totals.total_credits, lines, kinds, later, closing_now)
+
+
+_LATER_SQL = """
+select e.transaction_id, e.account_version, e.side, e.amount,
+       case when e.side = a.normal_side then e.amount else -e.amount end,
+       e.effective_at, e.recorded_at
+  from ledger.entries e join ledger.accounts a on a.id = e.account_id
+ where e.account_id = %(id)s and e.layer = 'posted' and e.recorded_at > %(known_at)s
+   and e.effective_at < %(end)s
+ order by e.recorded_at, e.account_version
+ limit %(limit)s
+"""
+
+
+def _later_changes(conn: psycopg.Connection[Any], account: Account, start: datetime, end: datetime,
+                   known_at: datetime) -> list[LaterChange]:
+    rows = conn.execute(_LATER_SQL, {"id": account.id, "known_at": known_at, "end": end,
+                                     "limit": later_changes_max + 1}).fetchall()
+    if len(rows) > later_changes_max:
+        raise ValidationError(f"more than {later_changes_max} postings were recorded after {known_at.isoformat()} "
+                              "into this period; cut the statement again at a later knownAt", field="knownAt")
+    return [LaterChange(r[0], r[1], r[2], r[3], r[4], r[5], r[6], "opening" if r[5] < start else "period")
+            for r in rows]
+
+
+def units(amount_minor: int, currency: str) -> str:
+    """Minor units as a plain decimal of currency units: 123456 CNY -> "1234.56"; exact."""
+    digits = minor_digits(currency)
+    return f"{Decimal(amount_minor).scaleb(-digits):.{digits}f}"
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def _cell(text: str) -> str:
+    # A spreadsheet runs a cell starting with = + - @ as a formula; free text must stay text.
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def to_csv(statement: Statement) -> bytes:
+    s, currency = statement, statement.account.currency
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    common = [s.account.code, currency]
+    known = _iso(s.known_at)
+
+    def balance_row(line: str, at: datetime, amount: int) -> list[str]:
+        return common + [line, at.date().isoformat(), _iso(at), "", "", "", "", "", "", "", "", "",
+                         units(amount, currency), str(amount), known]
+
+    writer.writerow(balance_row("opening", s.start, s.opening))
+    for line in s.lines:
+        kind, description = s.kinds.get(line.transaction_id, ("", ""))
+        debit = line.amount if line.side == "debit" else 0
+        credit = line.amount if line.side == "credit" else 0
+        writer.writerow(common + [
+            "entry", line.effective_at.astimezone(timezone.utc).date().isoformat(), _iso(line.effective_at),
+            _iso(line.recorded_at), str(line.transaction_id), str(line.account_version), kind, _cell(description),
+            units(debit, currency) if debit else "", units(credit, currency) if credit else "",
+            str(debit) if debit else "", str(credit) if credit else "",
+            units(line.running_balance, currency), str(line.running_balance), known])
+    writer.writerow(balance_row("closing", s.end, s.closing))
+    writer.writerow(common + ["totals", s.end.date().isoformat(), _iso(s.end), "", "", "", "", "",
+                              units(s.total_debits, currency), units(s.total_credits, currency),
+                              str(s.total_debits), str(s.total_credits), "", "", known])
+    return ("\ufeff" + out.getvalue()).encode("utf-8")
+
+
+def to_json(statement: Statement) -> dict[str, Any]:
+    """The statement as JSON: minor units as strings (64-bit safe), with currency units beside."""
+    s, currency = statement, statement.account.currency
+
+    def money(amount: int) -> dict[str, str]:
+        return {"minor": str(amount), "units": units(amount, currency), "currency": currency}
+
+    return {
+        "account": s.account.code,
+        "currency": currency,
+        "from": _iso(s.start),
+        "to": _iso(s.end),
+        "knownAt": _iso(s.known_at),
+        "journalPosition": str(s.position),
+        "opening": money(s.opening),
+        "closing": money(s.closing),
+        "totalDebits": money(s.total_debits),
+        "totalCredits": money(s.total_credits),
+        "lines": [
+            {"transactionId": line.transaction_id, "accountVersion": line.account_version,
+             "kind": s.kinds.get(line.transaction_id, ("", ""))[0],
+             "description": s.kinds.get(line.transaction_id, ("", ""))[1],
+             "side": line.side, "amount": money(line.amount), "effectiveAt": _iso(line.effective_at),
+             "recordedAt": _iso(line.recorded_at), "runningBalance": money(line.running_balance)}
+            for line in s.lines
+        ],
+        "laterChanges": [
+            {"transactionId": c.transaction_id, "accountVersion": c.account_version, "side": c.side,
+             "amount": money(c.amount), "effectiveAt": _iso(c.effective_at), "recordedAt": _iso(c.recorded_at),
+             "affects": c.affects}
+            for c in s.later_changes
+        ],
+        "closingNow": money(s.closing_now),
+    }
+
+
+def to_json_bytes(statement: Statement) -> bytes:
+    return (json.dumps(to_json(statement), ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+
+
+# PDF ---------------------------------------------------------------------------------------------
+# A plain PDF 1.4 written by hand: Courier (one of the 14 standard fonts, so nothing is embedded),
+# one text object per A4 page. Courier knows Latin-1 only: other characters print as '?'.
+
+_LINES_PER_PAGE = 60
+_PAGE_WIDTH, _PAGE_HEIGHT = 595, 842
+
+
+def _pdf_text(text: str) -> bytes:
+    data = text.encode("latin-1", errors="replace")
+    return data.replace(b"\\", b"\\\\").replace(b"(", b"\\(").replace(b")", b"\\)")
+
+
+def _pdf_lines(s: Statement) -> list[str]:
+    c = s.account.currency
+    lines = [
+        f"Statement of account {s.account.code} ({s.account.name}), {c}",
+        f"Period {_iso(s.start)} to {_iso(s.end)} (end exclusive)",
+        f"As known at {_iso(s.known_at)}, journal position {s.position}",
+        "",
+        f"{'Effective (UTC)':<20} {'Tx':>8} {'Debit':>16} {'Credit':>16} {'Balance':>18}",
+        f"{'Opening balance':<20} {'':>8} {'':>16} {'':>16} {units(s.opening, c):>18}",
+    ]
+    for line in s.lines:
+        debit = units(line.amount, c) if line.side == "debit" else ""
+        credit = units(line.amount, c) if line.side == "credit" else ""
+        when = line.effective_at.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+        lines.append(f"{when:<20} {line.transaction_id:>8} {debit:>16} {credit:>16} "
+                     f"{units(line.running_balance, c):>18}")
+    lines.append(f"{'Closing balance':<20} {'':>8} {'':>16} {'':>16} {units(s.closing, c):>18}")
+    lines.append(f"{'Totals':<20} {'':>8} {units(s.total_debits, c):>16} {units(s.total_credits, c):>16}")
+    if s.later_changes:
+        lines += ["", f"Recorded after the cut and effective before the period end: {len(s.later_changes)} "
+                      f"posting(s); closing if cut now: {units(s.closing_now, c)}"]
+    return lines
+
+
+def to_pdf(statement: Statement) -> bytes:
+    lines = _pdf_lines(statement)
+    pages = [lines[i:i + _LINES_PER_PAGE] for i in range(0, len(lines), _LINES_PER_PAGE)] or [[]]
+    # Objects: 1 catalog, 2 page tree, 3 font, then (page, content) per page.
+    objects: list[bytes] = [b"<< /Type /Catalog /Pages 2 0 R >>", b"",
+                            b"<< /Type /Font /Subtype /Type1 /BaseFont /Courier /Encoding /WinAnsiEncoding >>"]
+    kids = []
+    for number, page_lines in enumerate(pages, start=1):
+        body = [b"BT /F1 8 Tf 10 TL 36 806 Td"]
+        body += [b"(" + _pdf_text(text) + b") Tj T*" for text in page_lines]
+        body.append(b"(" + _pdf_text(f"Page {number} of {len(pages)}") + b") Tj ET")
+        stream = b"\n".join(body)
+        page_id, content_id = len(objects) + 1, len(objects) + 2
+        kids.append(f"{page_id} 0 R")
+        objects.append(f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 {_PAGE_WIDTH} {_PAGE_HEIGHT}] "
+                       f"/Resources << /Font << /F1 3 0 R >> >> /Contents {content_id} 0 R >>".encode())
+        objects.append(b"<< /Length " + str(len(stream)).encode() + b" >>\nstream\n" + stream + b"\nendstream")
+    objects[1] = f"<< /Type /Pages /Kids [{' '.join(kids)}] /Count {len(kids)} >>".encode()
+    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
+    offsets = []
+    for number, obj in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += f"{number} 0 obj\n".encode() + obj + b"\nendobj\n"
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    out += b"".join(f"{offset:010d} 00000 n \n".encode() for offset in offsets)
+    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    return bytes(out)
+
+
+def render(statement: Statement, fmt: str) -> bytes:
+    if fmt == "csv":
+        return to_csv(statement)
+    if fmt == "json":
+        return to_json_bytes(statement)
+    if fmt == "pdf":
+        return to_pdf(statement)
+    raise ValidationError(f"format must be csv, json or pdf, got {fmt!r}", field="format")
