@@ -186,7 +186,7 @@ def _verify_chains(
                                         effective_at, recorded_at, posted_after, pending_after)
                 state["hash"] = chain_hash(state["hash"], payload)
                 if state["hash"] != bytes(stored_hash):
-                    problem = f"hash does not chain (entry altered, inserted or removed)"
+                    problem = "hash does not chain (entry altered, inserted or removed)"
             if problem is not None:
                 code = accounts.get(account_id, ("?",))[0]
                 report.problems.append(f"account {code} entry version {version} (transaction {transaction_id}): {problem}")

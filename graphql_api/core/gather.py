@@ -5,8 +5,8 @@ Each mutation hands its request to the app's `PostGatherer` and awaits its own r
 (up to `batch_size_max`), so under load many mutations share one round trip and one commit,
 and alone a mutation goes straight through.
 
-A batch is all or nothing, so one bad request would fail the others: when a gathered batch is
-refused as a whole, its requests are posted one by one and each gets its own result or error.
+A batch is all or nothing, so one bad request would fail the others: `ledger.gather.post_gathered`
+gives the culprit its error and posts the rest again (one by one when the culprit is unknown).
 Two requests with the same idempotency key never share a batch (the second waits for the next),
 so a client's retry racing its original is a replay, not a conflict inside one batch.
 """
@@ -20,9 +20,9 @@ from typing import Any
 import psycopg
 
 from graphql_api.context import AppState
-from ledger.errors import LedgerError
+from ledger.gather import post_gathered
 from ledger.journal import Transaction, get_transactions
-from ledger.posting import Request, post
+from ledger.posting import Request
 
 __all__ = ["Posted", "PostGatherer", "gatherer_of", "batch_size_max", "inflight_max"]
 
@@ -92,31 +92,12 @@ class PostGatherer:
 
 
 def _post_gathered(conn: psycopg.Connection[Any], requests: list[Request]) -> list[Posted | Exception]:
-    outcomes = _post_each(conn, requests)
+    outcomes = post_gathered(conn, requests)
     # The callers show the transactions they posted: fetch them all in this same trip.
-    posted = [o for o in outcomes if isinstance(o, Posted)]
-    rows = get_transactions(conn, [o.transaction_id for o in posted]) if posted else {}
-    return [Posted(o.transaction_id, o.replayed, rows.get(o.transaction_id)) if isinstance(o, Posted) else o
+    ids = [o.transaction_id for o in outcomes if not isinstance(o, Exception)]
+    rows = get_transactions(conn, ids) if ids else {}
+    return [o if isinstance(o, Exception) else Posted(o.transaction_id, o.replayed, rows.get(o.transaction_id))
             for o in outcomes]
-
-
-def _post_each(conn: psycopg.Connection[Any], requests: list[Request]) -> list[Posted | Exception]:
-    try:
-        return [Posted(p.transaction_id, p.replayed) for p in post(conn, requests)]
-    except Exception as exc:
-        if len(requests) == 1:
-            return [exc]
-    # Refused as a whole: find out which request was bad by posting each on its own.
-    outcomes: list[Posted | Exception] = []
-    for request in requests:
-        try:
-            first = post(conn, [request])[0]
-            outcomes.append(Posted(first.transaction_id, first.replayed))
-        except LedgerError as exc:
-            outcomes.append(exc)
-        except Exception as exc:  # noqa: BLE001 - reported to that request's caller only
-            outcomes.append(exc)
-    return outcomes
 
 
 def gatherer_of(state: AppState) -> PostGatherer:

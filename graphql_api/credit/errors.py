@@ -9,7 +9,7 @@ from graphql_api.scalars import JSON
 from ledger.products import credit, credit_repay
 
 __all__ = ["LoanNotFound", "NoCreditLine", "CreditLimitExceeded", "Overpayment", "QuoteChanged", "LoanClosed",
-           "LoanNotWrittenOff", "ConversionRefused", "CREDIT_ERRORS"]
+           "LoanNotWrittenOff", "ConversionRefused"]
 
 
 @strawberry.type(description="No loan with this id (or none the caller may see).")
