@@ -59,22 +59,22 @@ _AS_OF_SQL = """
 with acc as (select a.id, a.currency, a.normal_side from ledger.accounts a where a.id = %(id)s),
 known as (
     select e.posted_balance_after as posted, e.pending_balance_after as pending, e.account_version as version
-      from ledger.entries e, acc
-     where e.account_id = acc.id and e.recorded_at <= %(known_at)s
+      from ledger.entries e
+     where e.account_id = %(id)s and e.recorded_at <= %(known_at)s
      order by e.recorded_at desc, e.account_version desc
      limit 1),
 later as (
     select coalesce(sum(case when e.layer = 'posted' then s.signed else 0 end), 0)::bigint as posted,
            coalesce(sum(s.signed), 0)::bigint as pending
-      from ledger.entries e, acc,
+      from ledger.entries e cross join acc,
            lateral (select case when e.side = acc.normal_side then e.amount else -e.amount end as signed) s
-     where e.account_id = acc.id and e.effective_at > %(as_of)s and e.recorded_at <= %(known_at)s),
+     where e.account_id = %(id)s and e.effective_at > %(as_of)s and e.recorded_at <= %(known_at)s),
 holds as (
     select coalesce(sum(e.amount), 0)::bigint as out_open
       from ledger.entries e
-      join acc on e.account_id = acc.id
+      cross join acc
       join ledger.transactions h on h.id = e.transaction_id
-     where e.layer = 'pending' and h.is_hold and e.side <> acc.normal_side
+     where e.account_id = %(id)s and e.layer = 'pending' and h.is_hold and e.side <> acc.normal_side
        and e.effective_at > %(as_of)s - (select value::interval from ledger.settings where name = 'hold_lifetime_max')
        and e.effective_at <= %(as_of)s and e.recorded_at <= %(known_at)s
        and (h.expires_at is null or h.expires_at > %(as_of)s)
@@ -110,7 +110,8 @@ def balance(
         if value is not None and value.tzinfo is None:
             raise ValidationError(f"{name} must carry a UTC offset", field=name)
     row = conn.execute(
-        _AS_OF_SQL, {"id": account_id, "as_of": as_of or _INFINITY, "known_at": known_at or _INFINITY}
+        _AS_OF_SQL, {"id": account_id, "as_of": as_of or _INFINITY, "known_at": known_at or _INFINITY},
+        prepare=False,  # the best plan depends on the times given; a cached generic one scans
     ).fetchone()
     if row is None:
         raise AccountNotFound(f"no account with id {account_id}", account=account_id)
@@ -144,5 +145,6 @@ def rollup(conn: psycopg.Connection[Any], prefix: str, *, as_of: datetime | None
     """Posted balance of every account under a code prefix (a category), per currency."""
     if not isinstance(prefix, str) or not prefix:
         raise ValidationError("prefix must be a code prefix such as assets:loans", field="prefix")
-    rows = conn.execute(_ROLLUP_SQL, {"prefix": prefix, "like": like_category(prefix), "as_of": as_of}).fetchall()
+    rows = conn.execute(_ROLLUP_SQL, {"prefix": prefix, "like": like_category(prefix), "as_of": as_of},
+                        prepare=False).fetchall()
     return [Money(int(row[1]), row[0]) for row in rows]

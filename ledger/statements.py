@@ -74,6 +74,7 @@ select count(*), coalesce(sum(signed), 0) from (
       from ledger.entries e join ledger.accounts a on a.id = e.account_id
      where e.account_id = %(id)s and e.layer = 'posted' and e.effective_at < %(from)s
        and e.recorded_at <= %(known_at)s
+     order by e.effective_at, e.id
      limit %(cap)s) x
 """
 
@@ -91,11 +92,11 @@ select coalesce((select e.posted_balance_after from ledger.entries e
 def opening_balance(conn: psycopg.Connection[Any], account_id: int, start: datetime, known_at: datetime) -> int:
     """Posted balance from entries effective before `start`, as known at `known_at`."""
     params = {"id": account_id, "from": start, "known_at": known_at, "cap": _forward_scan_max + 1}
-    row = conn.execute(_OPENING_FORWARD_SQL, params).fetchone()
+    row = conn.execute(_OPENING_FORWARD_SQL, params, prepare=False).fetchone()
     assert row is not None
     if row[0] <= _forward_scan_max:
         return int(row[1])
-    row = conn.execute(_OPENING_BACKWARD_SQL, params).fetchone()
+    row = conn.execute(_OPENING_BACKWARD_SQL, params, prepare=False).fetchone()
     assert row is not None
     return int(row[0])
 
@@ -138,7 +139,7 @@ def statement_page(
     rows = conn.execute(_PAGE_SQL, {
         "id": account_id, "from": start, "to": end, "known_at": known, "after_at": after_at,
         "after_id": after_id, "limit": first + 1,
-    }).fetchall()
+    }, prepare=False).fetchall()  # a cached generic plan cannot know how selective the period is
     lines = []
     for row in rows[:first]:
         running += row[7]
@@ -162,6 +163,7 @@ def statement_totals(
 ) -> StatementTotals:
     _check_period(start, end)
     opening = opening_balance(conn, account_id, start, known_at)
-    row = conn.execute(_TOTALS_SQL, {"id": account_id, "from": start, "to": end, "known_at": known_at}).fetchone()
+    row = conn.execute(_TOTALS_SQL, {"id": account_id, "from": start, "to": end, "known_at": known_at},
+                       prepare=False).fetchone()
     assert row is not None
     return StatementTotals(opening, opening + int(row[2]), int(row[0]), int(row[1]))

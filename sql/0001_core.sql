@@ -122,6 +122,8 @@ create table ledger.entries (
 create index entries_transaction_idx on ledger.entries (transaction_id);
 create index entries_account_effective_idx on ledger.entries (account_id, effective_at, id);
 create index entries_account_recorded_idx on ledger.entries (account_id, recorded_at, account_version);
+-- Holds open at a past time are found among an account's pending legs only.
+create index entries_account_pending_idx on ledger.entries (account_id, effective_at) where layer = 'pending';
 
 -- Open holds per account: the projection of pending transactions not yet posted or voided.
 create table ledger.open_holds (

@@ -383,6 +383,7 @@ declare
     v_account_id bigint;
     v_bad record;
     v_result jsonb;
+    v_nestloop text := current_setting('enable_nestloop');
 begin
     v_requests := ledger.parse_requests(p_batch, v_now);
 
@@ -403,7 +404,12 @@ begin
     end if;
 
     if v_new is not null then
-        v_legs := ledger.explicit_legs(v_new) || ledger.derived_legs(v_new, v_now);
+        -- explicit_legs, check_legs and check_limits join only the batch's own arrays: hash joins
+        -- (see write_entries). A function-level SET would cost more than these statements.
+        perform set_config('enable_nestloop', 'off', true);
+        v_legs := ledger.explicit_legs(v_new);
+        perform set_config('enable_nestloop', v_nestloop, true);
+        v_legs := v_legs || ledger.derived_legs(v_new, v_now);
 
         -- Lock the balance rows one statement per account in id order: concurrent batches queue
         -- on their first common account and can never wait on each other in a cycle.
@@ -412,7 +418,9 @@ begin
         end loop;
         v_recorded := clock_timestamp();
         v_accounts := ledger.account_states(array(select distinct l.account_id from unnest(v_legs) l), v_now);
+        perform set_config('enable_nestloop', 'off', true);
         perform ledger.check_legs(v_new, v_legs, v_accounts);
+        perform set_config('enable_nestloop', v_nestloop, true);
 
         -- Key order, so two batches sharing keys wait on each other in one direction only. A key
         -- committed meanwhile by another session skips its row; the caller retries the batch,
@@ -435,7 +443,9 @@ begin
                 message = 'an idempotency key of this batch was committed concurrently; retry the batch';
         end if;
 
+        perform set_config('enable_nestloop', 'off', true);
         perform ledger.check_limits(v_new, v_legs, v_accounts, v_now);
+        perform set_config('enable_nestloop', v_nestloop, true);
         perform ledger.write_entries(v_new, v_legs, v_accounts, v_ids, v_recorded);
     end if;
 
@@ -652,11 +662,6 @@ alter function ledger.post_batch(jsonb) set plan_cache_mode = force_generic_plan
 -- Disabling nested loops inflates cost estimates past the JIT thresholds, and compiling would
 -- cost far more than running these short statements.
 alter function ledger.post_batch(jsonb) set jit = off;
--- These join only the batch's own arrays (see write_entries).
-alter function ledger.check_legs(ledger.request[], ledger.leg[], ledger.account_state[]) set enable_nestloop = off;
-alter function ledger.explicit_legs(ledger.request[]) set enable_nestloop = off;
-alter function ledger.check_limits(ledger.request[], ledger.leg[], ledger.account_state[], timestamptz)
-    set enable_nestloop = off;
 grant execute on function ledger.post_batch(jsonb) to ledger_app;
 
 -- Closing a period waits for postings under way (they hold the lock shared) and is monotonic.
