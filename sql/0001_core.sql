@@ -206,11 +206,14 @@ begin
 end
 $$;
 
-do $$
+-- Append-only tables refuse UPDATE, DELETE and TRUNCATE, for their owner too.
+create procedure ledger.make_append_only(variadic p_tables text[])
+language plpgsql
+as $$
 declare
     t text;
 begin
-    foreach t in array array['transactions', 'entries', 'account_status_changes', 'period_closes'] loop
+    foreach t in array p_tables loop
         execute format('create trigger %I before update or delete on ledger.%I
                         for each statement execute function ledger.refuse_change()',
                        t || '_no_change', t);
@@ -220,6 +223,8 @@ begin
     end loop;
 end
 $$;
+
+call ledger.make_append_only('transactions', 'entries', 'account_status_changes', 'period_closes');
 
 -- Identity columns of an account never change; status changes go through account_status_changes.
 create function ledger.guard_account_update() returns trigger

@@ -19,11 +19,4 @@ create table ledger.api_token_revocations (
     reason     text not null default '' check (length(reason) <= 200)
 );
 
-create trigger api_tokens_no_change before update or delete on ledger.api_tokens
-    for each statement execute function ledger.refuse_change();
-create trigger api_tokens_no_truncate before truncate on ledger.api_tokens
-    for each statement execute function ledger.refuse_change();
-create trigger api_token_revocations_no_change before update or delete on ledger.api_token_revocations
-    for each statement execute function ledger.refuse_change();
-create trigger api_token_revocations_no_truncate before truncate on ledger.api_token_revocations
-    for each statement execute function ledger.refuse_change();
+call ledger.make_append_only('api_tokens', 'api_token_revocations');

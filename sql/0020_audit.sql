@@ -128,20 +128,7 @@ create table ledger.reconciliation_items (
     check ((status = 'matched') = (rule is not null))
 );
 
-do $$
-declare
-    t text;
-begin
-    foreach t in array array['checkpoints', 'checkpoint_heads', 'reconciliation_runs', 'reconciliation_items'] loop
-        execute format('create trigger %I before update or delete on ledger.%I
-                        for each statement execute function ledger.refuse_change()',
-                       t || '_no_change', t);
-        execute format('create trigger %I before truncate on ledger.%I
-                        for each statement execute function ledger.refuse_change()',
-                       t || '_no_truncate', t);
-    end loop;
-end
-$$;
+call ledger.make_append_only('checkpoints', 'checkpoint_heads', 'reconciliation_runs', 'reconciliation_items');
 
 grant insert on ledger.checkpoints, ledger.checkpoint_heads, ledger.reconciliation_runs,
     ledger.reconciliation_items to ledger_app;

@@ -52,20 +52,7 @@ create index payment_steps_payment_idx on ledger.payment_steps (payment_id, tran
 create index payment_steps_merchant_idx on ledger.payment_steps (merchant_id, step, transaction_id)
     where merchant_id is not null;
 
-do $$
-declare
-    t text;
-begin
-    foreach t in array array['merchant_settings', 'payments', 'payment_steps'] loop
-        execute format('create trigger %I before update or delete on ledger.%I
-                        for each statement execute function ledger.refuse_change()',
-                       t || '_no_change', t);
-        execute format('create trigger %I before truncate on ledger.%I
-                        for each statement execute function ledger.refuse_change()',
-                       t || '_no_truncate', t);
-    end loop;
-end
-$$;
+call ledger.make_append_only('merchant_settings', 'payments', 'payment_steps');
 
 grant select, insert on ledger.merchant_settings, ledger.payments, ledger.payment_steps to ledger_app;
 -- SELECT ... FOR UPDATE needs an UPDATE privilege; refunds lock the payment row with it to

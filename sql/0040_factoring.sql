@@ -58,20 +58,7 @@ create index factoring_steps_invoice_idx on ledger.factoring_steps (invoice_id, 
 create index factoring_steps_advance_idx on ledger.factoring_steps (advance_id, transaction_id)
     where advance_id is not null;
 
-do $$
-declare
-    t text;
-begin
-    foreach t in array array['purchase_invoices', 'factoring_advances', 'factoring_steps'] loop
-        execute format('create trigger %I before update or delete on ledger.%I
-                        for each statement execute function ledger.refuse_change()',
-                       t || '_no_change', t);
-        execute format('create trigger %I before truncate on ledger.%I
-                        for each statement execute function ledger.refuse_change()',
-                       t || '_no_truncate', t);
-    end loop;
-end
-$$;
+call ledger.make_append_only('purchase_invoices', 'factoring_advances', 'factoring_steps');
 
 -- The fee an advance still has to accrue to reach its cumulative target for day p_on, for the
 -- advances given that are open (principal outstanding). Target = round(rate x principal-days),

@@ -122,34 +122,29 @@ create table ledger.credit_day_runs (
     ran_at      timestamptz not null default clock_timestamp()
 );
 
-do $$
-declare
-    t text;
-begin
-    foreach t in array array['credit_lines', 'loans', 'loan_plans', 'loan_instalments', 'loan_steps',
-                             'loan_closures', 'credit_day_runs'] loop
-        execute format('create trigger %I before update or delete on ledger.%I
-                        for each statement execute function ledger.refuse_change()',
-                       t || '_no_change', t);
-        execute format('create trigger %I before truncate on ledger.%I
-                        for each statement execute function ledger.refuse_change()',
-                       t || '_no_truncate', t);
-    end loop;
-end
-$$;
+call ledger.make_append_only('credit_lines', 'loans', 'loan_plans', 'loan_instalments', 'loan_steps',
+                             'loan_closures', 'credit_day_runs');
 
 -- Every loan's state as of an effective time, in one set-based pass, derived from the journal:
 -- balances of its receivables and allowance, what was paid per component, what fell due before
 -- `p_on`, the oldest due date not fully paid and so the days past due. Payments are allocated
 -- per component oldest instalment first, which is the order repayments pay them in.
+-- PL/pgSQL rather than SQL so that its plan is cached across the daily job's thousands of calls
+-- (planning cost as much as running). A loan counts as closed as of the effective time of the
+-- transaction that closed it, not of its business date: the daily job judges a day as of its
+-- start, so a loan paid off during the day is still open for that day whether the job ran
+-- before the payoff or is re-run after it.
 create function ledger.credit_loan_state(p_before timestamptz, p_on date, p_loan_ids text[] default null)
 returns table (
     loan_id text, customer_id text, closed text,
     principal_fen bigint, fees_fen bigint, interest_fen bigint, late_fees_fen bigint, allowance_fen bigint,
     overdue_fen bigint, days_past_due int,
     paid_principal_fen bigint, paid_fees_fen bigint, paid_interest_fen bigint)
-language sql stable
+language plpgsql stable
 as $$
+#variable_conflict use_column
+begin
+    return query
     with l as (
         select l.* from ledger.loans l where p_loan_ids is null or l.id = any(p_loan_ids)),
     moves as (
@@ -217,7 +212,12 @@ as $$
       from l
       left join moves m on m.loan_id = l.id
       left join due d on d.loan_id = l.id
-      left join ledger.loan_closures c on c.loan_id = l.id and c.business_date < p_on + 1
+      -- Closed by a transaction the journal knew as of p_before (a payoff later that day counts
+      -- from the next day on, however late the job runs).
+      left join (select c.loan_id, c.reason from ledger.loan_closures c
+                   join ledger.transactions t on t.id = c.transaction_id
+                  where t.effective_at < p_before) c on c.loan_id = l.id;
+end
 $$;
 
 

@@ -35,19 +35,6 @@ create table ledger.fund_income_runs (
     foreign key (fund_id, income_date) references ledger.fund_incomes (fund_id, income_date)
 );
 
-do $$
-declare
-    t text;
-begin
-    foreach t in array array['funds', 'fund_incomes', 'fund_income_runs'] loop
-        execute format('create trigger %I before update or delete on ledger.%I
-                        for each statement execute function ledger.refuse_change()',
-                       t || '_no_change', t);
-        execute format('create trigger %I before truncate on ledger.%I
-                        for each statement execute function ledger.refuse_change()',
-                       t || '_no_truncate', t);
-    end loop;
-end
-$$;
+call ledger.make_append_only('funds', 'fund_incomes', 'fund_income_runs');
 
 grant select, insert on ledger.funds, ledger.fund_incomes, ledger.fund_income_runs to ledger_app;
