@@ -58,7 +58,7 @@ class Limits:
 
     pool_size_min: int = 2
     pool_size_max: int = 8
-    pool_timeout_s: float = 10.0
+    pool_timeout_s: int = 10
     statement_timeout_ms: int = 5_000
     query_depth_max: int = 12
     aliases_max: int = 30
@@ -67,7 +67,7 @@ class Limits:
     page_size_default: int = 100
     rows_per_request_max: int = 5_000   # sum of `first` over every connection a request asks for
     body_bytes_max: int = 100_000
-    token_cache_ttl_s: float = 5.0      # how long a revoked token may still work in one process
+    token_cache_ttl_s: int = 5      # how long a revoked token may still work in one process
     token_cache_entries_max: int = 10_000
 
 
