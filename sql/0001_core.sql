@@ -82,8 +82,8 @@ create table ledger.transactions (
     metadata         jsonb not null default '{}' check (jsonb_typeof(metadata) = 'object'),
     is_hold          boolean not null default false,
     expires_at       timestamptz,
-    reverses_id      bigint unique references ledger.transactions (id),
-    resolves_hold_id bigint unique references ledger.transactions (id),
+    reverses_id      bigint references ledger.transactions (id),
+    resolves_hold_id bigint references ledger.transactions (id),
     hold_action      text check (hold_action in ('post', 'void')),
     -- The database transaction that wrote the row: entries may only join a transaction in the
     -- database transaction that created it, and the journal feed orders by it (see 0003).
@@ -94,6 +94,12 @@ create table ledger.transactions (
 );
 
 create index transactions_effective_idx on ledger.transactions (effective_at, id);
+-- A transaction is reversed at most once and a hold resolved at most once. Partial indexes: most
+-- transactions do neither, and a full index would take an entry for every one of them.
+create unique index transactions_reverses_id_key on ledger.transactions (reverses_id)
+    where reverses_id is not null;
+create unique index transactions_resolves_hold_id_key on ledger.transactions (resolves_hold_id)
+    where resolves_hold_id is not null;
 create index transactions_xact_idx on ledger.transactions (created_xact, id);
 
 create table ledger.entries (
