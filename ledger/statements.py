@@ -10,7 +10,7 @@ the running balance, so a page deep in a long period costs what the first one do
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import psycopg
@@ -58,15 +58,15 @@ class StatementTotals:
 
 
 def _micros(value: datetime) -> int:
-    return (value - _EPOCH) // _MICROSECOND
+    return int((value - _EPOCH) // _MICROSECOND)
 
 
 def _from_micros(value: int) -> datetime:
-    return _EPOCH + value * _MICROSECOND
+    return _EPOCH + timedelta(microseconds=value)
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_MICROSECOND = __import__("datetime").timedelta(microseconds=1)
+_MICROSECOND = timedelta(microseconds=1)
 
 _OPENING_FORWARD_SQL = """
 select count(*), coalesce(sum(signed), 0) from (
