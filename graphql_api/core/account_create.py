@@ -48,7 +48,7 @@ class AccountCreateMutation:
         try:
             require_role(info, Role.ADMIN)
             new = core_accounts.NewAccount(
-                code=input.code, name=input.name, type=core_accounts.AccountType(input.type.value),
+                code=input.code, name=input.name, type=input.type,
                 currency=input.currency, holder_id=input.holder_id, min_balance=input.min_balance,
                 max_balance=input.max_balance, metadata=input.metadata if input.metadata is not None else {},
                 contra=input.contra)

@@ -32,40 +32,17 @@ __all__ = [
 ]
 
 
-@strawberry.enum
-class AccountType(enum.Enum):
-    ASSET = "asset"
-    LIABILITY = "liability"
-    EQUITY = "equity"
-    REVENUE = "revenue"
-    EXPENSE = "expense"
-
-
-@strawberry.enum
-class Side(enum.Enum):
-    DEBIT = "debit"
-    CREDIT = "credit"
+# The schema's enums are the core's own, so a value crosses the boundary unchanged.
+AccountType = strawberry.enum(core_accounts.AccountType, name="AccountType")
+Side = strawberry.enum(core_accounts.Side, name="Side")
+AccountStatus = strawberry.enum(core_accounts.AccountStatus, name="AccountStatus")
+HoldStatus = strawberry.enum(core_journal.HoldStatus, name="HoldStatus")
 
 
 @strawberry.enum
 class Layer(enum.Enum):
     POSTED = "posted"
     PENDING = "pending"
-
-
-@strawberry.enum
-class HoldStatus(enum.Enum):
-    PENDING = "PENDING"
-    POSTED = "POSTED"
-    VOIDED = "VOIDED"
-    EXPIRED = "EXPIRED"
-
-
-@strawberry.enum
-class AccountStatus(enum.Enum):
-    OPEN = "open"
-    FROZEN = "frozen"
-    CLOSED = "closed"
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -273,7 +250,7 @@ class Hold:
 
     @classmethod
     def of(cls, state: core_journal.HoldState) -> Hold:
-        return cls(state=state, id=strawberry.ID(str(state.id)), status=HoldStatus(state.status.value),
+        return cls(state=state, id=strawberry.ID(str(state.id)), status=state.status,
                    amount=Money(amount=state.amount, currency=state.currency), expires_at=state.expires_at)
 
     @strawberry.field(description="The pending transaction that is the hold.")

@@ -184,8 +184,9 @@ def repay_loan(
         if replay is not None:
             return replay
         loan = get_loan(conn, loan_id)
-        if _closure(conn, loan.id) is not None:
-            raise LoanClosed(f"loan {loan.id} is closed ({_closure(conn, loan.id)})", loan_id=loan.id)
+        closure = _closure(conn, loan.id)
+        if closure is not None:
+            raise LoanClosed(f"loan {loan.id} is closed ({closure})", loan_id=loan.id)
         owed = outstanding(conn, loan.id)
         if amount > owed.total_fen:
             raise Overpayment(f"loan {loan.id} owes {owed.total_fen} fen in all; {amount} is more",
