@@ -7,7 +7,6 @@ gets a precise message; the database checks everything again, so nothing slips p
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -161,10 +160,8 @@ def post_one(conn: psycopg.Connection[Any], request: Request) -> Posted:
 
 
 def _encode(request: Request) -> dict[str, Any]:
-    """The request as post_batch reads it, with the fingerprint of what the caller asked for."""
+    """The request as post_batch reads it (which fingerprints it, key aside, for replays)."""
     body = _body(request)
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    body["fp"] = hashlib.sha256(canonical.encode()).hexdigest()
     body["key"] = _key(request.idempotency_key)
     return body
 
@@ -242,6 +239,8 @@ def _description(description: object) -> str:
 def _metadata(metadata: object) -> dict[str, Any]:
     if not isinstance(metadata, Mapping):
         raise ValidationError("metadata must be a JSON object", field="metadata")
+    if not metadata:
+        return {}
     try:
         return dict(json.loads(json.dumps(metadata)))
     except (TypeError, ValueError) as exc:

@@ -56,6 +56,53 @@ def test_a_transaction_with_one_leg_or_none_fails_at_commit(db_url):
             conn.commit()
 
 
+def test_the_commit_check_covers_every_transaction_of_the_database_transaction(db_url):
+    """One check at commit judges all the transactions written: the unbalanced one among many is
+    named, whichever row's trigger ran the check."""
+    with psycopg.connect(db_url, autocommit=True) as setup:
+        ids = open_book(setup)
+    with psycopg.connect(db_url) as conn:
+        with conn.cursor() as cur:
+            for i in range(5):
+                tx = _raw_transaction(cur, f"raw-{i}")
+                _raw_entry(cur, tx, ids[BANK], i + 1, "debit", 100)
+                _raw_entry(cur, tx, ids[WALLET_U1], i + 1, "credit", 100 if i != 3 else 98)
+                if i == 3:
+                    unbalanced = tx
+        with pytest.raises(psycopg.Error, match=f"transaction {unbalanced} does not balance"):
+            conn.commit()
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("select count(*) from ledger.transactions").fetchone()[0] == 0
+
+
+def test_a_transaction_checked_early_takes_no_more_legs_and_later_ones_are_checked(db_url):
+    """SET CONSTRAINTS ... IMMEDIATE runs the balance check before commit: the transactions it
+    passed are sealed, and a transaction written afterwards is checked again at commit."""
+    with psycopg.connect(db_url, autocommit=True) as setup:
+        ids = open_book(setup)
+    with psycopg.connect(db_url) as conn:
+        with conn.cursor() as cur:
+            tx = _raw_transaction(cur, "raw-early")
+            _raw_entry(cur, tx, ids[BANK], 1, "debit", 100)
+            _raw_entry(cur, tx, ids[WALLET_U1], 1, "credit", 100)
+            cur.execute("set constraints ledger.transactions_balanced immediate")
+            with pytest.raises(psycopg.Error, match=f"transaction {tx} was already checked"):
+                _raw_entry(cur, tx, ids[MERCHANT_M1], 1, "credit", 5)
+        conn.rollback()
+    with psycopg.connect(db_url) as conn:
+        with conn.cursor() as cur:
+            first = _raw_transaction(cur, "raw-first")
+            _raw_entry(cur, first, ids[BANK], 1, "debit", 100)
+            _raw_entry(cur, first, ids[WALLET_U1], 1, "credit", 100)
+            cur.execute("set constraints ledger.transactions_balanced immediate")
+            cur.execute("set constraints ledger.transactions_balanced deferred")
+            second = _raw_transaction(cur, "raw-second")
+            _raw_entry(cur, second, ids[BANK], 2, "debit", 100)
+            _raw_entry(cur, second, ids[WALLET_U1], 2, "credit", 1)
+        with pytest.raises(psycopg.Error, match=f"transaction {second} does not balance"):
+            conn.commit()
+
+
 def test_a_leg_cannot_be_added_to_a_committed_transaction(db_url):
     with psycopg.connect(db_url, autocommit=True) as conn:
         ids = open_book(conn)
@@ -112,7 +159,7 @@ def test_the_application_role_cannot_write_the_journal_directly(db_url, statemen
         with pytest.raises(pg_errors.InsufficientPrivilege):
             conn.execute(statement)
         # ... but it posts through the engine and reads everything.
-        conn.execute("""select ledger.post_batch('[{"op": "transfer", "key": "app", "fp": "00", "kind": "a.b",
+        conn.execute("""select ledger.post_batch('[{"op": "transfer", "key": "app", "kind": "a.b",
                         "legs": [{"account": "assets:bank:icbc", "side": "debit", "amount": 1},
                                  {"account": "liabilities:wallets:U1", "side": "credit", "amount": 1}]}]')""")
         assert conn.execute("select count(*) from ledger.entries").fetchone()[0] == 4
@@ -146,13 +193,13 @@ def test_a_leg_must_name_an_existing_transaction(db_url):
 
 def test_engine_replays_and_conflicts_from_sql(conn):
     open_book(conn)
-    batch = [{"op": "transfer", "key": "k", "fp": "aa", "kind": "a.b",
+    batch = [{"op": "transfer", "key": "k", "kind": "a.b",
               "legs": [{"account": BANK, "side": "debit", "amount": 5},
                        {"account": WALLET_U1, "side": "credit", "amount": 5}]}]
     first = conn.execute("select ledger.post_batch(%s)", (json.dumps(batch),)).fetchone()[0]
     again = conn.execute("select ledger.post_batch(%s)", (json.dumps(batch),)).fetchone()[0]
     assert again == [{"id": first[0]["id"], "replayed": True}]
-    batch[0]["fp"] = "bb"
+    batch[0]["legs"][0]["amount"] = batch[0]["legs"][1]["amount"] = 6  # same key, another request
     with pytest.raises(psycopg.Error, match="different request") as caught:
         conn.execute("select ledger.post_batch(%s)", (json.dumps(batch),))
     assert caught.value.sqlstate == "LD008"
@@ -220,7 +267,7 @@ def test_a_killed_session_mid_batch_leaves_nothing(db_url):
         open_book(conn)
     victim = psycopg.connect(db_url)
     pid = victim.info.backend_pid
-    batch = [{"op": "transfer", "key": f"k{i}", "fp": "aa", "kind": "a.b",
+    batch = [{"op": "transfer", "key": f"k{i}", "kind": "a.b",
               "legs": [{"account": BANK, "side": "debit", "amount": 5},
                        {"account": WALLET_U1, "side": "credit", "amount": 5}]} for i in range(500)]
     victim.execute("select ledger.post_batch(%s)", (json.dumps(batch),))  # written, not committed
@@ -239,7 +286,7 @@ def test_a_client_process_killed_during_a_large_batch_leaves_all_or_nothing(db_u
         open_book(conn)
     script = textwrap.dedent(f"""
         import psycopg, json, sys
-        batch = [{{"op": "transfer", "key": f"k{{i}}", "fp": "aa", "kind": "a.b",
+        batch = [{{"op": "transfer", "key": f"k{{i}}", "kind": "a.b",
                   "legs": [{{"account": "{BANK}", "side": "debit", "amount": 5}},
                            {{"account": "{WALLET_U1}", "side": "credit", "amount": 5}}]}} for i in range(10000)]
         with psycopg.connect({db_url!r}, autocommit=True) as conn:
