@@ -160,9 +160,13 @@ select e.transaction_id, e.account_version, e.side, e.amount,
        case when e.side = a.normal_side then e.amount else -e.amount end,
        e.effective_at, e.recorded_at
   from ledger.entries e join ledger.accounts a on a.id = e.account_id
- where e.account_id = %(id)s and e.layer = 'posted' and e.recorded_at > %(known_at)s
-   and e.effective_at < %(end)s
- order by e.recorded_at, e.account_version
+ where e.account_id = %(id)s and e.layer = 'posted' and e.effective_at < %(end)s
+   -- recorded_at rises with the version: what was recorded after the cut is every version
+   -- after the last one recorded by it
+   and e.account_version > coalesce((select k.account_version from ledger.entries k
+                                      where k.account_id = %(id)s and k.recorded_at <= %(known_at)s
+                                      order by k.account_version desc limit 1), 0)
+ order by e.account_version
  limit %(limit)s
 """
 

@@ -5,6 +5,10 @@
 --   parse_requests              the request fingerprint is computed here, not sent by callers
 --   explicit_legs               accounts found by one index probe per distinct code
 --   post_batch                  account rows locked by one statement
+-- and drops entries_account_recorded_idx: recorded_at rises with the account version (the
+-- engine takes it under the account's lock), so "the last entry recorded by R" walks the primary
+-- key back from the newest entry. One index less on every posted leg, and no index on
+-- recorded_at for the planner to prefer, without statistics, over the effective-time index.
 
 -- PL/pgSQL rather than SQL: an aggregate's transition function is never inlined, and a call of a
 -- PL/pgSQL function with one simple expression costs less than a call of a SQL function.
@@ -365,3 +369,5 @@ $$;
 -- CREATE OR REPLACE resets a function's SET options: restore post_batch's (see 0002).
 alter function ledger.post_batch(jsonb) set plan_cache_mode = force_generic_plan;
 alter function ledger.post_batch(jsonb) set jit = off;
+
+drop index ledger.entries_account_recorded_idx;
