@@ -1,7 +1,8 @@
 -- Less work per row in the posting engine; no invariant changes. Replaces, in place:
 --   chain_step                  PL/pgSQL: cheaper per call as an aggregate's transition function
 --   check_transaction_balanced  one set-based check per database transaction, not one per row
---   check_new_entries           also refuses legs for a transaction already checked for balance
+--   check_new_entries           probes each distinct account and transaction once; also refuses
+--                               legs for a transaction already checked for balance
 --   parse_requests              the request fingerprint is computed here, not sent by callers
 --   explicit_legs               accounts found by one index probe per distinct code
 --   post_batch                  account rows locked by one statement
@@ -86,25 +87,37 @@ language plpgsql
 as $$
 declare
     v_bad record;
+    v_checked_upto bigint := coalesce(nullif(current_setting('ledger.balanced_upto', true), '')::bigint, 0);
 begin
-    select e.account_id, e.transaction_id, e.currency, a.id as found_account, a.currency as account_currency,
-           t.id as found_transaction, t.created_xact = pg_current_xact_id() as same_xact
+    -- One index probe per distinct account and per distinct transaction (a batch's legs share
+    -- both); the limit keeps each lateral subquery a probe, never a join over a whole table.
+    select e.account_id, e.currency, a.id as found_account, a.currency as account_currency
       into v_bad
-      from new_entries e
-      left join ledger.accounts a on a.id = e.account_id
-      left join ledger.transactions t on t.id = e.transaction_id
-     where a.id is null or t.id is null or a.currency <> e.currency or t.created_xact <> pg_current_xact_id()
-        or t.id <= coalesce(nullif(current_setting('ledger.balanced_upto', true), '')::bigint, 0)
+      from (select distinct n.account_id, n.currency from new_entries n) e
+      left join lateral (select a.id, a.currency from ledger.accounts a where a.id = e.account_id limit 1) a on true
+     where a.id is null or a.currency <> e.currency
+     limit 1;
+    if found then
+        if v_bad.found_account is null then
+            perform ledger.raise_error('LD004', format('a leg names account id %s, which does not exist',
+                                       v_bad.account_id));
+        end if;
+        perform ledger.raise_error('LD003', format('a leg in %s on account id %s, which is in %s',
+                                   v_bad.currency, v_bad.account_id, v_bad.account_currency));
+    end if;
+
+    select e.transaction_id, t.id as found_transaction, t.created_xact = pg_current_xact_id() as same_xact
+      into v_bad
+      from (select distinct n.transaction_id from new_entries n) e
+      left join lateral (select t.id, t.created_xact from ledger.transactions t
+                          where t.id = e.transaction_id limit 1) t on true
+     where t.id is null or t.created_xact <> pg_current_xact_id() or t.id <= v_checked_upto
      limit 1;
     if not found then
         return null;
-    elsif v_bad.found_account is null then
-        perform ledger.raise_error('LD004', format('a leg names account id %s, which does not exist', v_bad.account_id));
     elsif v_bad.found_transaction is null then
-        perform ledger.raise_error('LD013', format('a leg names transaction %s, which does not exist', v_bad.transaction_id));
-    elsif v_bad.currency <> v_bad.account_currency then
-        perform ledger.raise_error('LD003', format('a leg in %s on account id %s, which is in %s',
-                                   v_bad.currency, v_bad.account_id, v_bad.account_currency));
+        perform ledger.raise_error('LD013', format('a leg names transaction %s, which does not exist',
+                                   v_bad.transaction_id));
     elsif not v_bad.same_xact then
         perform ledger.raise_error('LD002', format(
             'transaction %s is already committed; legs cannot be added to it', v_bad.transaction_id));
