@@ -1,4 +1,4 @@
-"""Posting engine throughput and read latency (issue: ledger core).
+"""Posting engine throughput and read latency.
 
     .venv/bin/python bench/bench_core.py [--seconds 5] [--deep 1000000]
 
@@ -91,14 +91,27 @@ def single_transfers(url: str, clients: int, seconds: float, hot: bool, run: str
     return sum(counts) / elapsed
 
 
-def batches(url: str, size: int, count: int, run: str) -> float:
-    rng = random.Random(7)
-    with psycopg.connect(url, autocommit=True) as conn:
-        requests = [[_transfer(rng, f"{run}-{b}-{i}", False) for i in range(size)] for b in range(count)]
-        start = time.monotonic()
-        for batch in requests:
-            post(conn, batch)
-        return size * count / (time.monotonic() - start)
+def batches(url: str, size: int, count: int, run: str, clients: int = 1) -> float:
+    """`clients` connections each post `count` batches of `size` transfers, back to back. With
+    two, one batch's parsing, checks and client work overlap the other's locked writes."""
+    requests = [[[_transfer(random.Random(c * 7919 + b), f"{run}-{c}-{b}-{i}", False) for i in range(size)]
+                 for b in range(count)] for c in range(clients)]
+    barrier = threading.Barrier(clients + 1)
+
+    def client(index: int) -> None:
+        with psycopg.connect(url, autocommit=True) as conn:
+            barrier.wait()
+            for batch in requests[index]:
+                post(conn, batch)
+
+    threads = [threading.Thread(target=client, args=(c,)) for c in range(clients)]
+    for thread in threads:
+        thread.start()
+    barrier.wait()
+    start = time.monotonic()
+    for thread in threads:
+        thread.join()
+    return size * count * clients / (time.monotonic() - start)
 
 
 def build_deep(url: str, code: str, entries: int) -> None:
@@ -156,7 +169,9 @@ def main() -> None:
             print(f"single transfers, {how}, uniform, {clients:>2} clients: {rate:,.0f}/s")
         rate = single_transfers(url, 16, args.seconds, True, f"{run}-{how}-hot", gathered)
         print(f"single transfers, {how}, hot account, 16 clients: {rate:,.0f}/s")
-    print(f"batches of 1,000: {batches(url, 1000, 20, f'{run}-b'):,.0f} transfers/s")
+    for clients in (1, 2):
+        rate = batches(url, 1000, 20, f"{run}-b{clients}", clients)
+        print(f"batches of 1,000, {clients} client{'s' if clients > 1 else ''}: {rate:,.0f} transfers/s")
     build_deep(url, "liabilities:deep:1k", 1_000)
     build_deep(url, "liabilities:deep:1m", args.deep)
     for code, entries in (("liabilities:deep:1k", 1_000), ("liabilities:deep:1m", args.deep)):

@@ -41,6 +41,11 @@ begin
         return null;
     end if;
 
+    -- JIT off for this check: without statistics the planner guesses thousands of legs per
+    -- transaction, the estimate passes jit_above_cost, and compiling would cost ~100 ms a commit.
+    -- (post_batch turns it off with a function SET clause, which this trigger would pay on every
+    -- row; a local setting costs once, and the database transaction is ending anyway.)
+    perform set_config('jit', 'off', true);
     select max(t.id) into v_upto from ledger.transactions t where t.created_xact = pg_current_xact_id();
     -- The legs of each transaction are found by a probe of entries_transaction_idx (the lateral
     -- aggregate keeps it a probe whatever the planner's statistics say).
