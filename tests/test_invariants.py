@@ -14,7 +14,7 @@ import psycopg
 import pytest
 from psycopg import errors as pg_errors
 
-from book import BANK, MERCHANT_M1, WALLET_U1, open_book, top_up
+from book import BANK, MERCHANT_M1, WALLET_U1, WALLET_U2, open_book, top_up
 from ledger.audit import verify
 from ledger.balances import balance
 
@@ -73,6 +73,31 @@ def test_the_commit_check_covers_every_transaction_of_the_database_transaction(d
             conn.commit()
     with psycopg.connect(db_url) as conn:
         assert conn.execute("select count(*) from ledger.transactions").fetchone()[0] == 0
+
+
+@pytest.mark.parametrize("balanced", [True, False])
+def test_the_commit_check_covers_transactions_whose_ids_lie_far_apart(db_url, balanced):
+    """A long database transaction's ids are spread among other sessions' (the check then
+    probes each transaction rather than reading one range of ids)."""
+    with psycopg.connect(db_url, autocommit=True) as other:
+        ids = open_book(other)
+        with psycopg.connect(db_url) as conn:
+            with conn.cursor() as cur:
+                # (on accounts the other session does not post to: its versions would collide)
+                first = _raw_transaction(cur, "raw-early")
+                _raw_entry(cur, first, ids[WALLET_U2], 1, "debit", 100)
+                _raw_entry(cur, first, ids[MERCHANT_M1], 1, "credit", 100)
+                for i in range(20):  # other sessions post meanwhile
+                    top_up(other, WALLET_U1, 1, f"meanwhile-{i}")
+                last = _raw_transaction(cur, "raw-late")
+                assert last - first > 20
+                _raw_entry(cur, last, ids[WALLET_U2], 2, "debit", 100)
+                _raw_entry(cur, last, ids[MERCHANT_M1], 2, "credit", 100 if balanced else 1)
+            if balanced:
+                conn.commit()
+            else:
+                with pytest.raises(psycopg.Error, match=f"transaction {last} does not balance"):
+                    conn.commit()
 
 
 def test_a_transaction_checked_early_takes_no_more_legs_and_later_ones_are_checked(db_url):
