@@ -58,13 +58,9 @@ select a.id, a.currency,
 _AS_OF_SQL = """
 with acc as (select a.id, a.currency, a.normal_side from ledger.accounts a where a.id = %(id)s),
 known as (
-    -- recorded_at rises with the version (it is taken under the account's lock), so the last
-    -- entry recorded by R is found walking back from the newest over those recorded after R.
     select e.posted_balance_after as posted, e.pending_balance_after as pending, e.account_version as version
       from ledger.entries e
-     where e.account_id = %(id)s and e.recorded_at <= %(known_at)s
-     order by e.account_version desc
-     limit 1),
+     where e.account_id = %(id)s and e.account_version = ledger.version_known_at(%(id)s, %(known_at)s)),
 later as (
     select coalesce(sum(case when e.layer = 'posted' then s.signed else 0 end), 0)::bigint as posted,
            coalesce(sum(s.signed), 0)::bigint as pending

