@@ -141,10 +141,15 @@ def reads(url: str, code: str, entries: int) -> dict[str, tuple[float, float]]:
         # A cursor deep in the period: the page ending just before the last 100 entries.
         deep_at = start + timedelta(seconds=entries - 200)
         deep_cursor = statement_page(conn, account_id, "CNY", deep_at, end, first=1).lines[0].cursor
+        # The recorded time of the entry halfway through the account's history.
+        half_known = conn.execute("select recorded_at from ledger.entries where account_id = %s and account_version = %s",
+                                  (account_id, entries // 2)).fetchone()[0]
         return {
             "balance": latency_ms(lambda: balance(conn, account_id), 300),
             "balance as of (mid-history)": latency_ms(
                 lambda: balance(conn, account_id, as_of=start + timedelta(seconds=entries - 100)), 100),
+            "balance as known at the time half the entries were recorded": latency_ms(
+                lambda: balance(conn, account_id, known_at=half_known), 100),
             "statement first page (100 lines)": latency_ms(
                 lambda: statement_page(conn, account_id, "CNY", start, end, first=100, known_at=first.known_at), 50),
             "statement deep page (100 lines)": latency_ms(
