@@ -179,7 +179,7 @@ def _verify_chains(
                     break
                 seen.add(account_id)
                 state = {"account": account_id, "version": 0, "pd": 0, "pc": 0, "nd": 0, "nc": 0,
-                         "posted": 0, "pending": 0, "hash": genesis_hash}
+                         "posted": 0, "pending": 0, "hash": genesis_hash, "recorded": None}
             problem = _check_entry(accounts, state, row)
             if problem is None:
                 payload = entry_payload(account_id, version, transaction_id, currency, side, amount, layer,
@@ -213,13 +213,17 @@ def _verify_chains(
 
 
 def _check_entry(accounts: dict[int, tuple[str, str, str]], state: dict[str, Any], row: tuple[Any, ...]) -> str | None:
-    account_id, version, _, currency, side, amount, layer, _, _, posted_after, pending_after, _ = row
+    account_id, version, _, currency, side, amount, layer, _, recorded_at, posted_after, pending_after, _ = row
     if account_id not in accounts:
         return "entry of an unknown account"
     _, normal_side, account_currency = accounts[account_id]
     if version != state["version"] + 1:
         return f"version follows {state['version']} (an entry is missing or repeated)"
     state["version"] = version
+    # "What was known at R" finds entries by version: recorded_at must not fall as it rises.
+    if state["recorded"] is not None and recorded_at < state["recorded"]:
+        return f"recorded at {recorded_at.isoformat()}, before the previous entry ({state['recorded'].isoformat()})"
+    state["recorded"] = recorded_at
     if not isinstance(amount, int) or amount <= 0:
         return f"amount {amount} is not a positive integer"
     if currency != account_currency:

@@ -60,6 +60,8 @@ def test_the_chain_hash_is_recomputable_outside_the_database(conn):
     ("update ledger.entries set effective_at = effective_at - interval '1 day' where account_id = %s and account_version = 3",
      "hash does not chain"),
     ("delete from ledger.entries where account_id = %s and account_version = 2", "version follows 1"),
+    ("update ledger.entries set recorded_at = recorded_at - interval '1 hour' where account_id = %s and account_version = 3",
+     "before the previous entry"),
     ("update ledger.balances set posted_credits = posted_credits + 1 where account_id = %s", "projection"),
 ])
 def test_verify_catches_an_edit_made_with_triggers_off(conn, statement, expected):

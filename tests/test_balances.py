@@ -77,6 +77,24 @@ def test_the_version_known_at_a_time_is_found_for_every_version(conn):
     assert conn.execute("select ledger.version_known_at(-1, now())").fetchone()[0] is None
 
 
+def test_recorded_time_never_falls_as_the_version_rises_even_if_the_clock_is_set_back(conn):
+    """The engine records no entry before an account's newest one (a clock set back is played
+    here by a newest entry recorded an hour ahead)."""
+    ids = open_book(conn)
+    top_up(conn, WALLET_U1, 5, "before")
+    ahead = _now(conn) + timedelta(hours=1)
+    conn.execute("update ledger.balances set last_recorded_at = %s where account_id = %s", (ahead, ids[WALLET_U1]))
+    top_up(conn, WALLET_U1, 5, "after")
+    recorded = conn.execute("select account_version, recorded_at from ledger.entries where account_id = %s "
+                            "order by account_version", (ids[WALLET_U1],)).fetchall()
+    assert recorded[-1][1] == ahead  # not the (earlier) clock
+    bank = conn.execute("select recorded_at from ledger.entries where account_id = %s and account_version = 2",
+                        (ids[BANK],)).fetchone()[0]
+    assert bank == ahead  # one recorded time per batch, for every account it touches
+    assert conn.execute("select last_recorded_at from ledger.balances where account_id = %s",
+                        (ids[BANK],)).fetchone()[0] == ahead
+
+
 def test_as_of_counts_holds_open_at_that_time(conn):
     from ledger.posting import Hold, VoidHold
 
