@@ -380,8 +380,8 @@ begin
 
         -- Lock the balance rows in account id order, one index probe each: concurrent
         -- batches queue on their first common account and never wait on each other in a cycle.
-        -- The states are read by the next statement, whose snapshot sees what the batches that
-        -- held these locks committed.
+        -- The states are read afterwards (account_states), by a statement whose snapshot sees
+        -- what the batches that held these locks committed.
         select max(b.last_recorded_at) into v_latest_recorded
           from (select distinct l.account_id from unnest(v_legs) l order by 1) i
           cross join lateral (select b.last_recorded_at from ledger.balances b
