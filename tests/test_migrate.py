@@ -37,6 +37,13 @@ def test_all_migrations_apply_to_an_empty_database_and_twice_is_a_no_op(empty_db
     assert {"accounts", "transactions", "entries", "balances", "open_holds", "period_closes"} <= tables
 
 
+def test_the_migrated_database_runs_without_jit(empty_db):
+    """Compiling costs more than any ledger query runs; new sessions start with JIT off."""
+    migrate(empty_db)
+    with psycopg.connect(empty_db) as conn:
+        assert conn.execute("show jit").fetchone()[0] == "off"
+
+
 def test_an_edited_migration_is_refused(empty_db, tmp_path: Path):
     (tmp_path / "0001_first.sql").write_text("create table ledger.t (x int);")
     migrate(empty_db, directory=tmp_path)
