@@ -152,6 +152,12 @@ def reads(url: str, code: str, entries: int) -> dict[str, tuple[float, float]]:
                 lambda: balance(conn, account_id, known_at=half_known), 100),
             "statement first page (100 lines)": latency_ms(
                 lambda: statement_page(conn, account_id, "CNY", start, end, first=100, known_at=first.known_at), 50),
+            "statement first page (100 lines), period starting 5,000 entries before the end": latency_ms(
+                lambda: statement_page(conn, account_id, "CNY", start + timedelta(seconds=entries - 5_000), end,
+                                       first=100), 50),
+            "statement first page (100 lines), period starting halfway": latency_ms(
+                lambda: statement_page(conn, account_id, "CNY", start + timedelta(seconds=entries // 2), end,
+                                       first=100), 20),
             "statement deep page (100 lines)": latency_ms(
                 lambda: statement_page(conn, account_id, "CNY", start, end, first=100, after=deep_cursor), 200),
         }

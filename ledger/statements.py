@@ -24,7 +24,7 @@ __all__ = ["StatementLine", "StatementPage", "StatementTotals", "statement_page"
 page_size_max = 500
 # Opening balances are summed forwards when few entries precede the period, else backwards from
 # the balance the last known entry carries; either way the scan is bounded by the smaller side.
-_forward_scan_max = 10_000
+_opening_scan_max = 10_000
 
 
 @dataclass(frozen=True)
@@ -68,20 +68,20 @@ def _from_micros(value: int) -> datetime:
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MICROSECOND = timedelta(microseconds=1)
 
-_OPENING_FORWARD_SQL = """
-select count(*), coalesce(sum(signed), 0) from (
-    select case when e.side = a.normal_side then e.amount else -e.amount end as signed
-      from ledger.entries e join ledger.accounts a on a.id = e.account_id
-     where e.account_id = %(id)s and e.layer = 'posted' and e.effective_at < %(from)s
-       and e.recorded_at <= %(known_at)s
-     order by e.effective_at, e.id
-     limit %(cap)s) x
-"""
-
-_OPENING_BACKWARD_SQL = """
-select coalesce((select e.posted_balance_after from ledger.entries e
+# The posted balance the last entry known at the cut carries.
+_KNOWN_POSTED_SQL = """coalesce((select e.posted_balance_after from ledger.entries e
                   where e.account_id = %(id)s
-                    and e.account_version = ledger.version_known_at(%(id)s, %(known_at)s)), 0)
+                    and e.account_version = ledger.version_known_at(%(id)s, %(known_at)s)), 0)"""
+# Sums of posted entries from either end of effective time, each stopping after %(limit)s entries
+# (sql/0071_statement_opening.sql).
+_SUM_BEFORE_SQL = "select entries, amount from ledger.posted_sum_before(%(id)s, %(from)s, %(known_at)s, %(limit)s)"
+_SUM_FROM_SQL = f"""
+select {_KNOWN_POSTED_SQL}, s.entries, s.amount
+  from ledger.posted_sum_from(%(id)s, %(from)s, %(known_at)s, %(limit)s) s
+"""
+# Everything from the start on, in no particular order (a bitmap scan suits reading it all).
+_OPENING_FROM_ALL_SQL = f"""
+select {_KNOWN_POSTED_SQL}
      - coalesce((select sum(case when e.side = a.normal_side then e.amount else -e.amount end)
                    from ledger.entries e join ledger.accounts a on a.id = e.account_id
                   where e.account_id = %(id)s and e.layer = 'posted' and e.effective_at >= %(from)s
@@ -89,14 +89,26 @@ select coalesce((select e.posted_balance_after from ledger.entries e
 """
 
 
-def opening_balance(conn: psycopg.Connection[Any], account_id: int, start: datetime, known_at: datetime) -> int:
-    """Posted balance from entries effective before `start`, as known at `known_at`."""
-    params = {"id": account_id, "from": start, "known_at": known_at, "cap": _forward_scan_max + 1}
-    row = conn.execute(_OPENING_FORWARD_SQL, params, prepare=False).fetchone()
+def opening_balance(conn: psycopg.Connection[Any], account_id: int, start: datetime, known_at: datetime,
+                    *, scan_max: int | None = None) -> int:
+    """Posted balance from entries effective before `start`, as known at `known_at`.
+
+    Summed forwards when at most `scan_max` entries precede `start`; else backwards from the
+    balance the last known entry carries, when at most `scan_max` entries follow it; else
+    backwards without a limit. Near either end of an account's history this reads at most
+    `scan_max` entries; in the middle of a long one it reads everything after `start`.
+    """
+    cap = _opening_scan_max if scan_max is None else scan_max
+    params: dict[str, Any] = {"id": account_id, "from": start, "known_at": known_at, "limit": cap + 1}
+    row = conn.execute(_SUM_BEFORE_SQL, params).fetchone()
     assert row is not None
-    if row[0] <= _forward_scan_max:
+    if row[0] <= cap:
         return int(row[1])
-    row = conn.execute(_OPENING_BACKWARD_SQL, params, prepare=False).fetchone()
+    row = conn.execute(_SUM_FROM_SQL, params).fetchone()
+    assert row is not None
+    if row[1] <= cap:
+        return int(row[0] - row[2])
+    row = conn.execute(_OPENING_FROM_ALL_SQL, params, prepare=False).fetchone()
     assert row is not None
     return int(row[0])
 

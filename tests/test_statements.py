@@ -10,7 +10,7 @@ from book import BANK, MERCHANT_M1, WALLET_U1, open_book
 from ledger.accounts import Side
 from ledger.errors import ValidationError
 from ledger.posting import Leg, Transfer, post, post_one
-from ledger.statements import statement_page, statement_totals
+from ledger.statements import opening_balance, statement_page, statement_totals
 
 DAY = datetime(2026, 3, 1, tzinfo=timezone.utc)
 
@@ -99,3 +99,25 @@ def test_the_period_must_be_ordered(conn):
     ids = open_book(conn)
     with pytest.raises(ValidationError, match="must be after"):
         statement_page(conn, ids[WALLET_U1], "CNY", DAY, DAY)
+
+
+def test_the_opening_balance_is_the_same_summed_from_either_end(conn):
+    """Forwards, backwards with a limit, backwards without: every path gives the sum of the posted
+    entries effective before the start and known at the cut, backdated postings included."""
+    ids = open_book(conn)
+    wallet = ids[WALLET_U1]
+    _movements(conn)
+    cut = conn.execute("select clock_timestamp()").fetchone()[0]
+    post(conn, [Transfer("late", "wallet.top_up", [Leg(BANK, Side.DEBIT, 7), Leg(WALLET_U1, Side.CREDIT, 7)],
+                         effective_at=DAY + timedelta(days=3))])  # backdated, and after the cut
+    rows = conn.execute("""select effective_at, recorded_at,
+                                  case when side = 'credit' then amount else -amount end
+                             from ledger.entries where account_id = %s and layer = 'posted'""", (wallet,)).fetchall()
+    starts = sorted({r[0] for r in rows}) + [DAY - timedelta(days=2), DAY + timedelta(days=30)]
+    for known_at in (cut, conn.execute("select clock_timestamp()").fetchone()[0]):
+        for start in starts:
+            expected = sum(signed for effective_at, recorded_at, signed in rows
+                           if effective_at < start and recorded_at <= known_at)
+            for scan_max in (0, 1, 2, 3, 100):
+                assert opening_balance(conn, wallet, start, known_at, scan_max=scan_max) == expected, \
+                    (start, known_at, scan_max)
