@@ -741,6 +741,11 @@ declare
     v_mid bigint;
 begin
     select b.version into v_high from ledger.balances b where b.account_id = p_account_id;
+    -- The usual question, what is known now, is answered by the newest entry at once.
+    if (select e.recorded_at from ledger.entries e
+         where e.account_id = p_account_id and e.account_version = v_high) <= p_known_at then
+        return v_high;
+    end if;
     while v_low < v_high loop
         v_mid := (v_low + v_high + 1) / 2;
         if (select e.recorded_at from ledger.entries e
