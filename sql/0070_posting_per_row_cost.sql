@@ -47,6 +47,7 @@ declare
     v_from bigint;
     v_upto bigint;
     v_count bigint;
+    v_dense boolean;
     v_nestloop text;
 begin
     if new.created_xact <> pg_current_xact_id() then
@@ -64,50 +65,38 @@ begin
     perform set_config('jit', 'off', true);
     select min(t.id), max(t.id), count(*) into v_from, v_upto, v_count
       from ledger.transactions t where t.created_xact = pg_current_xact_id();
-    if v_upto - v_from < 4 * v_count then
-        -- The usual case, a batch's ids close together: its legs are one range of
-        -- entries_transaction_idx, matched to the transactions by a hash join.
-        v_nestloop := current_setting('enable_nestloop');
-        perform set_config('enable_nestloop', 'off', true);
-        with mine as (
-            select t.id, t.effective_at from ledger.transactions t
-             where t.created_xact = pg_current_xact_id()),
-        legs as (
-            select e.transaction_id, e.currency, e.layer, e.side, e.amount, e.effective_at
-              from ledger.entries e
-             where e.transaction_id between v_from and v_upto),
-        groups as (
-            select m.id, l.currency, l.layer, count(l.transaction_id) as legs,
-                   sum(case when l.side = 'debit' then l.amount else -l.amount end) as net,
-                   bool_and(l.effective_at = m.effective_at) as same_time
-              from mine m left join legs l on l.transaction_id = m.id
-             group by m.id, l.currency, l.layer)
-        select g.id, g.currency, g.layer, g.net, g.same_time, sum(g.legs) over (partition by g.id) as legs
-          into v_bad
-          from groups g
-         order by (g.net <> 0 or not g.same_time or sum(g.legs) over (partition by g.id) < 2) desc nulls last, g.id
-         limit 1;
-        perform set_config('enable_nestloop', v_nestloop, true);
-    else
-        -- Ids spread among other sessions' (a long database transaction): one probe of
-        -- entries_transaction_idx per transaction (the lateral aggregate keeps it a probe).
-        with groups as (
-            select t.id, g.currency, g.layer, coalesce(g.legs, 0) as legs, g.net, g.same_time
-              from ledger.transactions t
-              left join lateral (
-                  select e.currency, e.layer, count(*) as legs,
-                         sum(case when e.side = 'debit' then e.amount else -e.amount end) as net,
-                         bool_and(e.effective_at = t.effective_at) as same_time
-                    from ledger.entries e
-                   where e.transaction_id = t.id
-                   group by e.currency, e.layer) g on true
-             where t.created_xact = pg_current_xact_id())
-        select g.id, g.currency, g.layer, g.net, g.same_time, sum(g.legs) over (partition by g.id) as legs
-          into v_bad
-          from groups g
-         order by (g.net <> 0 or not g.same_time or sum(g.legs) over (partition by g.id) < 2) desc nulls last, g.id
-         limit 1;
-    end if;
+    -- The legs of this database transaction's transactions: usually their ids lie close together
+    -- and the legs are one range of entries_transaction_idx; spread among other sessions' ids (a
+    -- long database transaction), they are found by one probe per transaction instead (the
+    -- lateral subquery keeps it a probe). Nested loops off: the legs meet their transactions in
+    -- a hash join whatever the planner believes about their number.
+    v_dense := v_upto - v_from < 4 * v_count;
+    v_nestloop := current_setting('enable_nestloop');
+    perform set_config('enable_nestloop', 'off', true);
+    with mine as (
+        select t.id, t.effective_at from ledger.transactions t
+         where t.created_xact = pg_current_xact_id()),
+    legs as (
+        select e.transaction_id, e.currency, e.layer, e.side, e.amount, e.effective_at
+          from ledger.entries e
+         where v_dense and e.transaction_id between v_from and v_upto
+        union all
+        select e.transaction_id, e.currency, e.layer, e.side, e.amount, e.effective_at
+          from mine m
+          cross join lateral (select * from ledger.entries e where e.transaction_id = m.id offset 0) e
+         where not v_dense),
+    groups as (
+        select m.id, l.currency, l.layer, count(l.transaction_id) as legs,
+               sum(case when l.side = 'debit' then l.amount else -l.amount end) as net,
+               bool_and(l.effective_at = m.effective_at) as same_time
+          from mine m left join legs l on l.transaction_id = m.id
+         group by m.id, l.currency, l.layer)
+    select g.id, g.currency, g.layer, g.net, g.same_time, sum(g.legs) over (partition by g.id) as legs
+      into v_bad
+      from groups g
+     order by (g.net <> 0 or not g.same_time or sum(g.legs) over (partition by g.id) < 2) desc nulls last, g.id
+     limit 1;
+    perform set_config('enable_nestloop', v_nestloop, true);
     if v_bad.legs < 2 then
         perform ledger.raise_error('LD002', format(
             'transaction %s has %s legs; a transaction needs at least two', v_bad.id, v_bad.legs),
