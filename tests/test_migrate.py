@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import uuid
 from pathlib import Path
 
@@ -10,7 +11,9 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from ledger.migrate import MigrationError, migrate, migrations
+from book import BANK, WALLET_U1, open_book, top_up
+from ledger.audit import verify
+from ledger.migrate import MigrationError, migrate, migrations, sql_dir
 
 
 @pytest.fixture
@@ -42,6 +45,32 @@ def test_the_migrated_database_runs_without_jit(empty_db):
     migrate(empty_db)
     with psycopg.connect(empty_db) as conn:
         assert conn.execute("show jit").fetchone()[0] == "off"
+
+
+def test_a_book_posted_before_the_engine_migration_upgrades_and_verifies(empty_db, tmp_path: Path):
+    """0070 replaces the engine in place and backfills each account's newest recorded time: a book
+    written by the engine of 0001/0002 keeps verifying and posting after it."""
+    for migration in migrations():
+        if migration.version < "0070":
+            shutil.copy(sql_dir() / migration.name, tmp_path / migration.name)
+    migrate(empty_db, directory=tmp_path)
+    with psycopg.connect(empty_db, autocommit=True) as conn:
+        ids = open_book(conn)
+        conn.execute("""select ledger.post_batch('[{"op": "transfer", "key": "old", "fp": "aa", "kind": "a.b",
+                        "legs": [{"account": "assets:bank:icbc", "side": "debit", "amount": 7},
+                                 {"account": "liabilities:wallets:U1", "side": "credit", "amount": 7}]}]')""")
+        newest = conn.execute("select recorded_at from ledger.entries where account_id = %s",
+                              (ids[WALLET_U1],)).fetchone()[0]
+    assert "0070_posting_per_row_cost.sql" in migrate(empty_db)
+    with psycopg.connect(empty_db, autocommit=True) as conn:
+        assert conn.execute("select last_recorded_at from ledger.balances where account_id = %s",
+                            (ids[WALLET_U1],)).fetchone()[0] == newest
+        assert conn.execute("select last_recorded_at from ledger.balances where account_id = %s",
+                            (ids["liabilities:wallets:U2"],)).fetchone()[0] is None
+        top_up(conn, WALLET_U1, 5, "new")
+        assert conn.execute("select version from ledger.balances where account_id = %s",
+                            (ids[BANK],)).fetchone()[0] == 2
+        assert verify(conn, progress=None).ok
 
 
 def test_an_edited_migration_is_refused(empty_db, tmp_path: Path):
