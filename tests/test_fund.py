@@ -3,12 +3,9 @@ income pass, the 7-day yield, and the books staying whole after a mix."""
 
 from __future__ import annotations
 
-import csv
-import os
 import random
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -22,6 +19,7 @@ from ledger.journal import trial_balance
 from ledger.posting import Leg, Transfer, post_one
 from ledger.products import chart, fund, fund_income
 from ledger.products.fund_math import daily_income_fen
+from published import YUEBAO_CSV, yuebao_days, yuebao_incomes
 
 Conn = psycopg.Connection[Any]
 _BANK = "B1"
@@ -29,15 +27,7 @@ _BEFORE_2014 = datetime(2013, 12, 31, 12, tzinfo=fund.fund_timezone)
 
 
 def _csv_figures() -> dict[date, Decimal]:
-    shared = os.environ.get("LEDGER_SHARED_DIR")
-    base = Path(shared) if shared else Path(__file__).resolve().parents[2] / "shared"
-    path = base / "data" / "yuebao_2013_2014.csv"
-    if not path.is_file():
-        pytest.fail(f"published fund data not found at {path}; set LEDGER_SHARED_DIR")
-    with path.open(newline="", encoding="utf-8") as handle:
-        return {datetime.strptime(row["mfd_date"], "%Y%m%d").date(): Decimal(row["mfd_daily_yield"])
-                for row in csv.DictReader(handle)}
-
+    return yuebao_incomes()
 
 def _customer(conn: Conn, customer_id: str, top_up_fen: int, *, at: datetime | None = None) -> str:
     """A wallet with money in it, as onboarding and a bank top-up would leave it."""
@@ -246,11 +236,7 @@ def test_seven_day_yield_from_the_published_figures(conn: Conn) -> None:
 
 
 def test_every_published_seven_day_yield_from_the_recorded_figures(conn: Conn) -> None:
-    shared = os.environ.get("LEDGER_SHARED_DIR")
-    base = Path(shared) if shared else Path(__file__).resolve().parents[2] / "shared"
-    with (base / "data" / "yuebao_2013_2014.csv").open(newline="", encoding="utf-8") as handle:
-        published = {datetime.strptime(row["mfd_date"], "%Y%m%d").date(): Decimal(row["mfd_7daily_yield"])
-                     for row in csv.DictReader(handle)}
+    published = {day.day: day.seven_day_yield_percent for day in yuebao_days()}
     fund.create_fund(conn, "YEB", "Yu'ebao")
     figures = _csv_figures()
     for day in sorted(figures):
@@ -327,11 +313,9 @@ def test_the_cli_creates_a_fund_and_publishes_csv_figures(
     from ledger.cli import main
 
     monkeypatch.setenv("DATABASE_URL", db_url)
-    shared = os.environ.get("LEDGER_SHARED_DIR")
-    base = Path(shared) if shared else Path(__file__).resolve().parents[2] / "shared"
     assert main(["fund", "create", "--fund", "YEB", "--name", "Yu'ebao"]) == 0
     _holder(conn, "U1", 1_000_000)
-    assert main(["fund", "publish-csv", "--fund", "YEB", "--csv", str(base / "data" / "yuebao_2013_2014.csv"),
+    assert main(["fund", "publish-csv", "--fund", "YEB", "--csv", str(YUEBAO_CSV),
                  "--from", "2014-01-01", "--to", "2014-01-07"]) == 0
     assert "YEB 2014-01-01 at 1.7807: 178 fen to 1 holders" in capsys.readouterr().out
     assert fund.seven_day_yield(conn, "YEB", date(2014, 1, 7)) == Decimal("6.738")

@@ -3,15 +3,11 @@ from the published figures, holder visibility, and whole books after a mix."""
 
 from __future__ import annotations
 
-import csv
-import os
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import psycopg
-import pytest
 
 from ledger.accounts import AccountType, Side
 from ledger.audit import verify
@@ -19,6 +15,7 @@ from ledger.journal import trial_balance
 from ledger.posting import Leg, Transfer, post_one
 from ledger.products import chart, fund
 from ledger.products.onboarding import onboard_customer
+from published import yuebao_incomes
 
 Conn = psycopg.Connection[Any]
 _CLEARING = chart.bank_clearing("B1")
@@ -40,15 +37,7 @@ _HOLDING = """query($c: String!, $f: String!) { fundHolding(customerId: $c, fund
 
 
 def _figures() -> dict[date, Decimal]:
-    shared = os.environ.get("LEDGER_SHARED_DIR")
-    base = Path(shared) if shared else Path(__file__).resolve().parents[2] / "shared"
-    path = base / "data" / "yuebao_2013_2014.csv"
-    if not path.is_file():
-        pytest.fail(f"published fund data not found at {path}; set LEDGER_SHARED_DIR")
-    with path.open(newline="", encoding="utf-8") as handle:
-        return {datetime.strptime(row["mfd_date"], "%Y%m%d").date(): Decimal(row["mfd_daily_yield"])
-                for row in csv.DictReader(handle)}
-
+    return yuebao_incomes()
 
 def _customer_with(conn: Conn, customer_id: str, amount_fen: int) -> None:
     onboard_customer(conn, customer_id)

@@ -2,48 +2,21 @@
 
 from __future__ import annotations
 
-import csv
-import os
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal, localcontext
-from pathlib import Path
 
 import pytest
 
+from published import yuebao_days
 from ledger.products.fund_math import (
     daily_income_fen,
     parse_income_per_10k,
     seven_day_yield_percent,
 )
 
-# The repository is cloned next to `shared/`; LEDGER_SHARED_DIR points elsewhere when it is not.
-_CSV_NAME = "yuebao_2013_2014.csv"
-
-
-def _csv_path() -> Path:
-    shared_dir = os.environ.get("LEDGER_SHARED_DIR")
-    if shared_dir:
-        return Path(shared_dir) / "data" / _CSV_NAME
-    return Path(__file__).resolve().parents[2] / "shared" / "data" / _CSV_NAME
-
-
 def _published() -> list[tuple[date, Decimal, Decimal]]:
     """(date, income per 10k, published 7-day yield) per day, in date order."""
-    path = _csv_path()
-    if not path.is_file():
-        # Failing rather than skipping: a silently skipped oracle is no oracle.
-        pytest.fail(f"published fund data not found at {path}; set LEDGER_SHARED_DIR")
-    with path.open(newline="", encoding="utf-8") as handle:
-        rows = [
-            (
-                datetime.strptime(row["mfd_date"], "%Y%m%d").date(),
-                parse_income_per_10k(row["mfd_daily_yield"]),
-                # Stored with trailing zeros dropped (6.17 is 6.170); Decimals compare by value.
-                Decimal(row["mfd_7daily_yield"]),
-            )
-            for row in csv.DictReader(handle)
-        ]
-    return sorted(rows)
+    return sorted((d.day, d.income_per_10k, d.seven_day_yield_percent) for d in yuebao_days())
 
 
 def test_every_published_seven_day_yield_is_reproduced() -> None:

@@ -1,4 +1,4 @@
-"""Each invariant of DESIGN.md attacked from SQL, past the Python layer."""
+"""Each invariant of docs/design.md attacked from SQL, past the Python layer."""
 
 from __future__ import annotations
 

@@ -48,7 +48,7 @@ def _oracle_annuity(principal_fen: int, rate: Fraction, months: int) -> list[tup
     return rows
 
 
-# --- worked numbers from shared/domain/README.md ---
+# --- worked numbers (docs/rules.md) ---
 
 def test_annuity_worked_example() -> None:
     schedule = annuity_schedule(10000, Decimal("0.01"), 6, START)

@@ -1,4 +1,4 @@
-"""The chart of accounts shared by the four businesses (see shared/domain/README.md).
+"""The chart of accounts shared by the four businesses (see docs/rules.md).
 
 Codes are colon paths whose first segment is the account type's plural, so a prefix is a
 category that rolls up (`liabilities:wallets` is every customer wallet). Accounts belonging to

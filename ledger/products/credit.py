@@ -7,7 +7,7 @@ kept as a counter. The loan's terms and schedule are immutable rows (sql/0050_cr
 
 Product settings and enumerations live in `credit_settings.py`, errors in `credit_errors.py`
 (both re-exported here), repayments, payoff and recovery in `credit_repay.py`, the daily job in
-`credit_day.py`, read models in `credit_view.py`. See shared/domain/README.md, "Consumer credit".
+`credit_day.py`, read models in `credit_view.py`. See docs/rules.md, "Consumer credit".
 """
 
 from __future__ import annotations

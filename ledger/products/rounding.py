@@ -2,7 +2,7 @@
 
 Amounts are integers of fen and rates are Decimals; a float never enters. Products round once,
 when posting, in the mode they are configured with (half-up by default, advances round down,
-fund income truncates); see `shared/domain/README.md`, "Rounding and time rules".
+fund income truncates); see `docs/rules.md`, "Rounding".
 
 These helpers raise plain `ValueError`s so they stay free of the database layer; the product
 code that calls them turns a bad input into the ledger's typed errors.

@@ -2,7 +2,7 @@
 
 Every schedule's principal parts add up to the principal exactly: each period rounds its own
 amounts to the fen and the last period takes whatever principal is left (see
-`shared/domain/README.md`, "Consumer credit"). Due dates fall monthly after the start date.
+`docs/rules.md`, "Consumer credit"). Due dates fall monthly after the start date.
 """
 
 from __future__ import annotations
