@@ -3,8 +3,12 @@ started for the session. Each test gets a fresh database copied from a migrated 
 
 from __future__ import annotations
 
+import atexit
 import os
+import queue
+import shutil
 import tempfile
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,15 +23,26 @@ from ledger.database import start_embedded
 from ledger.migrate import migrate
 
 
-@pytest.fixture(scope="session")
-def server_url() -> Iterator[str]:
-    url = os.environ.get("DATABASE_URL")
-    if url:
-        yield url
+def pytest_configure(config: pytest.Config) -> None:
+    """Without DATABASE_URL, start one embedded server for the whole run, before any worker of
+    pytest-xdist starts: the workers inherit its URL, so they share it rather than each starting
+    (and paying for) a server of its own."""
+    if os.environ.get("DATABASE_URL") or hasattr(config, "workerinput"):
         return
-    with tempfile.TemporaryDirectory(prefix="ledger-test-pg-") as tmp:
-        os.chmod(tmp, 0o755)  # the embedded server runs as its own system user when we are root
-        yield start_embedded(Path(tmp) / "data", delete_on_exit=True)
+    tmp = tempfile.mkdtemp(prefix="ledger-test-pg-")
+    os.chmod(tmp, 0o755)  # the embedded server runs as its own system user when we are root
+    # atexit runs last-registered first: the server (registered by start_embedded) stops before
+    # its directory goes.
+    atexit.register(shutil.rmtree, tmp, True)
+    os.environ["DATABASE_URL"] = start_embedded(Path(tmp) / "data", delete_on_exit=True)
+
+
+@pytest.fixture(scope="session")
+def server_url() -> str:
+    return os.environ["DATABASE_URL"]
+
+
+_TEMPLATE_LOCK_KEY = 7260099
 
 
 def _admin(server_url: str) -> psycopg.Connection[Any]:
@@ -40,22 +55,57 @@ def template_db(server_url: str) -> Iterator[str]:
     with _admin(server_url) as admin:
         admin.execute(sql.SQL("drop database if exists {}").format(sql.Identifier(name)))
         admin.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    migrate(make_conninfo(server_url, dbname=name))
+        # Roles are per server, not per database: workers migrating their templates at once
+        # would race to create the same role. One at a time, under a lock in `postgres`.
+        admin.execute("select pg_advisory_lock(%s)", (_TEMPLATE_LOCK_KEY,))
+        try:
+            migrate(make_conninfo(server_url, dbname=name))
+        finally:
+            admin.execute("select pg_advisory_unlock(%s)", (_TEMPLATE_LOCK_KEY,))
     yield name
     with _admin(server_url) as admin:
         admin.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
 
 
+class _Dropper:
+    """Drops finished tests' databases on a thread of its own: DROP DATABASE costs several times
+    what CREATE DATABASE ... TEMPLATE does, and nothing waits for it but the end of the run."""
+
+    def __init__(self, server_url: str) -> None:
+        self._server_url = server_url
+        self._names: queue.Queue[str | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="drop-test-databases", daemon=True)
+        self._thread.start()
+
+    def drop(self, name: str) -> None:
+        self._names.put(name)
+
+    def close(self) -> None:
+        self._names.put(None)
+        self._thread.join()
+
+    def _run(self) -> None:
+        with _admin(self._server_url) as admin:
+            while (name := self._names.get()) is not None:
+                admin.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+
+
+@pytest.fixture(scope="session")
+def _dropper(server_url: str) -> Iterator[_Dropper]:
+    dropper = _Dropper(server_url)
+    yield dropper
+    dropper.close()
+
+
 @pytest.fixture
-def db_url(server_url: str, template_db: str) -> Iterator[str]:
+def db_url(server_url: str, template_db: str, _dropper: _Dropper) -> Iterator[str]:
     """A fresh, migrated database for one test."""
     name = f"ledger_test_{uuid.uuid4().hex[:12]}"
     with _admin(server_url) as admin:
         admin.execute(sql.SQL("create database {} template {}").format(
             sql.Identifier(name), sql.Identifier(template_db)))
     yield make_conninfo(server_url, dbname=name)
-    with _admin(server_url) as admin:
-        admin.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+    _dropper.drop(name)
 
 
 @pytest.fixture
