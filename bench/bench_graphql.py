@@ -107,7 +107,7 @@ def start_server(url: str, workers: int) -> tuple[subprocess.Popen[str], str]:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {**os.environ, "DATABASE_URL": url}
-    server = subprocess.Popen([sys.executable, "-m", "ledger.cli", "serve", "--port", str(port), "--workers", str(workers)],
+    server = subprocess.Popen([sys.executable, "-m", "ledger_cli.main", "serve", "--port", str(port), "--workers", str(workers)],
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
     base = f"http://127.0.0.1:{port}"
     for _ in range(300):

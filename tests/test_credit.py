@@ -340,7 +340,7 @@ def test_concurrent_repayments_never_overpay(db_url, conn):
 
 
 def test_cli_run_day(db_url, conn, monkeypatch, capsys):
-    from ledger.cli import main
+    from ledger_cli.main import main
 
     _setup(conn)
     credit.purchase_on_credit(conn, "p1", "U1", "M1", 20000, _days_ago(33))

@@ -322,7 +322,7 @@ def test_demo_step_loads_once(conn: psycopg.Connection[Any]) -> None:
 
 def test_accrue_command(db_url: str, conn: psycopg.Connection[Any], monkeypatch: pytest.MonkeyPatch,
                         capsys: pytest.CaptureFixture[str]) -> None:
-    from ledger.cli import main
+    from ledger_cli.main import main
 
     invoice(conn)
     advance(conn, days=3)

@@ -324,7 +324,7 @@ def test_the_demo_fund_has_three_months_of_income_and_loads_twice(conn: Conn) ->
 def test_the_cli_creates_a_fund_and_publishes_csv_figures(
     db_url: str, conn: Conn, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from ledger.cli import main
+    from ledger_cli.main import main
 
     monkeypatch.setenv("DATABASE_URL", db_url)
     shared = os.environ.get("LEDGER_SHARED_DIR")

@@ -10,7 +10,7 @@ from typing import Any
 
 import psycopg
 
-from ledger.cli import add_database_options, connection_url
+from ledger_cli.options import add_database_options, connection_url
 from ledger.migrate import migrate
 from ledger.tokens import Role, create_token, revoke_token
 
