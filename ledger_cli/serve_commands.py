@@ -49,7 +49,7 @@ def register(subparsers: Any) -> None:
 
 
 def _load_demo(url: str) -> str:
-    from ledger.demo import load_demo
+    from ledger.demo.loader import load_demo
 
     with psycopg.connect(url, autocommit=True) as conn:
         load_demo(conn, say=lambda line: print(line, file=sys.stderr))

@@ -303,10 +303,10 @@ def test_settings_loaded_and_validated(conn):
 
 
 def test_demo_has_a_loan_in_every_bucket(conn):
-    from ledger import demo
-    from ledger.products import credit_demo
+    from ledger.demo import loader
+    from ledger.demo import credit as credit_demo
 
-    steps = demo.DEMO_STEPS[:demo.DEMO_STEPS.index(credit_demo.load_credit_demo) + 1]
+    steps = loader.DEMO_STEPS[:loader.DEMO_STEPS.index(credit_demo.load_credit_demo) + 1]
     for _ in range(2):  # the second load replays and writes nothing new
         for step in steps:
             step(conn)

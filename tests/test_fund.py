@@ -301,10 +301,10 @@ def test_after_a_mix_the_books_balance_and_verify(conn: Conn) -> None:
 
 
 def test_the_demo_fund_has_three_months_of_income_and_loads_twice(conn: Conn) -> None:
-    from ledger import demo
-    from ledger.products import fund_demo
+    from ledger.demo import loader
+    from ledger.demo import fund as fund_demo
 
-    steps = demo.DEMO_STEPS[:demo.DEMO_STEPS.index(fund_demo.load_fund_demo) + 1]
+    steps = loader.DEMO_STEPS[:loader.DEMO_STEPS.index(fund_demo.load_fund_demo) + 1]
     for _ in range(2):  # the second load replays and writes nothing
         for step in steps:
             step(conn)
