@@ -2,8 +2,9 @@
 
 Resolvers are async; the core is sync psycopg. `run_db(info, fn, *args)` runs `fn(conn, *args)`
 on a pooled autocommit connection in a worker thread, so the event loop never waits on the
-database. Access rules live here too: `require_role` for what a role may do, `can_see` for which
-accounts a holder may see (any other account behaves as if it did not exist).
+database. Access rules are applied here too: `require_role` for what a role may do, `can_see` for
+which accounts a holder may see (the rule is the core's `Principal.may_see`; any other account
+behaves as if it did not exist).
 
 For routes outside GraphQL (e.g. a CSV export), `authenticate(request)` gives the principal or
 raises a 401, and `app_state(request)` the pool: see graphql_api/app.py.
