@@ -26,11 +26,11 @@ import psycopg
 
 from _common import machine, scratch_database, server_version
 from ledger.accounts import Side
-from ledger.audit import _Progress
 from ledger.posting import Leg, Transfer, legs_per_transaction_max, post
 from ledger.products import chart
 from ledger.products import factoring as f
 from ledger.products import factoring_accrual as fa
+from ledger.progress import Progress
 
 database_name = "bench_factoring"
 suppliers_count = 1_000
@@ -79,7 +79,7 @@ def _seed_postings(conn: psycopg.Connection[Any], advances: int) -> None:
                              from ledger.factoring_advances a join ledger.purchase_invoices i on i.id = a.invoice_id
                             order by a.id""").fetchall()
     requests: list[Transfer] = []
-    meter = _Progress(sys.stderr, len(rows), "seeding invoices and advances")
+    meter = Progress(sys.stderr, len(rows), "seeding invoices and advances")
     for start in range(0, len(rows), _per_transaction):
         chunk = rows[start:start + _per_transaction]
         invoice_legs = [Leg(chart.supplier_payable(r[1]), Side.CREDIT, r[2]) for r in chunk]

@@ -23,10 +23,10 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from ledger.accounts import AccountType, Side
-from ledger.audit import _Progress
 from ledger.migrate import migrate
 from ledger.posting import Leg, Transfer, legs_per_transaction_max, post
 from ledger.products import chart, fund, fund_income
+from ledger.progress import Progress
 
 database_name = "bench_fund"
 accounts_per_insert = 100_000
@@ -50,7 +50,7 @@ def _fresh_database() -> str:
 
 
 def _create_holder_accounts(conn: psycopg.Connection[Any], fund_id: str, holders: int) -> None:
-    progress = _Progress(sys.stderr, holders, f"{fund_id}: holder accounts")
+    progress = Progress(sys.stderr, holders, f"{fund_id}: holder accounts")
     for start in range(0, holders, accounts_per_insert):
         count = min(accounts_per_insert, holders - start)
         conn.execute(
@@ -64,7 +64,7 @@ def _create_holder_accounts(conn: psycopg.Connection[Any], fund_id: str, holders
 
 def _seed_subscriptions(conn: psycopg.Connection[Any], fund_id: str, holders: int, at: datetime) -> None:
     """Initial subscriptions paid by bank, 97 holders per transaction, 100 transactions per call."""
-    progress = _Progress(sys.stderr, holders, f"{fund_id}: initial subscriptions")
+    progress = Progress(sys.stderr, holders, f"{fund_id}: initial subscriptions")
     requests: list[Transfer] = []
     for start in range(0, holders, _seed_holders_per_transaction):
         numbers = range(start, min(start + _seed_holders_per_transaction, holders))

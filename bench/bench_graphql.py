@@ -41,9 +41,9 @@ from psycopg.conninfo import make_conninfo
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ledger.accounts import AccountType, NewAccount, Side, create_account  # noqa: E402
-from ledger.cursors import encode_cursor  # noqa: E402
 from ledger.migrate import migrate  # noqa: E402
 from ledger.posting import Leg, Transfer, post  # noqa: E402
+from ledger.statements import StatementCursor  # noqa: E402
 from ledger.tokens import create_token  # noqa: E402
 
 WALLETS = 1000
@@ -107,7 +107,7 @@ def start_server(url: str, workers: int) -> tuple[subprocess.Popen[str], str]:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {**os.environ, "DATABASE_URL": url}
-    server = subprocess.Popen([sys.executable, "-m", "ledger.cli", "serve", "--port", str(port), "--workers", str(workers)],
+    server = subprocess.Popen([sys.executable, "-m", "ledger_cli.main", "serve", "--port", str(port), "--workers", str(workers)],
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
     base = f"http://127.0.0.1:{port}"
     for _ in range(300):
@@ -232,13 +232,8 @@ def deep_cursor(url: str) -> tuple[str, str, str]:
         entry = conn.execute(
             """select e.effective_at, e.id from ledger.entries e where e.account_id = %s
                 order by e.effective_at, e.id offset %s limit 1""", (account_id, skip)).fetchone()
-    epoch = datetime(1970, 1, 1, tzinfo=timezone.utc)
-
-    def micros(value: datetime) -> int:
-        return (value - epoch) // timedelta(microseconds=1)
-
     # Every deep entry is a credit of 100 on a credit-normal account: running balance = 100 x position.
-    cursor = encode_cursor({"at": micros(entry[0]), "id": entry[1], "balance": 100 * (skip + 1), "known": micros(now)})
+    cursor = StatementCursor(entry[0], entry[1], 100 * (skip + 1), now).encode()
     start = first_at.isoformat()
     end = (last_at + timedelta(seconds=1)).isoformat()
     return start, end, cursor

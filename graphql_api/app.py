@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 from starlette.applications import Starlette
@@ -139,15 +139,17 @@ async def healthz(request: Request) -> Response:
 
 
 def create_app(database_url: str, *, limits: Limits | None = None,
-               announce: Callable[[str], None] | None = None) -> Starlette:
+               announce: Callable[[str], None] | None = None,
+               connection_kwargs: Mapping[str, Any] | None = None) -> Starlette:
     """The app for a database; the pool opens at startup and closes at shutdown (`announce`
-    hears about both, e.g. `print` for the serve command)."""
+    hears about both, e.g. `print` for the serve command). `connection_kwargs` are extra
+    arguments for the pool's connections (see AppState.open)."""
     limits = limits or Limits()
     graphql = LedgerGraphQL(schema, graphql_ide="graphiql")
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        state = AppState.open(database_url, limits)
+        state = AppState.open(database_url, limits, connection_kwargs)
         app.state.ledger = state
         try:
             yield

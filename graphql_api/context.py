@@ -2,8 +2,9 @@
 
 Resolvers are async; the core is sync psycopg. `run_db(info, fn, *args)` runs `fn(conn, *args)`
 on a pooled autocommit connection in a worker thread, so the event loop never waits on the
-database. Access rules live here too: `require_role` for what a role may do, `can_see` for which
-accounts a holder may see (any other account behaves as if it did not exist).
+database. Access rules are applied here too: `require_role` for what a role may do, `can_see` for
+which accounts a holder may see (the rule is the core's `Principal.may_see`; any other account
+behaves as if it did not exist).
 
 For routes outside GraphQL (e.g. a CSV export), `authenticate(request)` gives the principal or
 raises a 401, and `app_state(request)` the pool: see graphql_api/app.py.
@@ -11,7 +12,6 @@ raises a 401, and `app_state(request)` the pool: see graphql_api/app.py.
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 from collections.abc import Callable, Hashable, Mapping
@@ -46,7 +46,6 @@ __all__ = [
     "charge_rows",
     "authenticate",
     "app_state",
-    "sql_statements",
 ]
 
 T = TypeVar("T")
@@ -71,25 +70,6 @@ class Limits:
     token_cache_entries_max: int = 10_000
 
 
-_statement_lock = threading.Lock()
-_statement_count = 0
-
-
-class CountingCursor(psycopg.Cursor[Any]):
-    """Counts statements sent, so a test can prove a page costs a constant number of queries."""
-
-    def execute(self, *args: Any, **kwargs: Any) -> Any:
-        global _statement_count
-        with _statement_lock:
-            _statement_count += 1
-        return super().execute(*args, **kwargs)
-
-
-def sql_statements() -> int:
-    """Statements executed on API pool connections so far in this process (for tests)."""
-    return _statement_count
-
-
 @dataclass
 class AppState:
     """One per app: the pool and what is shared between requests."""
@@ -102,15 +82,17 @@ class AppState:
     extras: dict[str, Any] = field(default_factory=dict)  # for areas: gatherers, listeners...
 
     @classmethod
-    def open(cls, database_url: str, limits: Limits) -> AppState:
+    def open(cls, database_url: str, limits: Limits, connection_kwargs: Mapping[str, Any] | None = None) -> AppState:
+        """`connection_kwargs` go to psycopg.connect for every pooled connection (a test counting
+        statements passes a `cursor_factory`); autocommit and the statement timeout always apply."""
         pool: ConnectionPool[Any] = ConnectionPool(
             database_url,
             min_size=limits.pool_size_min,
             max_size=limits.pool_size_max,
             timeout=limits.pool_timeout_s,
             kwargs={
+                **(connection_kwargs or {}),
                 "autocommit": True,
-                "cursor_factory": CountingCursor,
                 # Set at connect time, so no statement of the API can run past it.
                 "options": f"-c statement_timeout={limits.statement_timeout_ms}",
             },
@@ -205,11 +187,8 @@ def require_role(info: Info[Any, Any], *roles: Role) -> Principal:
 
 
 def can_see(info: Info[Any, Any], account: Account | None) -> bool:
-    """Holders see only accounts with their holder id; everyone else sees every account."""
-    if account is None:
-        return False
-    principal = principal_of(info)
-    return principal.role is not Role.HOLDER or account.holder_id == principal.holder_id
+    """Whether the caller may see the account (the rule is `Principal.may_see`); None is not seen."""
+    return account is not None and principal_of(info).may_see(account)
 
 
 def charge_rows(info: Info[Any, Any], rows: int) -> None:

@@ -18,21 +18,18 @@ import hashlib
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any, TextIO
 
 import psycopg
 
+from ledger.epoch import epoch_us
+from ledger.progress import Progress
+
 __all__ = ["genesis_hash", "entry_payload", "chain_hash", "Digest", "audit_digest", "VerifyReport", "verify"]
 
 genesis_hash = bytes(32)
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_MICROSECOND = timedelta(microseconds=1)
 _FETCH_ROWS = 10_000
-
-
-def _micros(value: datetime) -> int:
-    return (value - _EPOCH) // _MICROSECOND
 
 
 def entry_payload(
@@ -41,7 +38,7 @@ def entry_payload(
 ) -> bytes:
     return "|".join(str(part) for part in (
         account_id, account_version, transaction_id, currency, side, amount, layer,
-        _micros(effective_at), _micros(recorded_at), posted_after, pending_after,
+        epoch_us(effective_at), epoch_us(recorded_at), posted_after, pending_after,
     )).encode()
 
 
@@ -83,27 +80,6 @@ class VerifyReport:
         return not self.problems
 
 
-class _Progress:
-    """A one-line progress counter on a terminal; silent when output is not a terminal."""
-
-    def __init__(self, out: TextIO | None, total: int, label: str) -> None:
-        self.out = out if out is not None and out.isatty() else None
-        self.total, self.label, self.done, self._shown = max(total, 1), label, 0, -1
-
-    def advance(self, count: int = 1) -> None:
-        self.done += count
-        percent = self.done * 100 // self.total
-        if self.out is not None and percent != self._shown:
-            self._shown = percent
-            self.out.write(f"\r{self.label}: {self.done:,}/{self.total:,} ({percent}%)")
-            self.out.flush()
-
-    def finish(self) -> None:
-        if self.out is not None:
-            self.out.write("\n")
-            self.out.flush()
-
-
 def verify(
     conn: psycopg.Connection[Any], *, progress: TextIO | None = sys.stderr,
     say: Callable[[str], None] = lambda line: None, stop_at_first: bool = True,
@@ -133,7 +109,7 @@ def _verify(
     total = sum(p[0] for p in projection.values())
     say(f"accounts: {len(accounts):,}; entries in the projection: {total:,}")
 
-    _verify_chains(conn, accounts, projection, report, _Progress(progress, total, "chains"), stop_at_first)
+    _verify_chains(conn, accounts, projection, report, Progress(progress, total, "chains"), stop_at_first)
     if report.ok or not stop_at_first:
         _verify_transactions(conn, report)
     if report.ok or not stop_at_first:
@@ -146,7 +122,7 @@ def _verify(
 
 def _verify_chains(
     conn: psycopg.Connection[Any], accounts: dict[int, tuple[str, str, str]],
-    projection: dict[int, tuple[Any, ...]], report: VerifyReport, progress: _Progress, stop_at_first: bool,
+    projection: dict[int, tuple[Any, ...]], report: VerifyReport, progress: Progress, stop_at_first: bool,
 ) -> None:
     """Walk every account's entries in version order, rebuilding balances and the hash chain."""
     seen: set[int] = set()

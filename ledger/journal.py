@@ -17,12 +17,14 @@ __all__ = [
     "HoldStatus",
     "HoldState",
     "TrialBalanceLine",
+    "TrialBalanceTotal",
     "get_transactions",
     "get_transaction_by_key",
     "entries_of_transactions",
     "entries_of_account",
     "holds",
     "trial_balance",
+    "trial_balance_totals",
 ]
 
 
@@ -184,3 +186,24 @@ def trial_balance(conn: psycopg.Connection[Any], *, as_of: datetime | None = Non
         {"as_of": as_of},
     ).fetchall()
     return [TrialBalanceLine(r[0], r[1], r[2], max(int(r[3]), 0), max(-int(r[3]), 0)) for r in rows]
+
+
+@dataclass(frozen=True)
+class TrialBalanceTotal:
+    currency: str
+    debit_total: int   # the currency's debit balances summed
+    credit_total: int  # the currency's credit balances summed
+
+    @property
+    def balanced(self) -> bool:
+        return self.debit_total == self.credit_total
+
+
+def trial_balance_totals(lines: Sequence[TrialBalanceLine]) -> list[TrialBalanceTotal]:
+    """Per currency, in currency order: the lines' debit and credit balances summed. The ledger
+    balances exactly when every currency's two totals are equal."""
+    sums: dict[str, tuple[int, int]] = {}
+    for line in lines:
+        debits, credits = sums.get(line.currency, (0, 0))
+        sums[line.currency] = (debits + line.debit_balance, credits + line.credit_balance)
+    return [TrialBalanceTotal(currency, debits, credits) for currency, (debits, credits) in sorted(sums.items())]

@@ -10,16 +10,17 @@ the running balance, so a page deep in a long period costs what the first one do
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
 
 from ledger.cursors import decode_cursor, encode_cursor
+from ledger.epoch import epoch_us, from_epoch_us
 from ledger.errors import ValidationError
 
-__all__ = ["StatementLine", "StatementPage", "StatementTotals", "statement_page", "statement_totals",
-           "opening_balance", "page_size_max"]
+__all__ = ["StatementLine", "StatementPage", "StatementTotals", "StatementCursor", "statement_page",
+           "statement_totals", "opening_balance", "page_size_max"]
 
 page_size_max = 500
 # Opening balances are summed forwards when few entries precede the period, else backwards from
@@ -57,15 +58,31 @@ class StatementTotals:
     total_credits: int
 
 
-def _micros(value: datetime) -> int:
-    return int((value - _EPOCH) // _MICROSECOND)
+@dataclass(frozen=True)
+class StatementCursor:
+    """Where a statement page ended: its last line, that line's running balance, and the cut.
+
+    This module alone knows the format; callers pass the encoded string through unopened, and
+    read the cut from it with `StatementCursor.decode(after).known_at`.
+    """
+
+    effective_at: datetime
+    entry_id: int
+    running_balance: int
+    known_at: datetime
+
+    def encode(self) -> str:
+        return encode_cursor({"at": epoch_us(self.effective_at), "id": self.entry_id,
+                              "balance": self.running_balance, "known": epoch_us(self.known_at)})
+
+    @classmethod
+    def decode(cls, cursor: str, *, field: str = "after") -> StatementCursor:
+        """A ValidationError on `field` when `cursor` is not a statement cursor."""
+        position = decode_cursor(cursor, fields={"at": int, "id": int, "balance": int, "known": int}, field=field)
+        return cls(from_epoch_us(position["at"]), position["id"], position["balance"],
+                   from_epoch_us(position["known"]))
 
 
-def _from_micros(value: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=value)
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MICROSECOND = timedelta(microseconds=1)
 
 # The posted balance the last entry known at the cut carries.
@@ -141,9 +158,9 @@ def statement_page(
     if isinstance(first, bool) or not isinstance(first, int) or not 0 <= first <= page_size_max:
         raise ValidationError(f"first must be between 0 and {page_size_max}", field="first")
     if after is not None:
-        position = decode_cursor(after, fields={"at": int, "id": int, "balance": int, "known": int})
-        after_at, after_id = _from_micros(position["at"]), position["id"]
-        running, known = position["balance"], _from_micros(position["known"])
+        position = StatementCursor.decode(after)
+        after_at, after_id = position.effective_at, position.entry_id
+        running, known = position.running_balance, position.known_at
     else:
         known = known_at or conn.execute("select clock_timestamp()").fetchone()[0]  # type: ignore[index]
         after_at, after_id = start - _MICROSECOND, 0
@@ -155,7 +172,7 @@ def statement_page(
     lines = []
     for row in rows[:first]:
         running += row[7]
-        cursor = encode_cursor({"at": _micros(row[5]), "id": row[0], "balance": running, "known": _micros(known)})
+        cursor = StatementCursor(row[5], row[0], running, known).encode()
         lines.append(StatementLine(row[0], row[1], row[2], row[3], row[4], row[5], row[6], running, cursor))
     return StatementPage(account_id, currency, known, lines, has_next_page=len(rows) > first)
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import psycopg
 
+from ledger.accounts import Account
 from ledger.errors import ValidationError
 
 __all__ = ["Role", "Principal", "IssuedToken", "create_token", "revoke_token", "principal_for", "token_prefix"]
@@ -36,6 +37,14 @@ class Principal:
     role: Role
     holder_id: str | None = None
     token_id: int | None = None
+
+    def may_see_holder(self, holder_id: str | None) -> bool:
+        """The visibility rule: a holder sees only what carries its own holder id (anything else
+        behaves as if it did not exist); every other role sees everything."""
+        return self.role is not Role.HOLDER or holder_id == self.holder_id
+
+    def may_see(self, account: Account) -> bool:
+        return self.may_see_holder(account.holder_id)
 
 
 @dataclass(frozen=True)

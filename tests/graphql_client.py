@@ -5,10 +5,14 @@ database, with a bearer token of the role asked for (tokens are made once per ro
         data = api.data("{ account(code: $c) { code } }", {"c": "..."}, role="holder", holder="U1")
         body = api.query("...", role="auditor")          # the whole response: data and errors
         response = api.http("...", token="bad")          # the raw httpx response
+
+To count the statements a request costs, give the app a `StatementCounter`'s connection arguments:
+`create_app(url, connection_kwargs=counter.connection_kwargs)`.
 """
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import httpx
@@ -17,7 +21,7 @@ from starlette.testclient import TestClient
 
 from ledger.tokens import create_token
 
-__all__ = ["Api"]
+__all__ = ["Api", "StatementCounter"]
 
 
 class Api:
@@ -59,3 +63,20 @@ class Api:
         body = self.query(query, variables, **auth)
         assert body.get("errors"), body
         return body["errors"]  # type: ignore[no-any-return]
+
+
+class StatementCounter:
+    """Counts the statements sent on connections made with `connection_kwargs` (from any thread)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        lock = threading.Lock()
+        counter = self
+
+        class CountingCursor(psycopg.Cursor[Any]):
+            def execute(self, *args: Any, **kwargs: Any) -> Any:
+                with lock:
+                    counter.count += 1
+                return super().execute(*args, **kwargs)
+
+        self.connection_kwargs: dict[str, Any] = {"cursor_factory": CountingCursor}

@@ -9,7 +9,7 @@ import pytest
 
 from book import BANK, MERCHANT_M1, WALLET_U1, open_book, spend, top_up
 from ledger.audit import audit_digest, chain_hash, entry_payload, genesis_hash, verify
-from ledger.cli import main
+from ledger_cli.main import main
 from ledger.posting import post_one
 
 

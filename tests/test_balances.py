@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 from book import BANK, MERCHANT_M1, WALLET_U1, WALLET_U2, open_book, spend, top_up
 from ledger.accounts import AccountType, NewAccount, Side, create_account
 from ledger.balances import balance, rollup
-from ledger.journal import trial_balance
+from ledger.journal import TrialBalanceLine, TrialBalanceTotal, trial_balance, trial_balance_totals
 from ledger.money import Money
 from ledger.posting import Leg, Transfer, post, post_one
 
@@ -148,3 +148,16 @@ def test_trial_balance_is_zero_per_currency(conn):
     assert sum(l.debit_balance for l in lines) == sum(l.credit_balance for l in lines) == 100
     assert {l.code: (l.debit_balance, l.credit_balance) for l in lines if l.debit_balance or l.credit_balance} == {
         BANK: (100, 0), WALLET_U1: (0, 60), MERCHANT_M1: (0, 40)}
+
+
+def test_trial_balance_totals_per_currency(conn):
+    open_book(conn)
+    top_up(conn, WALLET_U1, 100, "t1")
+    post_one(conn, spend(WALLET_U1, 40, "s1"))
+    book = {t.currency: t for t in trial_balance_totals(trial_balance(conn))}
+    assert book["CNY"] == TrialBalanceTotal("CNY", 100, 100) and all(t.balanced for t in book.values())
+    lines = [TrialBalanceLine(1, "a", "USD", 7, 0), TrialBalanceLine(2, "b", "CNY", 0, 5),
+             TrialBalanceLine(3, "c", "USD", 0, 3), TrialBalanceLine(4, "d", "CNY", 5, 0)]
+    totals = trial_balance_totals(lines)
+    assert totals == [TrialBalanceTotal("CNY", 5, 5), TrialBalanceTotal("USD", 7, 3)]
+    assert [t.balanced for t in totals] == [True, False]

@@ -9,7 +9,7 @@ from ledger.accounts import AccountType, NewAccount, Side, create_account
 from ledger.checkpoints import (
     digest_of_heads, heads_as_of, list_checkpoints, parse_digest, store_checkpoint, take_digest, verify_digest,
 )
-from ledger.cli import main
+from ledger_cli.main import main
 from ledger.errors import LedgerError, ValidationError
 from ledger.posting import Leg, Transfer, post
 

@@ -303,10 +303,10 @@ def test_settings_loaded_and_validated(conn):
 
 
 def test_demo_has_a_loan_in_every_bucket(conn):
-    from ledger import demo
-    from ledger.products import credit_demo
+    from ledger.demo import loader
+    from ledger.demo import credit as credit_demo
 
-    steps = demo.DEMO_STEPS[:demo.DEMO_STEPS.index(credit_demo.load_credit_demo) + 1]
+    steps = loader.DEMO_STEPS[:loader.DEMO_STEPS.index(credit_demo.load_credit_demo) + 1]
     for _ in range(2):  # the second load replays and writes nothing new
         for step in steps:
             step(conn)
@@ -340,7 +340,7 @@ def test_concurrent_repayments_never_overpay(db_url, conn):
 
 
 def test_cli_run_day(db_url, conn, monkeypatch, capsys):
-    from ledger.cli import main
+    from ledger_cli.main import main
 
     _setup(conn)
     credit.purchase_on_credit(conn, "p1", "U1", "M1", 20000, _days_ago(33))

@@ -309,7 +309,7 @@ def test_accrual_in_small_batches(conn: psycopg.Connection[Any], monkeypatch: py
 
 
 def test_demo_step_loads_once(conn: psycopg.Connection[Any]) -> None:
-    from ledger.products.factoring_demo import DEMO_SUPPLIER, load_factoring_demo
+    from ledger.demo.factoring import DEMO_SUPPLIER, load_factoring_demo
 
     load_factoring_demo(conn)
     count = conn.execute("select count(*) from ledger.transactions").fetchone()
@@ -322,7 +322,7 @@ def test_demo_step_loads_once(conn: psycopg.Connection[Any]) -> None:
 
 def test_accrue_command(db_url: str, conn: psycopg.Connection[Any], monkeypatch: pytest.MonkeyPatch,
                         capsys: pytest.CaptureFixture[str]) -> None:
-    from ledger.cli import main
+    from ledger_cli.main import main
 
     invoice(conn)
     advance(conn, days=3)

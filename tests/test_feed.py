@@ -9,7 +9,7 @@ import psycopg
 import pytest
 
 from ledger.accounts import AccountType, NewAccount, Side, create_account
-from ledger.cli import main
+from ledger_cli.main import main
 from ledger.errors import ValidationError
 from ledger.feed import FeedItem, journal_page, page_size_max
 from ledger.posting import Leg, Transfer, post

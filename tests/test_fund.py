@@ -287,15 +287,15 @@ def test_after_a_mix_the_books_balance_and_verify(conn: Conn) -> None:
 
 
 def test_the_demo_fund_has_three_months_of_income_and_loads_twice(conn: Conn) -> None:
-    from ledger import demo
-    from ledger.products import fund_demo
+    from ledger.demo import anchor, loader
+    from ledger.demo import fund as fund_demo
 
-    steps = demo.DEMO_STEPS[:demo.DEMO_STEPS.index(fund_demo.load_fund_demo) + 1]
+    steps = loader.DEMO_STEPS[:loader.DEMO_STEPS.index(fund_demo.load_fund_demo) + 1]
     for _ in range(2):  # the second load replays and writes nothing
         for step in steps:
             step(conn)
-    anchor = demo.demo_anchor(conn)
-    last_day = anchor.date() + timedelta(days=demo.history_days - 1)
+    start = anchor.demo_anchor(conn)
+    last_day = start.date() + timedelta(days=anchor.history_days - 1)
     figures = fund.income_figures(conn, fund_demo.DEMO_FUND, last_day - timedelta(days=89), last_day)
     assert len(figures) == 90 and figures[6].seven_day_yield_percent == Decimal("6.738")
     history = fund.income_history(conn, "U1002", fund_demo.DEMO_FUND, limit=100)
@@ -310,7 +310,7 @@ def test_the_demo_fund_has_three_months_of_income_and_loads_twice(conn: Conn) ->
 def test_the_cli_creates_a_fund_and_publishes_csv_figures(
     db_url: str, conn: Conn, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from ledger.cli import main
+    from ledger_cli.main import main
 
     monkeypatch.setenv("DATABASE_URL", db_url)
     assert main(["fund", "create", "--fund", "YEB", "--name", "Yu'ebao"]) == 0

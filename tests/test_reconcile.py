@@ -9,7 +9,7 @@ import psycopg
 import pytest
 
 from ledger.accounts import AccountType, NewAccount, Side, create_account
-from ledger.cli import main
+from ledger_cli.main import main
 from ledger.errors import AccountNotFound, ValidationError
 from ledger.posting import Leg, Transfer, post
 from ledger.reconcile import BankFileInvalid, ReconciliationNotFound, get_reconciliation, parse_bank_csv, reconcile

@@ -15,9 +15,9 @@ import urllib.request
 
 import pytest
 
-from ledger.cli import main
+from ledger_cli.main import main
 
-CLI = [sys.executable, "-m", "ledger.cli"]
+CLI = [sys.executable, "-m", "ledger_cli.main"]
 
 
 def counts(conn):

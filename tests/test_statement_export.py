@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from ledger.accounts import AccountType, NewAccount, Side, create_account
-from ledger.cli import main
+from ledger_cli.main import main
 from ledger.errors import ValidationError
 from ledger.posting import Leg, Transfer, post
 from ledger.statement_export import CSV_COLUMNS, cut_statement, journal_horizon, to_csv, to_json, to_pdf

@@ -10,7 +10,7 @@ from book import BANK, MERCHANT_M1, WALLET_U1, open_book
 from ledger.accounts import Side
 from ledger.errors import ValidationError
 from ledger.posting import Leg, Transfer, post, post_one
-from ledger.statements import opening_balance, statement_page, statement_totals
+from ledger.statements import StatementCursor, opening_balance, statement_page, statement_totals
 
 DAY = datetime(2026, 3, 1, tzinfo=timezone.utc)
 
@@ -93,6 +93,20 @@ def test_bad_page_arguments(conn, kwargs, field):
     with pytest.raises(ValidationError) as caught:
         statement_page(conn, ids[WALLET_U1], "CNY", DAY, DAY + timedelta(days=1), **kwargs)
     assert caught.value.field == field
+
+
+def test_the_cursor_carries_the_position_and_the_cut(conn):
+    ids = open_book(conn)
+    post(conn, [Transfer(f"c{n}", "wallet.top_up", [Leg(BANK, Side.DEBIT, 10), Leg(WALLET_U1, Side.CREDIT, 10)],
+                         effective_at=DAY + timedelta(hours=n)) for n in range(3)])
+    known = datetime(2030, 1, 2, 3, 4, 5, 678901, tzinfo=timezone.utc)
+    page = statement_page(conn, ids[WALLET_U1], "CNY", DAY, DAY + timedelta(days=1), first=2, known_at=known)
+    position = StatementCursor.decode(page.lines[-1].cursor)
+    last = page.lines[-1]
+    assert position == StatementCursor(last.effective_at, last.entry_id, 20, known)
+    assert position.encode() == last.cursor
+    with pytest.raises(ValidationError):
+        StatementCursor.decode("eyJ4IjoxfQ")
 
 
 def test_the_period_must_be_ordered(conn):

@@ -7,6 +7,7 @@ import hashlib
 import psycopg
 import pytest
 
+from ledger.accounts import get_account
 from ledger.errors import ValidationError
 from ledger.tokens import Principal, Role, create_token, principal_for, revoke_token
 
@@ -57,3 +58,18 @@ def test_tokens_are_append_only(conn):
         with pytest.raises(psycopg.Error):
             conn.execute(statement)
     assert principal_for(conn, issued.token).role is Role.ADMIN
+
+
+def test_a_holder_sees_only_what_carries_its_holder_id(conn):
+    from book import BANK, WALLET_U1, WALLET_U2, open_book
+
+    open_book(conn)
+    mine, theirs, platform = (get_account(conn, code) for code in (WALLET_U1, WALLET_U2, BANK))
+    holder = Principal(Role.HOLDER, mine.holder_id, 1)
+    assert holder.may_see(mine) and not holder.may_see(theirs) and not holder.may_see(platform)
+    assert holder.may_see_holder(mine.holder_id) and not holder.may_see_holder(theirs.holder_id)
+    assert not holder.may_see_holder(None)
+    for role in (Role.ADMIN, Role.OPERATOR, Role.AUDITOR):
+        staff = Principal(role, None, 2)
+        assert staff.may_see(mine) and staff.may_see(theirs) and staff.may_see(platform)
+        assert staff.may_see_holder("anyone")

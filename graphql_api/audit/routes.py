@@ -19,7 +19,6 @@ from graphql_api.errors import StatementTimeout
 from ledger.accounts import get_account
 from ledger.errors import AccountNotFound, LedgerError, ValidationError
 from ledger.statement_export import parse_when, render
-from ledger.tokens import Role
 
 __all__ = ["STATEMENT_ROUTES"]
 
@@ -44,7 +43,7 @@ async def export_statement(request: Request) -> Response:
         start, end = parse_when(params["from"], field="from"), parse_when(params["to"], field="to")
         known_at = parse_when(params["knownAt"], field="knownAt") if "knownAt" in params else None
         account = await state.run(get_account, code)
-        if principal.role is Role.HOLDER and account.holder_id != principal.holder_id:
+        if not principal.may_see(account):
             raise AccountNotFound(f"no account with code {code}", account=code)
         statement = await state.run(cut_in_one_snapshot, code, start, end, known_at)
     except AccountNotFound as exc:

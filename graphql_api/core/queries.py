@@ -19,7 +19,6 @@ from graphql_api.core.types import (
     Money,
     PageInfo,
     Transaction,
-    from_micros,
     load_account,
     parse_id,
     visible_transaction,
@@ -28,6 +27,7 @@ from graphql_api.scalars import DateTime
 from ledger import accounts as core_accounts
 from ledger import balances as core_balances
 from ledger import journal as core_journal
+from ledger import statements as core_statements
 from ledger.cursors import decode_cursor, encode_cursor
 from ledger.errors import AccountNotFound, ValidationError
 from ledger.tokens import Role
@@ -71,17 +71,12 @@ def _trial_balance(conn: psycopg.Connection[Any], as_of: datetime | None) -> Tri
     if len(rows) > trial_balance_lines_max:
         raise ValidationError(f"the trial balance has more than {trial_balance_lines_max} accounts; "
                               "use rollup by category instead", field="asOf")
-    sums: dict[str, list[int]] = {}
-    lines = []
-    for row in rows:
-        total = sums.setdefault(row.currency, [0, 0])
-        total[0] += row.debit_balance
-        total[1] += row.credit_balance
-        lines.append(TrialBalanceLine(account_code=row.code, account_id=row.account_id,
-                                      debit=Money(amount=row.debit_balance, currency=row.currency),
-                                      credit=Money(amount=row.credit_balance, currency=row.currency)))
-    totals = [TrialBalanceTotal(currency=c, debits=Money(amount=d, currency=c), credits=Money(amount=k, currency=c),
-                                balanced=d == k) for c, (d, k) in sorted(sums.items())]
+    lines = [TrialBalanceLine(account_code=row.code, account_id=row.account_id,
+                              debit=Money(amount=row.debit_balance, currency=row.currency),
+                              credit=Money(amount=row.credit_balance, currency=row.currency)) for row in rows]
+    totals = [TrialBalanceTotal(currency=t.currency, debits=Money(amount=t.debit_total, currency=t.currency),
+                                credits=Money(amount=t.credit_total, currency=t.currency), balanced=t.balanced)
+              for t in core_journal.trial_balance_totals(rows)]
     return TrialBalance(as_of=as_of, lines=lines, totals=totals, balanced=all(t.balanced for t in totals))
 
 
@@ -136,7 +131,7 @@ class CoreQuery:
         if row is None:
             raise AccountNotFound(f"no account with code {account_code}", account=account_code)
         if after is not None:  # the cut travels in the cursor, so later pages match the first
-            known = from_cursor_known(after)
+            known = core_statements.StatementCursor.decode(after).known_at
         else:
             known = known_at or await _now(info)
         return Statement(account=Account.of(row), known_at=known, period_from=from_, period_to=to, first=first,
@@ -153,8 +148,3 @@ class CoreQuery:
         amounts = await context_of(info).run(core_balances.rollup, prefix, as_of=as_of)
         return [Money(amount=m.amount_minor, currency=m.currency) for m in amounts]
 
-
-def from_cursor_known(after: str) -> datetime:
-    """The statement's cut, carried in its cursor (see ledger.statements)."""
-    position = decode_cursor(after, fields={"at": int, "id": int, "balance": int, "known": int})
-    return from_micros(position["known"])

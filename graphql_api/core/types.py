@@ -8,7 +8,6 @@ Holders see only their own accounts: a transaction shows them only the legs on t
 from __future__ import annotations
 
 import enum
-from datetime import datetime, timedelta, timezone
 from typing import Annotated, Optional
 
 import strawberry
@@ -21,6 +20,7 @@ from ledger import accounts as core_accounts
 from ledger import balances as core_balances
 from ledger import journal as core_journal
 from ledger.cursors import decode_cursor, encode_cursor
+from ledger.epoch import epoch_us, from_epoch_us
 from ledger.errors import ValidationError
 from ledger.money import Money as CoreMoney
 from ledger.tokens import Role
@@ -28,7 +28,7 @@ from ledger.tokens import Role
 __all__ = [
     "AccountType", "Side", "Layer", "HoldStatus", "AccountStatus", "Money", "Balance", "Account",
     "Transaction", "Entry", "Hold", "PageInfo", "EntryEdge", "EntryConnection", "AccountEdge",
-    "AccountConnection", "parse_id", "micros", "from_micros", "load_account", "visible_transaction",
+    "AccountConnection", "parse_id", "load_account", "visible_transaction",
 ]
 
 
@@ -43,17 +43,6 @@ HoldStatus = strawberry.enum(core_journal.HoldStatus, name="HoldStatus")
 class Layer(enum.Enum):
     POSTED = "posted"
     PENDING = "pending"
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-
-
-def micros(value: datetime) -> int:
-    return (value - _EPOCH) // timedelta(microseconds=1)
-
-
-def from_micros(value: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=value)
 
 
 def parse_id(value: str, field: str) -> int:
@@ -147,10 +136,10 @@ class Account:
         position = None
         if after is not None:
             decoded = decode_cursor(after, fields={"at": int, "id": int})
-            position = (from_micros(decoded["at"]), decoded["id"])
+            position = (from_epoch_us(decoded["at"]), decoded["id"])
         rows = await context_of(info).run(core_journal.entries_of_account, self.row.id, start=from_, end=to,
                                           after=position, limit=size + 1)
-        edges = [EntryEdge(cursor=encode_cursor({"at": micros(e.effective_at), "id": e.id}), node=Entry.of(e))
+        edges = [EntryEdge(cursor=encode_cursor({"at": epoch_us(e.effective_at), "id": e.id}), node=Entry.of(e))
                  for e in rows[:size]]
         return EntryConnection(edges=edges, page_info=PageInfo.of([e.cursor for e in edges], len(rows) > size, after))
 

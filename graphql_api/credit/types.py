@@ -61,8 +61,7 @@ def money(amount: int) -> Money:
 
 
 def can_see_customer(info: Info, customer_id: str) -> bool:
-    principal = principal_of(info)
-    return principal.role is not Role.HOLDER or principal.holder_id == customer_id
+    return principal_of(info).may_see_holder(customer_id)
 
 
 @strawberry.type(description="One period of the schedule; `paid` allocates the loan's repayments per "

@@ -33,8 +33,7 @@ def money(amount_fen: int) -> Money:
 
 def can_see_supplier(info: Info, supplier_id: str) -> bool:
     """Holders see only their own invoices and advances; other roles see all."""
-    principal = principal_of(info)
-    return principal.role is not Role.HOLDER or principal.holder_id == supplier_id
+    return principal_of(info).may_see_holder(supplier_id)
 
 
 @strawberry.enum

@@ -32,8 +32,7 @@ async def transaction_of(info: Info, transaction_id: int) -> Transaction:
 
 
 def can_see_customer(info: Info, customer_id: str) -> bool:
-    principal = principal_of(info)
-    return principal.role is not Role.HOLDER or principal.holder_id == customer_id
+    return principal_of(info).may_see_holder(customer_id)
 
 
 @strawberry.type(description="A day's published income per 10,000 units and the 7-day yield ending on it.")

@@ -83,7 +83,7 @@ def visible_payment(info: Info, row: core_payments.Payment | None) -> bool:
     if row is None:
         return False
     principal = principal_of(info)
-    return principal.role is not Role.HOLDER or principal.holder_id in (row.customer_id, row.merchant_id)
+    return principal.may_see_holder(row.customer_id) or principal.may_see_holder(row.merchant_id)
 
 
 @strawberry.type

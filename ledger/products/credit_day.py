@@ -25,7 +25,6 @@ from typing import Any, TextIO
 import psycopg
 
 from ledger.accounts import Side
-from ledger.audit import _Progress
 from ledger.errors import ValidationError
 from ledger.posting import Leg, Transfer, post
 from ledger.products.credit import (
@@ -48,6 +47,7 @@ from ledger.products.credit import (
     today,
 )
 from ledger.products.credit_repay import bill_key, outstanding
+from ledger.progress import Progress
 
 __all__ = ["DayReport", "run_credit_day", "run_credit_days", "batch_size_max", "days_per_run_max"]
 
@@ -137,7 +137,7 @@ def run_credit_days(
         raise ValidationError(f"a run covers 1 to {days_per_run_max} days, got {first} to {last}", field="date")
     ensure_credit_accounts(conn)
     settings = load_settings(conn)
-    meter = _Progress(progress, days, "credit days")
+    meter = Progress(progress, days, "credit days")
     reports = []
     for offset in range(days):
         report = _run_day(conn, first + timedelta(days=offset), None, settings)
@@ -226,7 +226,7 @@ def _write_off(conn: psycopg.Connection[Any], loan_id: str, on: date) -> Transfe
 
 def _post_all(conn: psycopg.Connection[Any], on: date, steps: list[_Step], progress: TextIO | None,
               label: str) -> int:
-    meter = _Progress(progress, len(steps), label) if steps else None
+    meter = Progress(progress, len(steps), label) if steps else None
     for start in range(0, len(steps), batch_size_max):
         batch = steps[start:start + batch_size_max]
         with conn.transaction():

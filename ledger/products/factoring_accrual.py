@@ -26,7 +26,6 @@ from typing import Any, TextIO
 import psycopg
 
 from ledger.accounts import Side
-from ledger.audit import _Progress
 from ledger.errors import ValidationError
 from ledger.posting import Leg, Transfer, legs_per_transaction_max, post
 from ledger.products.factoring import (
@@ -38,6 +37,7 @@ from ledger.products.factoring import (
     _fee_due,
     fee_code,
 )
+from ledger.progress import Progress
 
 __all__ = ["AccrualRun", "accrue_factoring_fees", "batch_size_max", "advances_per_transaction",
            "transactions_per_post"]
@@ -83,7 +83,7 @@ def accrue_factoring_fees(
         raise ValidationError(f"batch size must be 1 to {batch_size_max}", field="batchSize")
     _ensure_product_accounts(conn)
     total = conn.execute(_OPEN_COUNT_SQL, (on,)).fetchone()
-    meter = _Progress(progress, int(total[0]) if total else 0, f"accruing factoring fees through {on}")
+    meter = Progress(progress, int(total[0]) if total else 0, f"accruing factoring fees through {on}")
     after, accrued, fee_fen, batches = 0, 0, 0, 0
     while True:
         with conn.transaction():

@@ -28,7 +28,6 @@ import psycopg
 from psycopg import sql
 
 from ledger.accounts import Side, like_category
-from ledger.audit import _Progress
 from ledger.errors import ValidationError
 from ledger.posting import Leg, Transfer, legs_per_transaction_max, post
 from ledger.products.fund import (
@@ -40,6 +39,7 @@ from ledger.products.fund import (
     parse_income,
     units_account,
 )
+from ledger.progress import Progress
 
 __all__ = [
     "holders_per_transaction_max",
@@ -227,7 +227,7 @@ def _post_incomes(
     requests = [
         _income_transfer(fund_id, income_date, income, number, incomes[start:start + holders_per_transaction_max])
         for number, start in enumerate(range(0, len(incomes), holders_per_transaction_max))]
-    progress = _Progress(progress_out, len(incomes), f"fund {fund_id} income {income_date}")
+    progress = Progress(progress_out, len(incomes), f"fund {fund_id} income {income_date}")
     for start in range(0, len(requests), transactions_per_call):
         chunk = requests[start:start + transactions_per_call]
         post(conn, chunk)

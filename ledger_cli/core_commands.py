@@ -9,7 +9,7 @@ from typing import Any
 import psycopg
 
 from ledger.audit import audit_digest, verify
-from ledger.cli import add_database_options, connection_url
+from ledger_cli.options import add_database_options, connection_url
 from ledger.migrate import migrate
 from ledger.periods import close_period
 

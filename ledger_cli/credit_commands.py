@@ -13,7 +13,7 @@ from typing import Any
 
 import psycopg
 
-from ledger.cli import add_database_options, connection_url
+from ledger_cli.options import add_database_options, connection_url
 from ledger.products.credit_day import DayReport, run_credit_day, run_credit_days
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import psycopg
 
-from ledger.cli import add_database_options, connection_url
+from ledger_cli.options import add_database_options, connection_url
 from ledger.errors import ValidationError
 from ledger.products import fund, fund_income
 

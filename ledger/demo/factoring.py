@@ -13,6 +13,7 @@ from typing import Any
 
 import psycopg
 
+from ledger.demo.anchor import demo_anchor, history_days
 from ledger.products import factoring, factoring_accrual
 
 __all__ = ["DEMO_SUPPLIER", "load_factoring_demo"]
@@ -28,8 +29,6 @@ _PAID = "HX-2026-002"
 
 
 def load_factoring_demo(conn: psycopg.Connection[Any]) -> None:
-    from ledger.demo import demo_anchor, history_days  # the demo imports this module
-
     start = demo_anchor(conn).date()
     for invoice_no, amount_fen, issued, due_after, advanced in _INVOICES:
         factoring.record_purchase_invoice(

@@ -13,7 +13,7 @@ from typing import Any
 
 import psycopg
 
-from ledger.cli import add_database_options, connection_url
+from ledger_cli.options import add_database_options, connection_url
 from ledger.products import factoring_accrual
 
 __all__ = ["register"]

@@ -15,6 +15,7 @@ from typing import Any
 import psycopg
 
 from ledger.accounts import Side
+from ledger.demo.anchor import demo_anchor, history_days
 from ledger.posting import Leg, Transfer, post
 from ledger.products import chart, credit, credit_day, credit_repay
 
@@ -39,8 +40,6 @@ def _at(day: date, hour: int = 10) -> datetime:
 
 
 def load_credit_demo(conn: psycopg.Connection[Any]) -> None:
-    from ledger.demo import demo_anchor, history_days  # the demo imports this module
-
     today = demo_anchor(conn).date() + timedelta(days=history_days)  # the demo's today, fixed at first load
     first = today - timedelta(days=max(days for *_, days in DEMO_LOANS))
     for customer, limit in _LINES_FEN.items():

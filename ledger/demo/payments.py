@@ -14,6 +14,7 @@ from typing import Any
 
 import psycopg
 
+from ledger.demo.anchor import CUSTOMERS, MERCHANTS, SUPPLIERS
 from ledger.products import payments as pay
 from ledger.products.onboarding import onboard_customer, onboard_merchant, onboard_supplier
 
@@ -23,9 +24,6 @@ _KEY = "demo:payments"
 
 
 def demo_payments(conn: psycopg.Connection[Any]) -> None:
-    # Imported here: ledger.demo imports this module to list the step.
-    from ledger.demo import CUSTOMERS, MERCHANTS, SUPPLIERS
-
     for customer in CUSTOMERS:
         onboard_customer(conn, customer)
     for number, merchant in enumerate(MERCHANTS):

@@ -1,6 +1,6 @@
 """Commands for auditors and reconciliation scripts: journal, statement, checkpoint, reconcile.
 
-`ledger-core verify --digest D` lives with verify in ledger/commands.py.
+`ledger-core verify --digest D` lives with verify in ledger_cli/core_commands.py.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import psycopg
 
 from ledger.accounts import get_accounts
 from ledger.checkpoints import list_checkpoints, store_checkpoint
-from ledger.cli import add_database_options, connection_url
+from ledger_cli.options import add_database_options, connection_url
 from ledger.errors import ValidationError
 from ledger.feed import item_json, journal_page, page_size_max
 from ledger.reconcile import Reconciliation, reconcile, window_days_default, time_zone_default

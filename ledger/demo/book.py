@@ -1,69 +1,44 @@
-"""A realistic demo book, built only through the core API: a platform with its capital, two
-partner banks, three customers with wallets, two merchants, a supplier; four months of
-backdated history (top-ups and their bank settlement, card-less wallet payments with the
-merchant fee, merchant settlements, a merchant paying its supplier), holds captured in part,
-voided and left open, and a reversed top-up.
+"""The platform's own part of the demo book: its capital, two partner banks, three customers
+with wallets, two merchants, a supplier; four months of backdated history (top-ups and their bank
+settlement, card-less wallet payments with the merchant fee, merchant settlements, a merchant
+paying its supplier), holds captured in part, voided and left open, and a reversed top-up.
 
-Loading is idempotent: every request has a deterministic `demo:` idempotency key and every date
-derives from the first load's anchor, so running it again replays and writes nothing new.
-
-Product areas add their own part with a one-line edit: append a function `(conn) -> None` to
-DEMO_STEPS (use `demo_anchor(conn)` for dates and `demo:<area>:...` keys).
+Built only through the core API, with `demo:` idempotency keys and dates from the anchor, so
+loading again replays and writes nothing new.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
-from datetime import datetime, time, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
 
 from ledger.accounts import AccountType, Side
-from ledger.journal import get_transaction_by_key
+from ledger.demo.anchor import ANCHOR_KEY, BANKS, CUSTOMERS, MERCHANTS, SUPPLIERS, demo_anchor, history_days
 from ledger.posting import Hold, Leg, PostHold, Request, Reverse, Transfer, VoidHold, post, post_one
 from ledger.products import chart
-from ledger.products.credit_demo import load_credit_demo
-from ledger.products.factoring_demo import load_factoring_demo
-from ledger.products.fund_demo import load_fund_demo
-from ledger.products.payments_demo import demo_payments
 
-__all__ = ["DEMO_STEPS", "load_demo", "demo_anchor", "CUSTOMERS", "MERCHANTS", "SUPPLIERS", "BANKS",
-           "history_days"]
+__all__ = ["platform", "parties", "history", "holds", "reversal"]
 
-history_days = 120
-CUSTOMERS = {"U1001": "Li Wei", "U1002": "Wang Fang", "U1003": "Zhang Min"}
-MERCHANTS = {"M2001": "Green Tea House", "M2002": "Bookworm Books"}
-SUPPLIERS = {"S3001": "Huaxin Components"}
-BANKS = {"icbc": "ICBC", "cmb": "China Merchants Bank"}
 MERCHANT_FEES = "revenue:merchant_fees"
 merchant_fee_per_mille = 6  # 0.6%, rounded half up to the fen
 capital_fen = 5_000_000_000  # 50,000,000.00 CNY
-_ANCHOR_KEY = "demo:platform:capital"
 
 
-def demo_anchor(conn: psycopg.Connection[Any]) -> datetime:
-    """Start of the demo history: fixed at the first load, so later loads replay the same dates."""
-    capital = get_transaction_by_key(conn, _ANCHOR_KEY)
-    if capital is not None:
-        return capital.effective_at
-    today = datetime.now(timezone.utc).date()
-    return datetime.combine(today - timedelta(days=history_days), time(9, 0), tzinfo=timezone.utc)
-
-
-def _platform(conn: psycopg.Connection[Any]) -> None:
+def platform(conn: psycopg.Connection[Any]) -> None:
     chart.ensure_platform_accounts(conn)
     for bank, name in BANKS.items():
         chart.ensure(conn, chart.bank_reserve(bank), f"Client-money reserve at {name}", AccountType.ASSET)
         chart.ensure(conn, chart.bank_clearing(bank), f"Clearing: top-ups confirmed by {name}", AccountType.ASSET)
     chart.ensure(conn, MERCHANT_FEES, "Merchant fee income", AccountType.REVENUE)
-    post_one(conn, Transfer(_ANCHOR_KEY, "capital.paid_in", [
+    post_one(conn, Transfer(ANCHOR_KEY, "capital.paid_in", [
         Leg(chart.OWN_FUNDS, Side.DEBIT, capital_fen), Leg(chart.PAID_IN_CAPITAL, Side.CREDIT, capital_fen)],
         description="Paid-in capital", effective_at=demo_anchor(conn)))
 
 
-def _parties(conn: psycopg.Connection[Any]) -> None:
+def parties(conn: psycopg.Connection[Any]) -> None:
     for customer, name in CUSTOMERS.items():
         chart.ensure(conn, chart.wallet(customer), f"Wallet of {name}", AccountType.LIABILITY,
                      holder_id=customer, min_balance=0)
@@ -126,7 +101,7 @@ def _day(conn: psycopg.Connection[Any], anchor: datetime, day: int, rng: random.
     return requests
 
 
-def _history(conn: psycopg.Connection[Any]) -> None:
+def history(conn: psycopg.Connection[Any]) -> None:
     anchor = demo_anchor(conn)
     rng = random.Random(2026)  # fixed seed: the same history on every load
     wallets = dict.fromkeys(CUSTOMERS, 0)
@@ -137,7 +112,7 @@ def _history(conn: psycopg.Connection[Any]) -> None:
             post(conn, requests)
 
 
-def _holds(conn: psycopg.Connection[Any]) -> None:
+def holds(conn: psycopg.Connection[Any]) -> None:
     """Card-style authorisations: one captured in part, one voided, one still open."""
     def hold(name: str, customer: str, merchant: str, amount: int) -> int:
         return post_one(conn, Hold(f"demo:holds:{name}", "payment.authorize", [
@@ -152,7 +127,7 @@ def _holds(conn: psycopg.Connection[Any]) -> None:
     hold("open", "U1003", "M2002", 12800)
 
 
-def _reversal(conn: psycopg.Connection[Any]) -> None:
+def reversal(conn: psycopg.Connection[Any]) -> None:
     """A top-up credited to the wrong wallet, reversed the same day."""
     at = demo_anchor(conn) + timedelta(days=history_days - 10, hours=3)
     mistaken = post_one(conn, Transfer("demo:reversal:topup", "wallet.top_up", [
@@ -160,23 +135,3 @@ def _reversal(conn: psycopg.Connection[Any]) -> None:
         description="Top-up credited to the wrong wallet", effective_at=at)).transaction_id
     post_one(conn, Reverse("demo:reversal:reverse", mistaken, description="Credited to the wrong wallet",
                            effective_at=at + timedelta(hours=2)))
-
-
-# Ordered; each step is idempotent. Areas append their own step here (a one-line edit).
-DEMO_STEPS: list[Callable[[psycopg.Connection[Any]], None]] = [
-    _platform,
-    _parties,
-    _history,
-    _holds,
-    _reversal,
-    load_fund_demo,
-    demo_payments,
-    load_credit_demo,
-    load_factoring_demo,
-]
-
-
-def load_demo(conn: psycopg.Connection[Any], *, say: Callable[[str], None] = lambda _: None) -> None:
-    for step in DEMO_STEPS:
-        say(f"demo: {step.__name__.lstrip('_')}")
-        step(conn)

@@ -10,7 +10,7 @@ from typing import Any
 
 import psycopg
 
-from ledger.cli import add_database_options, connection_url
+from ledger_cli.options import add_database_options, connection_url
 from ledger.migrate import migrate
 from ledger.tokens import Role, create_token, revoke_token
 
@@ -49,7 +49,7 @@ def register(subparsers: Any) -> None:
 
 
 def _load_demo(url: str) -> str:
-    from ledger.demo import load_demo
+    from ledger.demo.loader import load_demo
 
     with psycopg.connect(url, autocommit=True) as conn:
         load_demo(conn, say=lambda line: print(line, file=sys.stderr))

@@ -13,6 +13,7 @@ from typing import Any
 import psycopg
 
 from ledger.accounts import Side
+from ledger.demo.anchor import demo_anchor, history_days
 from ledger.posting import Leg, Transfer, post
 from ledger.products import chart, fund, fund_income
 
@@ -40,8 +41,6 @@ _FIGURES = (
 
 
 def load_fund_demo(conn: psycopg.Connection[Any]) -> None:
-    from ledger.demo import demo_anchor, history_days  # the demo imports this module
-
     anchor = demo_anchor(conn)
     fund.create_fund(conn, DEMO_FUND, "Yu'ebao money-market fund")
     opening = anchor + timedelta(days=_opening_day, hours=1)

@@ -6,33 +6,21 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
-from ledger.database import database_url, default_data_dir
 from ledger.errors import LedgerError
 from ledger.migrate import MigrationError
 
-__all__ = ["main", "connection_url", "add_database_options"]
+__all__ = ["main", "build_parser"]
 
 # Modules with a `register(subparsers)` function adding their commands.
 COMMAND_MODULES = [
-    "ledger.commands",
-    "ledger.audit_commands",
-    "ledger.serve_commands",
-    "ledger.fund_commands",
-    "ledger.credit_commands",
-    "ledger.factoring_commands",
+    "ledger_cli.core_commands",
+    "ledger_cli.audit_commands",
+    "ledger_cli.serve_commands",
+    "ledger_cli.fund_commands",
+    "ledger_cli.credit_commands",
+    "ledger_cli.factoring_commands",
 ]
-
-
-def add_database_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data-dir", type=Path, default=None,
-                        help=f"embedded PostgreSQL data directory (default {default_data_dir()}); "
-                             "ignored when DATABASE_URL is set")
-
-
-def connection_url(args: argparse.Namespace) -> str:
-    return database_url(getattr(args, "data_dir", None))
 
 
 def build_parser() -> argparse.ArgumentParser:
