@@ -33,10 +33,15 @@ __all__ = [
 
 
 # The schema's enums are the core's own, so a value crosses the boundary unchanged.
-AccountType = strawberry.enum(core_accounts.AccountType, name="AccountType")
-Side = strawberry.enum(core_accounts.Side, name="Side")
-AccountStatus = strawberry.enum(core_accounts.AccountStatus, name="AccountStatus")
-HoldStatus = strawberry.enum(core_journal.HoldStatus, name="HoldStatus")
+# strawberry.enum marks the class in place; the plain aliases are what mypy reads as types.
+AccountType = core_accounts.AccountType
+Side = core_accounts.Side
+AccountStatus = core_accounts.AccountStatus
+HoldStatus = core_journal.HoldStatus
+strawberry.enum(AccountType, name="AccountType")
+strawberry.enum(Side, name="Side")
+strawberry.enum(AccountStatus, name="AccountStatus")
+strawberry.enum(HoldStatus, name="HoldStatus")
 
 
 @strawberry.enum

@@ -25,10 +25,13 @@ __all__ = ["DelinquencyBucket", "LoanMethod", "LoanKind", "LoanStatus", "Instalm
 POSTERS = (Role.OPERATOR, Role.ADMIN)
 CREDIT_OPERATORS = (Role.OPERATOR, Role.ADMIN)
 
-DelinquencyBucket = strawberry.enum(credit.Bucket, name="DelinquencyBucket",
-                                    description="Days past due: 0, 1-30, 31-60, 61-90, 91-180, then write-off.")
-LoanMethod = strawberry.enum(credit.Method, name="LoanMethod",
-                             description="ANNUITY: equal instalments; EQUAL_PRINCIPAL: equal principal parts.")
+# strawberry.enum marks the core's class in place; the plain aliases are what mypy reads as types.
+DelinquencyBucket = credit.Bucket
+LoanMethod = credit.Method
+strawberry.enum(DelinquencyBucket, name="DelinquencyBucket",
+                description="Days past due: 0, 1-30, 31-60, 61-90, 91-180, then write-off.")
+strawberry.enum(LoanMethod, name="LoanMethod",
+                description="ANNUITY: equal instalments; EQUAL_PRINCIPAL: equal principal parts.")
 
 
 @strawberry.enum(description="A purchase on credit (buy now, pay later) or a bank-style loan.")
