@@ -24,7 +24,7 @@ from graphql_api.core.types import (
     parse_id,
     visible_transaction,
 )
-from graphql_api.scalars import DateTime
+from graphql_api.scalars import DateTime, MinorUnits
 from ledger import accounts as core_accounts
 from ledger import balances as core_balances
 from ledger import journal as core_journal
@@ -60,7 +60,7 @@ class TrialBalanceTotal:
 
 @strawberry.type(description="Posted balances of every account; per currency, debits equal credits.")
 class TrialBalance:
-    as_of: Optional[DateTime]
+    as_of: Optional[datetime]
     lines: list[TrialBalanceLine]
     totals: list[TrialBalanceTotal]
     balanced: bool
@@ -78,9 +78,10 @@ def _trial_balance(conn: psycopg.Connection[Any], as_of: datetime | None) -> Tri
         total[0] += row.debit_balance
         total[1] += row.credit_balance
         lines.append(TrialBalanceLine(account_code=row.code, account_id=row.account_id,
-                                      debit=Money(amount=row.debit_balance, currency=row.currency),
-                                      credit=Money(amount=row.credit_balance, currency=row.currency)))
-    totals = [TrialBalanceTotal(currency=c, debits=Money(amount=d, currency=c), credits=Money(amount=k, currency=c),
+                                      debit=Money(amount=MinorUnits(row.debit_balance), currency=row.currency),
+                                      credit=Money(amount=MinorUnits(row.credit_balance), currency=row.currency)))
+    totals = [TrialBalanceTotal(currency=c, debits=Money(amount=MinorUnits(d), currency=c),
+                                credits=Money(amount=MinorUnits(k), currency=c),
                                 balanced=d == k) for c, (d, k) in sorted(sums.items())]
     return TrialBalance(as_of=as_of, lines=lines, totals=totals, balanced=all(t.balanced for t in totals))
 
@@ -151,7 +152,7 @@ class CoreQuery:
     async def rollup(self, info: Info, prefix: str, as_of: Optional[DateTime] = None) -> list[Money]:
         require_role(info, *_READERS)
         amounts = await context_of(info).run(core_balances.rollup, prefix, as_of=as_of)
-        return [Money(amount=m.amount_minor, currency=m.currency) for m in amounts]
+        return [Money(amount=MinorUnits(m.amount_minor), currency=m.currency) for m in amounts]
 
 
 def from_cursor_known(after: str) -> datetime:

@@ -15,6 +15,7 @@ from strawberry.types import Info
 
 from graphql_api.context import principal_of
 from graphql_api.core.types import Money, PageInfo
+from graphql_api.scalars import MinorUnits
 from ledger.products import chart, credit, credit_day, credit_repay, credit_view
 from ledger.tokens import Role
 
@@ -60,7 +61,7 @@ class InstalmentStatus(enum.Enum):
 
 
 def money(amount: int) -> Money:
-    return Money(amount=int(amount), currency=chart.currency)
+    return Money(amount=MinorUnits(int(amount)), currency=chart.currency)
 
 
 def can_see_customer(info: Info, customer_id: str) -> bool:
