@@ -50,7 +50,7 @@ EXTRA_ROUTES: list[BaseRoute] = [*STATEMENT_ROUTES]
 DATABASE_URL_ENV = "LEDGER_API_DATABASE_URL"
 
 
-class LedgerGraphQL(GraphQL):
+class LedgerGraphQL(GraphQL[RequestContext, None]):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             request = Request(scope, receive)

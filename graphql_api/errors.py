@@ -166,7 +166,7 @@ class OperationRefused(LedgerErrorType):
     details: JSON
 
 
-_REGISTRY: dict[type[core.LedgerError], type] = {
+_REGISTRY: dict[type[core.LedgerError], type[LedgerErrorType]] = {
     core.InsufficientFunds: InsufficientFunds,
     core.UnbalancedTransaction: UnbalancedTransaction,
     core.IdempotencyConflict: IdempotencyConflict,
@@ -189,7 +189,7 @@ _REGISTRY: dict[type[core.LedgerError], type] = {
 CORE_ERRORS: tuple[type, ...] = tuple(dict.fromkeys(_REGISTRY.values()))
 
 
-def register_error(error_class: type[core.LedgerError], graphql_type: type) -> None:
+def register_error(error_class: type[core.LedgerError], graphql_type: type[LedgerErrorType]) -> None:
     """Map a (product) LedgerError subclass to its own schema type."""
     _REGISTRY[error_class] = graphql_type
 
@@ -197,7 +197,7 @@ def register_error(error_class: type[core.LedgerError], graphql_type: type) -> N
 def result_union(name: str, success: type, *errors: type) -> Any:
     """`union <name> = success | errors | the core errors`, for a mutation's result."""
     members = tuple(dict.fromkeys((success, *errors, *CORE_ERRORS)))
-    return Annotated[Union[members], strawberry.union(name)]  # type: ignore[valid-type]
+    return Annotated[Union[members], strawberry.union(name)]
 
 
 def _union_members(union: Any) -> Sequence[type]:
@@ -207,12 +207,12 @@ def _union_members(union: Any) -> Sequence[type]:
     return args
 
 
-def error_result(exc: core.LedgerError, union: Any = None) -> Any:
+def error_result(exc: core.LedgerError, union: Any = None) -> LedgerErrorType:
     """The schema error object for a ledger error; `union` (from result_union) limits the choice."""
     allowed = set(_union_members(union)) if union is not None else None
-    graphql_type: type = OperationRefused
+    graphql_type: type[LedgerErrorType] = OperationRefused
     for klass in type(exc).__mro__:
-        candidate = _REGISTRY.get(klass)  # type: ignore[arg-type]
+        candidate = _REGISTRY.get(klass)
         if candidate is not None and (allowed is None or candidate in allowed):
             graphql_type = candidate
             break

@@ -10,7 +10,7 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
-from graphql import GraphQLError
+from graphql import ASTValidationRule, GraphQLError
 from strawberry.extensions import AddValidationRules, MaxTokensLimiter, ParserCache, SchemaExtension, ValidationCache
 from strawberry.extensions.max_aliases import create_validator as aliases_rule
 from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
@@ -64,7 +64,7 @@ def schema_extensions(limits: Limits | None = None) -> list[Any]:
     limits = limits or Limits()
     # The depth and alias rules are built once: the validation cache is keyed by the rule
     # classes, so rules made per request (as QueryDepthLimiter does) would never hit it.
-    rules = [depth_rule(limits.query_depth_max, None), aliases_rule(limits.aliases_max)]
+    rules: list[type[ASTValidationRule]] = [depth_rule(limits.query_depth_max, None), aliases_rule(limits.aliases_max)]
     # Factories: a fresh extension per request (the caches are shared at module level).
     return [
         lambda: MaxTokensLimiter(max_token_count=limits.tokens_max),

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any, NewType
+from typing import Any, NewType, cast
 
 import strawberry
 from graphql import StringValueNode, ValueNode
 from strawberry.scalars import JSON
+from strawberry.types.scalar import ScalarDefinition
 
-__all__ = ["MinorUnits", "DateTime", "JSON", "InvalidScalar", "SCALAR_MAP", "parse_minor_units", "parse_datetime"]
+__all__ = ["MinorUnits", "DateTime", "JSON", "InvalidScalar", "SCALAR_MAP", "parse_minor_units", "parse_datetime",
+           "json_object"]
 
 minor_units_max = 2**63 - 1  # PostgreSQL bigint
 _MINOR_UNITS_TEXT = re.compile(r"^-?[0-9]{1,19}$")
@@ -93,5 +95,14 @@ _DATETIME_SCALAR = strawberry.scalar(
 )
 
 # For StrawberryConfig(scalar_map=...): fields annotated with plain `datetime` get the same
-# offset-checking scalar as those annotated `DateTime`.
-SCALAR_MAP = {MinorUnits: _MINOR_UNITS_SCALAR, DateTime: _DATETIME_SCALAR, datetime: _DATETIME_SCALAR}
+# offset-checking scalar as those annotated `DateTime`, so object types built from the core's rows
+# take its datetimes as they are (arguments and inputs say `DateTime`).
+SCALAR_MAP: dict[object, ScalarDefinition] = {
+    MinorUnits: _MINOR_UNITS_SCALAR, DateTime: _DATETIME_SCALAR, datetime: _DATETIME_SCALAR}
+
+
+def json_object(value: JSON | None) -> dict[str, Any]:
+    """A JSON input as the object the core takes, {} when absent. The scalar admits any JSON value;
+    the cast leaves the check to the core, which refuses anything but an object with a
+    ValidationError naming the field."""
+    return {} if value is None else cast("dict[str, Any]", value)

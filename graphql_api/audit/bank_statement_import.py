@@ -50,7 +50,7 @@ ImportBankStatementResult = result_union("ImportBankStatementResult", Reconcilia
 
 def _error(exc: LedgerError) -> object:
     if isinstance(exc, core_reconcile.BankFileInvalid):
-        return BankStatementInvalid(code=exc.code, message=exc.message, line=exc.line, details={"line": exc.line})
+        return BankStatementInvalid(code=exc.code, message=exc.message, line=exc.line, details=JSON({"line": exc.line}))
     return error_result(exc, ImportBankStatementResult)
 
 

@@ -3,7 +3,7 @@ differences later (backdated) postings make to a statement."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Optional
 
 import strawberry
@@ -12,7 +12,7 @@ from strawberry.types import Info
 from graphql_api.context import context_of
 from graphql_api.core import loaders
 from graphql_api.core.types import Account, Money, PageInfo, Side, Transaction
-from graphql_api.scalars import DateTime
+from graphql_api.scalars import MinorUnits
 from ledger import reconcile as core_reconcile
 from ledger.checkpoints import Digest
 from ledger.statement_export import Statement as CoreStatement
@@ -44,7 +44,7 @@ class AuditDigest:
     position: str = strawberry.field(description="The PostgreSQL snapshot (xmin:xmax:xip) the digest covers.")
     accounts: int = strawberry.field(description="Accounts with at least one entry.")
     entries: str = strawberry.field(description="Entries covered (a 64-bit count, as text).")
-    taken_at: DateTime
+    taken_at: datetime
 
     @classmethod
     def of(cls, digest: Digest) -> AuditDigest:
@@ -66,7 +66,7 @@ class ReconciledEntry:
     transaction_id: strawberry.ID
     account_version: int
     amount: Money = strawberry.field(description="Signed on the account's normal side.")
-    effective_at: DateTime
+    effective_at: datetime
 
     @strawberry.field
     async def transaction(self, info: Info) -> Optional[Transaction]:
@@ -103,14 +103,14 @@ class Reconciliation:
     matched: list[ReconciliationMatch]
     unmatched_bank_lines: list[UnmatchedBankLine]
     unmatched_ledger_entries: list[ReconciledEntry]
-    created_at: DateTime
+    created_at: datetime
 
     @classmethod
     def of(cls, run: core_reconcile.Reconciliation, account: Account) -> Reconciliation:
         c = run.currency
 
         def money(amount: int) -> Money:
-            return Money(amount=amount, currency=c)
+            return Money(amount=MinorUnits(amount), currency=c)
 
         def line(x: core_reconcile.BankLine | None) -> BankLine:
             assert x is not None
@@ -141,14 +141,14 @@ class StatementChange:
     account_version: int
     side: Side
     amount: Money
-    effective_at: DateTime
-    recorded_at: DateTime
+    effective_at: datetime
+    recorded_at: datetime
     affects: str = strawberry.field(description="opening (effective before the period) or period")
 
 
 @strawberry.type(description="How a statement cut at `knownAt` differs from the same statement cut now.")
 class StatementDifferences:
-    known_at: DateTime
+    known_at: datetime
     journal_position: str = strawberry.field(description="The journal horizon (snapshot xmin) when compared.")
     opening_as_known: Money
     closing_as_known: Money
@@ -160,10 +160,11 @@ class StatementDifferences:
         c = s.account.currency
         return cls(
             known_at=s.known_at, journal_position=str(s.position),
-            opening_as_known=Money(amount=s.opening, currency=c), closing_as_known=Money(amount=s.closing, currency=c),
-            closing_now=Money(amount=s.closing_now, currency=c),
+            opening_as_known=Money(amount=MinorUnits(s.opening), currency=c),
+            closing_as_known=Money(amount=MinorUnits(s.closing), currency=c),
+            closing_now=Money(amount=MinorUnits(s.closing_now), currency=c),
             changes=[StatementChange(transaction_id=strawberry.ID(str(x.transaction_id)),
                                      account_version=x.account_version, side=Side(x.side),
-                                     amount=Money(amount=x.amount, currency=c), effective_at=x.effective_at,
+                                     amount=Money(amount=MinorUnits(x.amount), currency=c), effective_at=x.effective_at,
                                      recorded_at=x.recorded_at, affects=x.affects)
                      for x in s.later_changes])

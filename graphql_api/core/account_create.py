@@ -10,7 +10,7 @@ from strawberry.types import Info
 from graphql_api.context import context_of, require_role
 from graphql_api.core.types import Account, AccountType
 from graphql_api.errors import error_result, result_union
-from graphql_api.scalars import JSON, MinorUnits
+from graphql_api.scalars import JSON, MinorUnits, json_object
 from ledger import accounts as core_accounts
 from ledger.errors import LedgerError
 from ledger.tokens import Role
@@ -50,7 +50,7 @@ class AccountCreateMutation:
             new = core_accounts.NewAccount(
                 code=input.code, name=input.name, type=input.type,
                 currency=input.currency, holder_id=input.holder_id, min_balance=input.min_balance,
-                max_balance=input.max_balance, metadata=input.metadata if input.metadata is not None else {},
+                max_balance=input.max_balance, metadata=json_object(input.metadata),
                 contra=input.contra)
             row, created = await context_of(info).run(core_accounts.create_account, new)
             return AccountCreated(account=Account.of(row), created=created)

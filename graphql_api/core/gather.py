@@ -55,7 +55,9 @@ class PostGatherer:
         return await future
 
     def _take(self) -> list[tuple[Request, asyncio.Future[Posted]]]:
-        batch, rest, keys = [], [], set()
+        batch: list[tuple[Request, asyncio.Future[Posted]]] = []
+        rest: list[tuple[Request, asyncio.Future[Posted]]] = []
+        keys: set[str] = set()
         for item in self._queue:
             key = item[0].idempotency_key
             if len(batch) < batch_size_max and key not in keys:
@@ -101,7 +103,7 @@ def _post_gathered(conn: psycopg.Connection[Any], requests: list[Request]) -> li
 
 
 def gatherer_of(state: AppState) -> PostGatherer:
-    found = state.extras.get("post_gatherer")
+    found: PostGatherer | None = state.extras.get("post_gatherer")
     if found is None:
         found = state.extras["post_gatherer"] = PostGatherer(state)
-    return found  # type: ignore[no-any-return]
+    return found

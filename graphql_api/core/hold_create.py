@@ -14,7 +14,7 @@ from graphql_api.core.inputs import EntryInput, legs_of
 from graphql_api.core.transaction_post import POSTERS
 from graphql_api.core.types import Hold
 from graphql_api.errors import error_result, result_union
-from graphql_api.scalars import JSON, DateTime
+from graphql_api.scalars import JSON, DateTime, json_object
 from ledger.errors import LedgerError
 from ledger.posting import Hold as HoldRequest
 
@@ -54,7 +54,7 @@ class HoldCreateMutation:
             require_role(info, *POSTERS)
             request = HoldRequest(input.idempotency_key, input.kind, legs_of(input.entries),
                                   description=input.description, effective_at=input.effective_at,
-                                  metadata=input.metadata if input.metadata is not None else {},
+                                  metadata=json_object(input.metadata),
                                   expires_at=input.expires_at)
             posted = await gatherer_of(context_of(info).state).post(request)
             return HoldCreated(hold=await load_hold(info, posted.transaction_id), replayed=posted.replayed)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import strawberry
 from strawberry.types import Info
 
@@ -22,7 +24,7 @@ class ClosePeriodInput:
 
 @strawberry.type(description="The books are closed up to and including `closedUntil`.")
 class BooksClosed:
-    closed_until: DateTime
+    closed_until: datetime
 
 
 ClosePeriodResult = result_union("ClosePeriodResult", BooksClosed)

@@ -23,7 +23,7 @@ from graphql_api.core.types import (
     parse_id,
     visible_transaction,
 )
-from graphql_api.scalars import DateTime
+from graphql_api.scalars import DateTime, MinorUnits
 from ledger import accounts as core_accounts
 from ledger import balances as core_balances
 from ledger import journal as core_journal
@@ -60,7 +60,7 @@ class TrialBalanceTotal:
 
 @strawberry.type(description="Posted balances of every account; per currency, debits equal credits.")
 class TrialBalance:
-    as_of: Optional[DateTime]
+    as_of: Optional[datetime]
     lines: list[TrialBalanceLine]
     totals: list[TrialBalanceTotal]
     balanced: bool
@@ -72,10 +72,10 @@ def _trial_balance(conn: psycopg.Connection[Any], as_of: datetime | None) -> Tri
         raise ValidationError(f"the trial balance has more than {trial_balance_lines_max} accounts; "
                               "use rollup by category instead", field="asOf")
     lines = [TrialBalanceLine(account_code=row.code, account_id=row.account_id,
-                              debit=Money(amount=row.debit_balance, currency=row.currency),
-                              credit=Money(amount=row.credit_balance, currency=row.currency)) for row in rows]
-    totals = [TrialBalanceTotal(currency=t.currency, debits=Money(amount=t.debit_total, currency=t.currency),
-                                credits=Money(amount=t.credit_total, currency=t.currency), balanced=t.balanced)
+                              debit=Money(amount=MinorUnits(row.debit_balance), currency=row.currency),
+                              credit=Money(amount=MinorUnits(row.credit_balance), currency=row.currency)) for row in rows]
+    totals = [TrialBalanceTotal(currency=t.currency, debits=Money(amount=MinorUnits(t.debit_total), currency=t.currency),
+                                credits=Money(amount=MinorUnits(t.credit_total), currency=t.currency), balanced=t.balanced)
               for t in core_journal.trial_balance_totals(rows)]
     return TrialBalance(as_of=as_of, lines=lines, totals=totals, balanced=all(t.balanced for t in totals))
 
@@ -146,5 +146,5 @@ class CoreQuery:
     async def rollup(self, info: Info, prefix: str, as_of: Optional[DateTime] = None) -> list[Money]:
         require_role(info, *_READERS)
         amounts = await context_of(info).run(core_balances.rollup, prefix, as_of=as_of)
-        return [Money(amount=m.amount_minor, currency=m.currency) for m in amounts]
+        return [Money(amount=MinorUnits(m.amount_minor), currency=m.currency) for m in amounts]
 

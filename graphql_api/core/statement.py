@@ -17,7 +17,7 @@ from strawberry.types import Info
 from graphql_api.context import context_of, page_size
 from graphql_api.core import loaders
 from graphql_api.core.types import Account, Entry, Money, PageInfo
-from graphql_api.scalars import DateTime
+from graphql_api.scalars import MinorUnits
 from ledger import statements as core_statements
 
 __all__ = ["Statement", "StatementLine", "StatementLineEdge", "StatementLineConnection"]
@@ -44,7 +44,7 @@ class StatementLineConnection:
 @strawberry.type(description="An account's posted entries in [from, to), as known at `knownAt`.")
 class Statement:
     account: Account
-    known_at: DateTime = strawberry.field(description="The recorded-time cut: later postings are not in it.")
+    known_at: datetime = strawberry.field(description="The recorded-time cut: later postings are not in it.")
     period_from: strawberry.Private[datetime]
     period_to: strawberry.Private[datetime]
     first: strawberry.Private[Optional[int]]
@@ -59,7 +59,7 @@ class Statement:
         return await self.totals_task
 
     def _money(self, amount: int) -> Money:
-        return Money(amount=amount, currency=self.account.currency)
+        return Money(amount=MinorUnits(amount), currency=self.account.currency)
 
     @strawberry.field(description="Posted balance before `from`.")
     async def opening(self, info: Info) -> Money:

@@ -96,10 +96,10 @@ class BalanceListener:
 
 
 def listener_of(state: AppState) -> BalanceListener:
-    found = state.extras.get("balance_listener")
+    found: BalanceListener | None = state.extras.get("balance_listener")
     if found is None:
         found = state.extras["balance_listener"] = BalanceListener(state.database_url)
-    return found  # type: ignore[no-any-return]
+    return found
 
 
 @strawberry.type

@@ -13,7 +13,7 @@ from graphql_api.core.gather import Posted, gatherer_of
 from graphql_api.core.inputs import EntryInput, legs_of
 from graphql_api.core.types import Transaction
 from graphql_api.errors import error_result, result_union
-from graphql_api.scalars import JSON, DateTime
+from graphql_api.scalars import JSON, DateTime, json_object
 from ledger.errors import LedgerError
 from ledger.posting import Transfer
 from ledger.tokens import Role
@@ -61,7 +61,7 @@ class TransactionPostMutation:
             require_role(info, *POSTERS)
             request = Transfer(input.idempotency_key, input.kind, legs_of(input.entries),
                                description=input.description, effective_at=input.effective_at,
-                               metadata=input.metadata if input.metadata is not None else {})
+                               metadata=json_object(input.metadata))
             posted = await gatherer_of(context_of(info).state).post(request)
             return PostedTransaction(transaction=await posted_transaction(info, posted),
                                      replayed=posted.replayed)

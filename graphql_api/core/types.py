@@ -8,6 +8,7 @@ Holders see only their own accounts: a transaction shows them only the legs on t
 from __future__ import annotations
 
 import enum
+from datetime import datetime
 from typing import Annotated, Optional
 
 import strawberry
@@ -33,16 +34,25 @@ __all__ = [
 
 
 # The schema's enums are the core's own, so a value crosses the boundary unchanged.
-AccountType = strawberry.enum(core_accounts.AccountType, name="AccountType")
-Side = strawberry.enum(core_accounts.Side, name="Side")
-AccountStatus = strawberry.enum(core_accounts.AccountStatus, name="AccountStatus")
-HoldStatus = strawberry.enum(core_journal.HoldStatus, name="HoldStatus")
+# strawberry.enum marks the class in place; the plain aliases are what mypy reads as types.
+AccountType = core_accounts.AccountType
+Side = core_accounts.Side
+AccountStatus = core_accounts.AccountStatus
+HoldStatus = core_journal.HoldStatus
+strawberry.enum(AccountType, name="AccountType")
+strawberry.enum(Side, name="Side")
+strawberry.enum(AccountStatus, name="AccountStatus")
+strawberry.enum(HoldStatus, name="HoldStatus")
 
 
 @strawberry.enum
 class Layer(enum.Enum):
     POSTED = "posted"
     PENDING = "pending"
+
+
+def _optional_minor_units(value: int | None) -> MinorUnits | None:
+    return None if value is None else MinorUnits(value)
 
 
 def parse_id(value: str, field: str) -> int:
@@ -75,9 +85,9 @@ class Balance:
     def of(cls, balance: core_balances.Balance) -> Balance:
         currency = balance.currency
         # int(): the core's sums can come back as integral Decimals (SQL numeric); exact either way.
-        return cls(posted=Money(amount=int(balance.posted), currency=currency),
-                   pending=Money(amount=int(balance.pending), currency=currency),
-                   available=Money(amount=int(balance.available), currency=currency))
+        return cls(posted=Money(amount=MinorUnits(int(balance.posted)), currency=currency),
+                   pending=Money(amount=MinorUnits(int(balance.pending)), currency=currency),
+                   available=Money(amount=MinorUnits(int(balance.available)), currency=currency))
 
 
 @strawberry.type
@@ -107,14 +117,15 @@ class Account:
     min_balance: Optional[MinorUnits]
     max_balance: Optional[MinorUnits]
     metadata: JSON
-    created_at: DateTime
+    created_at: datetime
 
     @classmethod
     def of(cls, row: core_accounts.Account) -> Account:
         return cls(row=row, id=strawberry.ID(str(row.id)), code=row.code, name=row.name, type=AccountType(row.type),
                    normal_side=Side(row.normal_side), currency=row.currency, holder_id=row.holder_id,
-                   status=AccountStatus(row.status), min_balance=row.min_balance, max_balance=row.max_balance,
-                   metadata=row.metadata, created_at=row.created_at)
+                   status=AccountStatus(row.status), min_balance=_optional_minor_units(row.min_balance),
+                   max_balance=_optional_minor_units(row.max_balance), metadata=JSON(row.metadata),
+                   created_at=row.created_at)
 
     @strawberry.field(description="Now, or as of an effective time, or as known at a recorded time, or both.")
     async def balance(self, info: Info, as_of: Optional[DateTime] = None,
@@ -151,8 +162,8 @@ class Entry:
     side: Side
     amount: Money
     layer: Layer
-    effective_at: DateTime
-    recorded_at: DateTime
+    effective_at: datetime
+    recorded_at: datetime
     account_version: int
     balance_after: Money = strawberry.field(
         description="The account's balance on its layer after this entry: posted for posted entries, "
@@ -165,11 +176,11 @@ class Entry:
         currency = row.currency
         after = row.posted_balance_after if row.layer == "posted" else row.pending_balance_after
         return cls(row=row, id=strawberry.ID(str(row.id)), side=Side(row.side),
-                   amount=Money(amount=row.amount, currency=currency), layer=Layer(row.layer),
+                   amount=Money(amount=MinorUnits(row.amount), currency=currency), layer=Layer(row.layer),
                    effective_at=row.effective_at, recorded_at=row.recorded_at, account_version=row.account_version,
-                   balance_after=Money(amount=after, currency=currency),
-                   posted_balance_after=Money(amount=row.posted_balance_after, currency=currency),
-                   pending_balance_after=Money(amount=row.pending_balance_after, currency=currency))
+                   balance_after=Money(amount=MinorUnits(after), currency=currency),
+                   posted_balance_after=Money(amount=MinorUnits(row.posted_balance_after), currency=currency),
+                   pending_balance_after=Money(amount=MinorUnits(row.pending_balance_after), currency=currency))
 
     @strawberry.field
     async def transaction(self, info: Info) -> Transaction:
@@ -189,17 +200,17 @@ class Transaction:
     idempotency_key: str
     kind: str
     description: str
-    effective_at: DateTime
-    recorded_at: DateTime
+    effective_at: datetime
+    recorded_at: datetime
     metadata: JSON
     is_hold: bool
-    expires_at: Optional[DateTime]
+    expires_at: Optional[datetime]
 
     @classmethod
     def of(cls, row: core_journal.Transaction) -> Transaction:
         return cls(row=row, id=strawberry.ID(str(row.id)), idempotency_key=row.idempotency_key, kind=row.kind,
                    description=row.description, effective_at=row.effective_at, recorded_at=row.recorded_at,
-                   metadata=row.metadata, is_hold=row.is_hold, expires_at=row.expires_at)
+                   metadata=JSON(row.metadata), is_hold=row.is_hold, expires_at=row.expires_at)
 
     @strawberry.field(description="Its legs; a holder sees only the legs on its own accounts.")
     async def entries(self, info: Info) -> list[Entry]:
@@ -235,12 +246,12 @@ class Hold:
     id: strawberry.ID
     status: HoldStatus
     amount: Money
-    expires_at: Optional[DateTime]
+    expires_at: Optional[datetime]
 
     @classmethod
     def of(cls, state: core_journal.HoldState) -> Hold:
         return cls(state=state, id=strawberry.ID(str(state.id)), status=state.status,
-                   amount=Money(amount=state.amount, currency=state.currency), expires_at=state.expires_at)
+                   amount=Money(amount=MinorUnits(state.amount), currency=state.currency), expires_at=state.expires_at)
 
     @strawberry.field(description="The pending transaction that is the hold.")
     async def transaction(self, info: Info) -> Transaction:

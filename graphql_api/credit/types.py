@@ -15,6 +15,7 @@ from strawberry.types import Info
 
 from graphql_api.context import principal_of
 from graphql_api.core.types import Money, PageInfo
+from graphql_api.scalars import MinorUnits
 from ledger.products import chart, credit, credit_day, credit_repay, credit_view
 from ledger.tokens import Role
 
@@ -25,10 +26,13 @@ __all__ = ["DelinquencyBucket", "LoanMethod", "LoanKind", "LoanStatus", "Instalm
 POSTERS = (Role.OPERATOR, Role.ADMIN)
 CREDIT_OPERATORS = (Role.OPERATOR, Role.ADMIN)
 
-DelinquencyBucket = strawberry.enum(credit.Bucket, name="DelinquencyBucket",
-                                    description="Days past due: 0, 1-30, 31-60, 61-90, 91-180, then write-off.")
-LoanMethod = strawberry.enum(credit.Method, name="LoanMethod",
-                             description="ANNUITY: equal instalments; EQUAL_PRINCIPAL: equal principal parts.")
+# strawberry.enum marks the core's class in place; the plain aliases are what mypy reads as types.
+DelinquencyBucket = credit.Bucket
+LoanMethod = credit.Method
+strawberry.enum(DelinquencyBucket, name="DelinquencyBucket",
+                description="Days past due: 0, 1-30, 31-60, 61-90, 91-180, then write-off.")
+strawberry.enum(LoanMethod, name="LoanMethod",
+                description="ANNUITY: equal instalments; EQUAL_PRINCIPAL: equal principal parts.")
 
 
 @strawberry.enum(description="A purchase on credit (buy now, pay later) or a bank-style loan.")
@@ -57,7 +61,7 @@ class InstalmentStatus(enum.Enum):
 
 
 def money(amount: int) -> Money:
-    return Money(amount=int(amount), currency=chart.currency)
+    return Money(amount=MinorUnits(int(amount)), currency=chart.currency)
 
 
 def can_see_customer(info: Info, customer_id: str) -> bool:

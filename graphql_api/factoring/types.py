@@ -13,7 +13,7 @@ from strawberry.types import Info
 from graphql_api.context import principal_of
 from graphql_api.core.types import Money, PageInfo
 from graphql_api.errors import LedgerErrorType, register_error
-from graphql_api.scalars import JSON
+from graphql_api.scalars import JSON, MinorUnits
 from ledger.products import factoring as product
 from ledger.tokens import Role
 
@@ -28,7 +28,7 @@ POSTERS = (Role.OPERATOR, Role.ADMIN)
 
 
 def money(amount_fen: int) -> Money:
-    return Money(amount=int(amount_fen), currency="CNY")
+    return Money(amount=MinorUnits(int(amount_fen)), currency="CNY")
 
 
 def can_see_supplier(info: Info, supplier_id: str) -> bool:

@@ -12,6 +12,7 @@ from graphql_api.core.types import Money
 from graphql_api.errors import error_result, result_union
 from graphql_api.fund.errors import FundNotFound, IncomeAlreadyPublished, IncomeOutOfOrder
 from graphql_api.fund.types import Fund
+from graphql_api.scalars import MinorUnits
 from ledger.errors import LedgerError
 from ledger.products import chart, fund_income
 from ledger.products import fund as product
@@ -55,7 +56,7 @@ class FundIncomePublishMutation:
             fund = await context.run(product.get_fund, run.fund_id)
             return FundIncomePublished(
                 fund=Fund.of(fund), date=run.income_date, income_per_10k=str(run.income_per_10k),
-                holders=run.holders, income=Money(amount=run.income_fen, currency=chart.currency),
+                holders=run.holders, income=Money(amount=MinorUnits(run.income_fen), currency=chart.currency),
                 transactions=run.transactions, replayed=run.replayed)
         except LedgerError as exc:
             return error_result(exc, PublishFundIncomeResult)

@@ -13,6 +13,7 @@ from graphql_api.core.types import Money, Transaction
 from graphql_api.errors import error_result, result_union
 from graphql_api.fund.errors import FundNotFound
 from graphql_api.fund.types import transaction_of
+from graphql_api.scalars import MinorUnits
 from ledger.errors import LedgerError
 from ledger.products import chart
 from ledger.products import fund as product
@@ -50,7 +51,8 @@ class FundSettleMutation:
             transaction = (await transaction_of(info, settled.transaction_id)
                            if settled.transaction_id is not None else None)
             return FundSettled(transaction=transaction, replayed=settled.replayed,
-                               subscriptions=Money(amount=settled.subscriptions_fen, currency=chart.currency),
-                               redemptions=Money(amount=settled.redemptions_fen, currency=chart.currency))
+                               subscriptions=Money(amount=MinorUnits(settled.subscriptions_fen),
+                                                   currency=chart.currency),
+                               redemptions=Money(amount=MinorUnits(settled.redemptions_fen), currency=chart.currency))
         except LedgerError as exc:
             return error_result(exc, SettleFundResult)

@@ -16,6 +16,7 @@ from strawberry.types import Info
 from graphql_api.context import context_of, page_size, principal_of, require_role
 from graphql_api.core import loaders
 from graphql_api.core.types import Account, Money, Transaction
+from graphql_api.scalars import MinorUnits
 from ledger.errors import ValidationError
 from ledger.products import chart
 from ledger.products import fund as product
@@ -75,7 +76,7 @@ class Fund:
     async def holders_total(self, info: Info) -> Money:
         require_role(info, *_NON_HOLDERS)
         total = await context_of(info).run(product.holders_total, self.row.fund_id)
-        return Money(amount=total, currency=chart.currency)
+        return Money(amount=MinorUnits(total), currency=chart.currency)
 
 
 @strawberry.type(description="One day's income credited to a holding, as new units.")
@@ -96,7 +97,7 @@ class FundHolding:
     @classmethod
     def of(cls, row: product.Holding) -> FundHolding:
         return cls(row=row, customer_id=row.customer_id, fund_id=row.fund_id,
-                   balance=Money(amount=row.balance_fen, currency=chart.currency))
+                   balance=Money(amount=MinorUnits(row.balance_fen), currency=chart.currency))
 
     @strawberry.field
     async def account(self, info: Info) -> Account:
@@ -111,7 +112,8 @@ class FundHolding:
         before = _cursor_version(after)
         rows = await context_of(info).run(product.income_history, self.row.customer_id, self.row.fund_id,
                                           limit=limit, before_version=before)
-        return [FundHoldingIncome(date=row.income_date, income=Money(amount=row.income_fen, currency=chart.currency),
+        return [FundHoldingIncome(date=row.income_date,
+                                  income=Money(amount=MinorUnits(row.income_fen), currency=chart.currency),
                                   transaction_id=strawberry.ID(str(row.transaction_id)),
                                   cursor=str(row.account_version)) for row in rows]
 

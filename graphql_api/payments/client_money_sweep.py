@@ -13,7 +13,6 @@ from graphql_api.context import require_role, run_db
 from graphql_api.core.types import Money
 from graphql_api.errors import error_result, result_union
 from graphql_api.payments.types import POSTERS, BankNotFound, ClientMoney, money, optional_id
-from graphql_api.scalars import DateTime
 from ledger.errors import LedgerError
 from ledger.products import payments
 
@@ -35,7 +34,7 @@ class ClientMoneySwept:
     bank: str
     date: dt.date
     amount: Money
-    effective_at: DateTime
+    effective_at: dt.datetime
     client_money: ClientMoney
 
 

@@ -4,7 +4,8 @@ helpers its mutations share (who may post, step results)."""
 from __future__ import annotations
 
 import enum
-from typing import Optional
+from datetime import datetime
+from typing import Optional, TypedDict
 
 import strawberry
 from strawberry.types import Info
@@ -12,7 +13,7 @@ from strawberry.types import Info
 from graphql_api.context import principal_of
 from graphql_api.core.types import Account, Money, PageInfo
 from graphql_api.errors import LedgerErrorType, register_error
-from graphql_api.scalars import JSON, DateTime
+from graphql_api.scalars import JSON, MinorUnits
 from ledger.products import onboarding as core_onboarding
 from ledger.products import payments as core_payments
 from ledger.tokens import Role
@@ -31,7 +32,7 @@ READERS = (Role.ADMIN, Role.OPERATOR, Role.AUDITOR)
 
 
 def money(amount_fen: int, currency: str = "CNY") -> Money:
-    return Money(amount=int(amount_fen), currency=currency)
+    return Money(amount=MinorUnits(int(amount_fen)), currency=currency)
 
 
 @strawberry.enum
@@ -61,8 +62,8 @@ class Payment:
     refund_fee_pro_rata: bool
     hold_id: strawberry.ID
     capture_transaction_id: Optional[strawberry.ID]
-    expires_at: Optional[DateTime]
-    created_at: DateTime
+    expires_at: Optional[datetime]
+    created_at: datetime
 
     @classmethod
     def of(cls, row: core_payments.Payment) -> Payment:
@@ -100,7 +101,7 @@ class PaymentConnection:
 
 @strawberry.type(description="Client-money reserves against the client liabilities they must cover.")
 class ClientMoney:
-    as_of: Optional[DateTime]
+    as_of: Optional[datetime]
     reserves: Money
     wallets: Money
     merchant_payables: Money
@@ -133,12 +134,26 @@ class Onboarded:
     created: bool
 
     @staticmethod
-    def fields(row: core_onboarding.Onboarded) -> dict[str, object]:
+    def fields(row: core_onboarding.Onboarded) -> OnboardedFields:
         return {"party_id": row.party_id, "accounts": [Account.of(a) for a in row.accounts],
                 "created": row.created}
 
 
-def step_fields(step: core_payments.PaymentStep) -> dict[str, object]:
+class OnboardedFields(TypedDict):
+    """Onboarded's fields as keyword arguments, typed so that each subclass's call is checked."""
+    party_id: str
+    accounts: list[Account]
+    created: bool
+
+
+class StepFields(TypedDict):
+    """PaymentStepDone's fields as keyword arguments, typed so that each subclass's call is checked."""
+    payment: Payment
+    transaction_id: strawberry.ID
+    replayed: bool
+
+
+def step_fields(step: core_payments.PaymentStep) -> StepFields:
     return {"payment": Payment.of(step.payment), "transaction_id": strawberry.ID(str(step.transaction_id)),
             "replayed": step.replayed}
 
