@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import threading
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
 
+from ledger import calendar
 from ledger.audit import verify
 from ledger.balances import balances_now
 from ledger.errors import IdempotencyConflict, LedgerError, ValidationError
@@ -20,7 +20,7 @@ from ledger.products import chart
 from ledger.products import factoring as f
 from ledger.products import factoring_accrual as fa
 
-TODAY = f._today()
+TODAY = calendar.today()
 INVOICE_FEN = 100_000_000
 
 
@@ -347,7 +347,6 @@ def test_mix_then_client_money_sweep(conn: psycopg.Connection[Any]) -> None:
     f.settle_invoice(conn, "S1", "INV-3", idempotency_key="p3")
     assert f.get_advance(conn, first.id).status == "OPEN"
     payments.ensure_bank(conn, "icbc")
-    beijing_today = datetime.now(ZoneInfo("Asia/Shanghai")).date()  # the sweep's business day
-    payments.sweep_client_money(conn, idempotency_key="sweep", bank="icbc", day=beijing_today)
+    payments.sweep_client_money(conn, idempotency_key="sweep", bank="icbc", day=calendar.today())
     assert payments.client_money(conn).difference_fen == 0
     assert_books_clean(conn)
