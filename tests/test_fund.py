@@ -14,6 +14,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from ledger import calendar
 from ledger.accounts import AccountType, Side, get_account
 from ledger.audit import verify
 from ledger.balances import balance, rollup
@@ -25,7 +26,7 @@ from ledger.products.fund_math import daily_income_fen
 
 Conn = psycopg.Connection[Any]
 _BANK = "B1"
-_BEFORE_2014 = datetime(2013, 12, 31, 12, tzinfo=fund.fund_timezone)
+_BEFORE_2014 = datetime(2013, 12, 31, 12, tzinfo=calendar.business_time_zone())
 
 
 def _csv_figures() -> dict[date, Decimal]:
@@ -182,7 +183,7 @@ def test_income_counts_the_balance_at_the_days_end_and_compounds(conn: Conn) -> 
     assert [h.income_date for h in fund.income_history(conn, "EARLY", "YEB")] == [date(2014, 1, 2), date(2014, 1, 1)]
     income_entry_time = conn.execute(
         "select distinct effective_at from ledger.transactions where kind = 'fund.income' order by 1").fetchall()
-    assert [row[0] for row in income_entry_time] == [fund.day_end(date(2014, 1, 1)), fund.day_end(date(2014, 1, 2))]
+    assert [row[0] for row in income_entry_time] == [calendar.day_end(date(2014, 1, 1)), calendar.day_end(date(2014, 1, 2))]
 
 
 def test_days_are_published_in_order_and_only_once_ended(conn: Conn) -> None:
@@ -190,7 +191,7 @@ def test_days_are_published_in_order_and_only_once_ended(conn: Conn) -> None:
     fund_income.publish_income(conn, "YEB", date(2014, 1, 2), "1.8092", progress=None)
     with pytest.raises(fund.IncomeOutOfOrder):
         fund_income.publish_income(conn, "YEB", date(2014, 1, 1), "1.7807", progress=None)
-    today = datetime.now(fund.fund_timezone).date()
+    today = calendar.today()
     with pytest.raises(ValidationError):
         fund_income.publish_income(conn, "YEB", today, "1.0", progress=None)
     for bad in ("1.78071", "-1", "abc", "10000.0001"):

@@ -3,10 +3,12 @@
 import threading
 import time
 from datetime import date, timedelta
+from decimal import Decimal
 
 import psycopg
 import pytest
 
+from ledger import calendar
 from ledger.accounts import get_account
 from ledger.audit import verify
 from ledger.balances import balance
@@ -254,7 +256,7 @@ def test_settlement_chargeback_recovery_and_write_off(shop):
 
 def test_client_money_rule_holds_after_the_sweep(shop):
     conn = shop
-    today = _db_now(conn).astimezone(pay.business_timezone).date()
+    today = calendar.business_date(_db_now(conn))
     assert pay.client_money(conn).difference_fen == 0
     payment = _authorize(conn)
     pay.capture_payment(conn, idempotency_key="cap", payment_id=payment.id)
@@ -285,7 +287,7 @@ def test_client_money_rule_holds_after_the_sweep(shop):
 def test_backdated_sweep_uses_the_end_of_that_day(shop):
     conn = shop
     pay.top_up(conn, idempotency_key="top-2", customer_id="U1", bank="icbc", amount_fen=700)
-    yesterday = _db_now(conn).astimezone(pay.business_timezone).date() - timedelta(days=1)
+    yesterday = calendar.business_date(_db_now(conn)) - timedelta(days=1)
     # Nothing existed at the end of yesterday: the rule held then.
     sweep = pay.sweep_client_money(conn, idempotency_key="y", bank="icbc", day=yesterday)
     assert sweep.transaction_id is None and sweep.amount_fen == 0
@@ -305,7 +307,7 @@ def test_listing_payments_by_party_with_keyset_pages(shop):
     assert [p.id for p in rest.payments] == [ids[0]] and not rest.has_next_page
     everyone = pay.list_payments(conn, customer_id="U1")
     assert [p.id for p in everyone.payments] == [other.id, *reversed(ids)]
-    assert other.fee_rate == pay.Decimal("0.01")
+    assert other.fee_rate == Decimal("0.01")
     with pytest.raises(ValidationError):
         pay.list_payments(conn, first=pay.page_size_max + 1)
     with pytest.raises(ValidationError):
