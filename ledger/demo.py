@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from datetime import datetime, time, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
 
+from ledger import calendar
 from ledger.accounts import AccountType, Side
 from ledger.journal import get_transaction_by_key
 from ledger.posting import Hold, Leg, PostHold, Request, Reverse, Transfer, VoidHold, post, post_one
@@ -48,8 +49,7 @@ def demo_anchor(conn: psycopg.Connection[Any]) -> datetime:
     capital = get_transaction_by_key(conn, _ANCHOR_KEY)
     if capital is not None:
         return capital.effective_at
-    today = datetime.now(timezone.utc).date()
-    return datetime.combine(today - timedelta(days=history_days), time(9, 0), tzinfo=timezone.utc)
+    return calendar.day_start(calendar.today() - timedelta(days=history_days)) + timedelta(hours=9)
 
 
 def _platform(conn: psycopg.Connection[Any]) -> None:

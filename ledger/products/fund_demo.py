@@ -12,6 +12,7 @@ from typing import Any
 
 import psycopg
 
+from ledger import calendar
 from ledger.accounts import Side
 from ledger.posting import Leg, Transfer, post
 from ledger.products import chart, fund, fund_income
@@ -52,7 +53,7 @@ def load_fund_demo(conn: psycopg.Connection[Any]) -> None:
     customer, amount, day = _redemption
     fund.redeem(conn, idempotency_key=f"demo:fund:redeem:{customer}", customer_id=customer, fund_id=DEMO_FUND,
                 amount_fen=amount, effective_at=anchor + timedelta(days=day, hours=2))
-    first_day = anchor.date() + timedelta(days=history_days - len(_FIGURES))
+    first_day = calendar.business_date(anchor) + timedelta(days=history_days - len(_FIGURES))
     for offset, figure in enumerate(_FIGURES):
         fund_income.publish_income(conn, DEMO_FUND, first_day + timedelta(days=offset), figure, progress=None)
     fund.settle(conn, idempotency_key="demo:fund:settle", fund_id=DEMO_FUND, bank=_BANK)
