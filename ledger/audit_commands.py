@@ -41,7 +41,8 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("statement", help="an account statement as CSV, JSON or PDF")
     add_database_options(parser)
     parser.add_argument("--account", required=True, help="account code")
-    parser.add_argument("--from", dest="start", required=True, help="start, ISO date (start of that business day) or date-time with offset")
+    parser.add_argument("--from", dest="start", required=True,
+                        help="start, ISO date (the start of that business day) or date-time with an offset")
     parser.add_argument("--to", dest="end", required=True, help="end (exclusive), ISO date or date-time")
     parser.add_argument("--known-at", default=None, help="reproduce the statement as known at this recorded time")
     parser.add_argument("--format", choices=["csv", "json", "pdf"], default="csv")

@@ -83,9 +83,10 @@ def business_date(moment: datetime) -> date:
 
 def day_start(day: date) -> datetime:
     """The instant the business day starts: 00:00 in the business time zone (in a zone whose
-    clocks jump over midnight, the first instant that exists that day)."""
+    clocks jump over midnight, the first instant that exists that day). In UTC, so that adding
+    or subtracting a duration moves by elapsed time, not by wall-clock time."""
     zone = business_time_zone()
-    return datetime.combine(day, time(0), tzinfo=zone).astimezone(timezone.utc).astimezone(zone)
+    return datetime.combine(day, time(0), tzinfo=zone).astimezone(timezone.utc)
 
 
 def day_end(day: date) -> datetime:

@@ -28,7 +28,8 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(run=_verify)
 
     parser = subparsers.add_parser(
-        "close-period", help="close the books up to a time (ISO 8601 with offset, or a date: the start of that business day)")
+        "close-period",
+        help="close the books up to a time (ISO 8601 with an offset, or a date: the start of that business day)")
     add_database_options(parser)
     parser.add_argument("until")
     parser.set_defaults(run=_close_period)

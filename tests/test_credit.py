@@ -353,3 +353,16 @@ def test_cli_run_day(db_url, conn, monkeypatch, capsys):
     assert main(["credit", "run-day", "--date", calendar.today().isoformat()]) == 0
     assert capsys.readouterr().out.strip().endswith("bills 0, late fees 0, provisions 0, write-offs 0")
     assert main(["credit", "run-day", "--date", (calendar.today() + timedelta(days=1)).isoformat()]) == 2
+
+
+def test_a_purchase_is_dated_by_its_business_day(conn, monkeypatch):
+    monkeypatch.delenv(calendar.time_zone_variable, raising=False)
+    _setup(conn)
+    day = calendar.today() - timedelta(days=3)
+    midnight = calendar.day_end(day)
+    last = credit.purchase_on_credit(conn, "last", "U1", "M1", 1000, midnight - timedelta(microseconds=1))
+    first = credit.purchase_on_credit(conn, "first", "U1", "M1", 1000, midnight)
+    assert last.schedule[0].due_date == day + timedelta(days=30)
+    assert first.schedule[0].due_date == day + timedelta(days=31)
+    steps = conn.execute("select business_date from ledger.loan_steps where step = 'open' order by 1").fetchall()
+    assert [row[0] for row in steps] == [day, day + timedelta(days=1)]

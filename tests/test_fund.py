@@ -340,3 +340,16 @@ def test_the_cli_creates_a_fund_and_publishes_csv_figures(
     assert "already distributed" in capsys.readouterr().out
     assert main(["fund", "publish-income", "--fund", "YEB", "--date", "2014-01-07", "--income", "1.9"]) == 2
     assert "INCOME_ALREADY_PUBLISHED" in capsys.readouterr().err
+
+
+def test_income_day_ends_at_the_next_business_days_start(conn: Conn, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(calendar.time_zone_variable, raising=False)
+    fund.create_fund(conn, "YEB", "Yu'ebao")
+    end = calendar.day_end(date(2014, 1, 1))  # 2014-01-02 00:00 in Beijing, 2014-01-01T16:00Z
+    for customer, at in (("LAST", end - timedelta(microseconds=1)), ("NEXT", end)):
+        _customer(conn, customer, 1_000_000, at=_BEFORE_2014)
+        fund.subscribe(conn, idempotency_key=f"sub:{customer}", customer_id=customer, fund_id="YEB",
+                       amount_fen=1_000_000, effective_at=at)
+    fund_income.publish_income(conn, "YEB", date(2014, 1, 1), "1.7807", progress=None)
+    assert fund.holding(conn, "LAST", "YEB").balance_fen == 1_000_000 + 178  # in at 23:59:59.999999
+    assert fund.holding(conn, "NEXT", "YEB").balance_fen == 1_000_000        # in at 00:00 the next day

@@ -9,11 +9,12 @@ import psycopg
 import pytest
 
 from ledger import calendar
-from ledger.accounts import get_account
+from ledger.accounts import Side, get_account
 from ledger.audit import verify
 from ledger.balances import balance
 from ledger.errors import HoldExpired, HoldNotPending, IdempotencyConflict, InsufficientFunds, ValidationError
 from ledger.journal import trial_balance
+from ledger.posting import Leg, Transfer, post
 from ledger.products import chart
 from ledger.products import payments as pay
 from ledger.products.onboarding import NotOnboarded, chargeback_receivable, onboard_customer, onboard_merchant
@@ -368,3 +369,21 @@ def test_long_keys_are_refused_before_anything_is_written(shop):
     with pytest.raises(ValidationError) as error:
         pay.capture_payment(shop, idempotency_key="k" * (pay.idempotency_key_length_max + 1), payment_id=payment.id)
     assert error.value.field == "idempotencyKey"
+
+
+def test_a_backdated_sweep_closes_its_business_day_at_the_last_microsecond(shop, monkeypatch):
+    monkeypatch.delenv(calendar.time_zone_variable, raising=False)
+    conn = shop
+    day = calendar.business_date(_db_now(conn)) - timedelta(days=3)
+    midnight = calendar.day_end(day)  # 00:00 of the next business day
+    chart.ensure_platform_accounts(conn)
+    credit = [Leg(chart.OWN_FUNDS, Side.DEBIT, 300), Leg(chart.wallet("U1"), Side.CREDIT, 300)]
+    after = [Leg(chart.OWN_FUNDS, Side.DEBIT, 40), Leg(chart.wallet("U1"), Side.CREDIT, 40)]
+    post(conn, [Transfer("last", "test.wallet_credit", credit, effective_at=midnight - timedelta(microseconds=1)),
+                Transfer("next", "test.wallet_credit", after, effective_at=midnight)])
+    sweep = pay.sweep_client_money(conn, idempotency_key="eod", bank="icbc", day=day)
+    assert sweep.effective_at == midnight - timedelta(microseconds=1)
+    assert calendar.business_date(sweep.effective_at) == day
+    assert sweep.amount_fen == 300  # the 23:59:59.999999 credit is the day's; the 00:00 one the next day's
+    assert pay.client_money(conn, as_of=sweep.effective_at).difference_fen == 0
+    _check_books(conn)

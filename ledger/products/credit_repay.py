@@ -49,7 +49,6 @@ class QuoteChanged(Overpayment):
     """The payoff amount changed since it was quoted (a day passed, a fee was billed)."""
 
     code = "QUOTE_CHANGED"
-    sqlstate = "LD057"
 
 
 @dataclass(frozen=True)

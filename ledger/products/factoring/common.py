@@ -39,50 +39,42 @@ _INVOICE_NO = re.compile(r"^[A-Za-z0-9_./-]+$")
 
 class InvoiceNotFound(LedgerError):
     code = "INVOICE_NOT_FOUND"
-    sqlstate = "LD040"
 
 
 class InvoiceAlreadyRecorded(LedgerError):
     """The supplier already has an invoice with this number (from another request)."""
 
     code = "INVOICE_ALREADY_RECORDED"
-    sqlstate = "LD041"
 
 
 class InvoiceAlreadyAssigned(LedgerError):
     """The invoice was already advanced on: a receivable is assigned to one advance only."""
 
     code = "INVOICE_ALREADY_ASSIGNED"
-    sqlstate = "LD042"
 
 
 class InvoiceAlreadyPaid(LedgerError):
     code = "INVOICE_ALREADY_PAID"
-    sqlstate = "LD043"
 
 
 class AdvanceNotFound(LedgerError):
     code = "ADVANCE_NOT_FOUND"
-    sqlstate = "LD044"
 
 
 class AdvanceNotOpen(LedgerError):
     """The advance was already repaid, settled or defaulted."""
 
     code = "ADVANCE_NOT_OPEN"
-    sqlstate = "LD045"
 
 
 class AdvanceNotOverdue(LedgerError):
     """An advance can be defaulted only after its invoice fell due."""
 
     code = "ADVANCE_NOT_OVERDUE"
-    sqlstate = "LD046"
 
 
 class AmountExceedsOutstanding(LedgerError):
     code = "AMOUNT_EXCEEDS_OUTSTANDING"
-    sqlstate = "LD047"
 
 
 # Chart -------------------------------------------------------------------------------------------

@@ -49,19 +49,16 @@ T = TypeVar("T")
 
 class PaymentNotFound(LedgerError):
     code = "PAYMENT_NOT_FOUND"
-    sqlstate = "LD031"
 
 
 class RefundExceedsCaptured(LedgerError):
     """A refund would return more than was captured minus what was refunded or charged back."""
 
     code = "REFUND_EXCEEDS_CAPTURED"
-    sqlstate = "LD032"
 
 
 class CaptureExceedsAuthorized(LedgerError):
     code = "CAPTURE_EXCEEDS_AUTHORIZED"
-    sqlstate = "LD033"
 
 
 class ChargebackNotAllowed(LedgerError):
@@ -69,14 +66,12 @@ class ChargebackNotAllowed(LedgerError):
     what is left of the capture after refunds and earlier chargebacks."""
 
     code = "CHARGEBACK_NOT_ALLOWED"
-    sqlstate = "LD034"
 
 
 class BankNotFound(LedgerError):
     """No client-money reserve at this bank: it has taken no top-up yet."""
 
     code = "BANK_NOT_FOUND"
-    sqlstate = "LD035"
 
 
 # Steps -------------------------------------------------------------------------------------------
