@@ -45,5 +45,6 @@ def _run_day(args: argparse.Namespace) -> int:
         if args.first is None:
             _say(run_credit_day(conn, on, progress=sys.stderr))
             return 0
-        run_credit_days(conn, calendar.parse_date(args.first, field="from"), on, progress=sys.stderr, on_day=_say_if_posted)
+        first = calendar.parse_date(args.first, field="from")
+        run_credit_days(conn, first, on, progress=sys.stderr, on_day=_say_if_posted)
     return 0

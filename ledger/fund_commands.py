@@ -80,7 +80,8 @@ def _say(run: fund_income.IncomeRun) -> None:
 
 def _publish(args: argparse.Namespace) -> int:
     with psycopg.connect(connection_url(args), autocommit=True) as conn:
-        _say(fund_income.publish_income(conn, args.fund, calendar.parse_date(args.date, field="date"), args.income, progress=sys.stderr))
+        day = calendar.parse_date(args.date, field="date")
+        _say(fund_income.publish_income(conn, args.fund, day, args.income, progress=sys.stderr))
     return 0
 
 

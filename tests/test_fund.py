@@ -183,7 +183,8 @@ def test_income_counts_the_balance_at_the_days_end_and_compounds(conn: Conn) -> 
     assert [h.income_date for h in fund.income_history(conn, "EARLY", "YEB")] == [date(2014, 1, 2), date(2014, 1, 1)]
     income_entry_time = conn.execute(
         "select distinct effective_at from ledger.transactions where kind = 'fund.income' order by 1").fetchall()
-    assert [row[0] for row in income_entry_time] == [calendar.day_end(date(2014, 1, 1)), calendar.day_end(date(2014, 1, 2))]
+    assert [row[0] for row in income_entry_time] == [calendar.day_end(date(2014, 1, 1)),
+                                                     calendar.day_end(date(2014, 1, 2))]
 
 
 def test_days_are_published_in_order_and_only_once_ended(conn: Conn) -> None:

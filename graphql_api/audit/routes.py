@@ -3,8 +3,8 @@
 Same auth and roles as GraphQL: a bearer token (401 without one); a holder only for its own
 accounts (any other account is 404, as if it did not exist, like the GraphQL `statement`).
 `from` and `to` are ISO dates (the start of that business day, ledger/calendar.py) or date-times
-with an offset; the period is [from, to). The figures are the GraphQL statement's; the cut (`knownAt`) and the journal position
-are in the file and in the `X-Statement-Known-At` and `X-Journal-Position` headers.
+with an offset; the period is [from, to). The figures are the GraphQL statement's; the cut
+(`knownAt`) and the journal position are in the file and in the `X-Statement-Known-At` and `X-Journal-Position` headers.
 """
 
 from __future__ import annotations
@@ -42,7 +42,8 @@ async def export_statement(request: Request) -> Response:
         for name in ("from", "to"):
             if name not in params:
                 raise ValidationError(f"the query parameter {name} is required (an ISO date or date-time)", field=name)
-        start, end = calendar.parse_instant(params["from"], field="from"), calendar.parse_instant(params["to"], field="to")
+        start = calendar.parse_instant(params["from"], field="from")
+        end = calendar.parse_instant(params["to"], field="to")
         known_at = calendar.parse_instant(params["knownAt"], field="knownAt") if "knownAt" in params else None
         account = await state.run(get_account, code)
         if principal.role is Role.HOLDER and account.holder_id != principal.holder_id:

@@ -42,7 +42,8 @@ def _at(day: date, hour: int = 10) -> datetime:
 def load_credit_demo(conn: psycopg.Connection[Any]) -> None:
     from ledger.demo import demo_anchor, history_days  # the demo imports this module
 
-    today = calendar.business_date(demo_anchor(conn)) + timedelta(days=history_days)  # the demo's today, fixed at first load
+    # The demo's today, fixed at first load.
+    today = calendar.business_date(demo_anchor(conn)) + timedelta(days=history_days)
     first = today - timedelta(days=max(days for *_, days in DEMO_LOANS))
     for customer, limit in _LINES_FEN.items():
         credit.open_credit_line(conn, customer, limit)
