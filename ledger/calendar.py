@@ -83,10 +83,15 @@ def business_date(moment: datetime) -> date:
 
 def day_start(day: date) -> datetime:
     """The instant the business day starts: 00:00 in the business time zone (in a zone whose
-    clocks jump over midnight, the first instant that exists that day). In UTC, so that adding
-    or subtracting a duration moves by elapsed time, not by wall-clock time."""
+    clocks jump over midnight, the first instant that exists that day)."""
     zone = business_time_zone()
-    return datetime.combine(day, time(0), tzinfo=zone).astimezone(timezone.utc)
+    local = datetime.combine(day, time(0), tzinfo=zone).astimezone(timezone.utc).astimezone(zone)
+    offset = local.utcoffset()
+    assert offset is not None
+    # With the day's fixed offset rather than the zone: adding a duration then moves by elapsed
+    # time, not by wall-clock time, and the instant is written as before (`...T00:00:00+08:00`),
+    # which the fingerprint of a replayed request built from it compares.
+    return local.replace(tzinfo=timezone(offset))
 
 
 def day_end(day: date) -> datetime:

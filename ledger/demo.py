@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import psycopg
@@ -49,7 +49,9 @@ def demo_anchor(conn: psycopg.Connection[Any]) -> datetime:
     capital = get_transaction_by_key(conn, _ANCHOR_KEY)
     if capital is not None:
         return capital.effective_at
-    return calendar.day_start(calendar.today() - timedelta(days=history_days)) + timedelta(hours=9)
+    # In UTC, as the journal gives it back on a later load (the request must read the same).
+    start = calendar.day_start(calendar.today() - timedelta(days=history_days)) + timedelta(hours=9)
+    return start.astimezone(timezone.utc)
 
 
 def _platform(conn: psycopg.Connection[Any]) -> None:

@@ -19,6 +19,9 @@ def test_default_zone_is_shanghai_and_a_day_is_midnight_to_midnight_there(monkey
     monkeypatch.delenv(calendar.time_zone_variable, raising=False)
     assert calendar.business_time_zone().key == "Asia/Shanghai"
     assert calendar.day_start(date(2026, 3, 2)) == SHANGHAI_MIDNIGHT
+    # Written with the day's offset, as the products wrote it before: a replayed request that
+    # carries a day's start reads the same, so its fingerprint matches.
+    assert calendar.day_start(date(2026, 3, 2)).isoformat() == "2026-03-02T00:00:00+08:00"
     assert calendar.day_bounds(date(2026, 3, 1)) == (SHANGHAI_MIDNIGHT - timedelta(days=1), SHANGHAI_MIDNIGHT)
     assert calendar.days_bounds(date(2026, 2, 27), date(2026, 3, 1)) == (
         SHANGHAI_MIDNIGHT - timedelta(days=3), SHANGHAI_MIDNIGHT)
