@@ -21,10 +21,7 @@ settings, errors, input and the steps' plumbing).
 
 from __future__ import annotations
 
-from ledger.products.factoring.advances import (
-    AdvanceMade,
-    advance_on_invoice,
-)
+from ledger.products.factoring.advances import AdvanceMade, advance_on_invoice
 from ledger.products.factoring.common import (
     FEE_INCOME,
     RETAIL_INVENTORY,
@@ -47,10 +44,7 @@ from ledger.products.factoring.common import (
     page_size_max,
     recourse_code,
 )
-from ledger.products.factoring.invoices import (
-    InvoiceRecorded,
-    record_purchase_invoice,
-)
+from ledger.products.factoring.invoices import InvoiceRecorded, record_purchase_invoice
 from ledger.products.factoring.records import (
     Advance,
     AdvanceStatus,
@@ -60,10 +54,7 @@ from ledger.products.factoring.records import (
     get_invoice,
     list_advances,
 )
-from ledger.products.factoring.recourse import (
-    Default,
-    default_advance,
-)
+from ledger.products.factoring.recourse import Default, default_advance
 from ledger.products.factoring.repayment import (
     InvoicePayment,
     Repayment,

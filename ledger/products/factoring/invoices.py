@@ -28,7 +28,7 @@ from ledger.products.factoring.common import (
 from ledger.products.factoring.records import Invoice, get_invoice, invoice_by_id
 from ledger.products.onboarding import onboard_supplier, parse_party_id
 
-# Advisory-lock namespaces (first key of the two-key form).
+# Advisory-lock namespace (first key of the two-key form).
 _INVOICE_LOCK = 7260040   # recording an invoice number of a supplier
 
 

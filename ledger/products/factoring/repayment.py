@@ -41,9 +41,7 @@ from ledger.products.factoring.records import (
 )
 from ledger.products.onboarding import parse_party_id
 
-# Advisory-lock namespaces (first key of the two-key form).
-
-
+# Advisory-lock namespace (first key of the two-key form).
 _SUPPLIER_LOCK = 7260041  # the supplier's recourse receivable, read then posted by a payment
 
 

@@ -26,11 +26,7 @@ from ledger.products.payments.acquiring import (
     refund_payment,
     void_payment,
 )
-from ledger.products.payments.chargebacks import (
-    ChargebackWriteOff,
-    chargeback,
-    write_off_chargeback,
-)
+from ledger.products.payments.chargebacks import ChargebackWriteOff, chargeback, write_off_chargeback
 from ledger.products.payments.client_money_rule import (
     ClientMoney,
     Sweep,
@@ -50,10 +46,7 @@ from ledger.products.payments.common import (
     idempotency_key_length_max,
     page_size_max,
 )
-from ledger.products.payments.merchants import (
-    MerchantSettlement,
-    settle_merchant,
-)
+from ledger.products.payments.merchants import MerchantSettlement, settle_merchant
 from ledger.products.payments.records import (
     Payment,
     PaymentPage,

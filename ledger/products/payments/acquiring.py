@@ -12,11 +12,7 @@ from typing import Any
 import psycopg
 
 from ledger.accounts import Side
-from ledger.errors import (
-    HoldExpired,
-    HoldNotPending,
-    IdempotencyConflict,
-)
+from ledger.errors import HoldExpired, HoldNotPending, IdempotencyConflict
 from ledger.money import parse_amount
 from ledger.posting import Hold, Leg, PostHold, Request, Transfer, VoidHold, post
 from ledger.products import chart

@@ -9,9 +9,7 @@ import psycopg
 
 from ledger.accounts import Side
 from ledger.balances import balances_now
-from ledger.errors import (
-    InsufficientFunds,
-)
+from ledger.errors import InsufficientFunds
 from ledger.money import parse_amount
 from ledger.posting import Leg, Transfer, post
 from ledger.products import chart

@@ -13,9 +13,7 @@ import psycopg
 from ledger import calendar
 from ledger.accounts import Side
 from ledger.balances import rollup
-from ledger.errors import (
-    ValidationError,
-)
+from ledger.errors import ValidationError
 from ledger.posting import Leg, Transfer, post
 from ledger.products import chart
 from ledger.products.payments.common import (

@@ -14,9 +14,7 @@ from typing import Any
 import psycopg
 
 from ledger.cursors import decode_cursor, encode_cursor
-from ledger.errors import (
-    ValidationError,
-)
+from ledger.errors import ValidationError
 from ledger.products.payments.common import MERCHANT_FEE_INCOME, PaymentNotFound, page_size_max, parse_payment_id
 
 

@@ -11,9 +11,7 @@ import psycopg
 
 from ledger.accounts import Account, AccountType, Side, get_account
 from ledger.balances import balances_now
-from ledger.errors import (
-    AccountNotFound,
-)
+from ledger.errors import AccountNotFound
 from ledger.money import parse_amount
 from ledger.posting import Leg, Transfer, post
 from ledger.products import chart
