@@ -15,7 +15,6 @@ import sys
 import threading
 import time
 from datetime import datetime, timedelta, timezone
-from typing import Any
 
 import psycopg
 

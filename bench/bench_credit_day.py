@@ -19,6 +19,7 @@ from datetime import timedelta
 import psycopg
 
 from _common import machine, scratch_database, server_version
+from ledger import calendar
 from ledger.audit import verify
 from ledger.products import chart, credit, credit_day
 from ledger.products.onboarding import onboard_customer, onboard_merchant
@@ -37,13 +38,13 @@ def main() -> None:
         for c in range(customers_count):
             onboard_customer(conn, f"U{c}")
             credit.open_credit_line(conn, f"U{c}", 10**12)
-        bought = credit.day_start(credit.today() - timedelta(days=40)) + timedelta(hours=10)
+        bought = calendar.day_start(calendar.today() - timedelta(days=40)) + timedelta(hours=10)
         start = time.perf_counter()
         for n in range(loans):
             credit.purchase_on_credit(conn, f"bench:{n}", f"U{n % customers_count}", "M1", 10000 + n, bought)
         print(f"setup: {loans:,} purchases in {time.perf_counter() - start:.1f} s")
-        first = credit.today() - timedelta(days=10)
-        last = credit.today() - timedelta(days=1)
+        first = calendar.today() - timedelta(days=10)
+        last = calendar.today() - timedelta(days=1)
         for label in ("first run of 10 days", "second run of the same days"):
             start = time.perf_counter()
             reports = credit_day.run_credit_days(conn, first, last, progress=None)
@@ -51,7 +52,7 @@ def main() -> None:
             postings = sum(r.bills + r.late_fees + r.provisions + r.write_offs for r in reports)
             print(f"{label}: {elapsed:.1f} s ({elapsed / 10:.2f} s a day), {postings:,} postings")
         start = time.perf_counter()
-        report = credit_day.run_credit_day(conn, credit.today(), progress=None)
+        report = credit_day.run_credit_day(conn, calendar.today(), progress=None)
         print(f"today: {time.perf_counter() - start:.2f} s, {report}")
         print("verify:", "ok" if verify(conn, progress=None).ok else "BROKEN")
 

@@ -28,7 +28,9 @@ from _common import machine, scratch_database, server_version
 from ledger.accounts import Side
 from ledger.posting import Leg, Transfer, legs_per_transaction_max, post
 from ledger.products import chart
+from ledger import calendar
 from ledger.products import factoring as f
+from ledger.products.factoring.common import ensure_product_accounts
 from ledger.products import factoring_accrual as fa
 from ledger.progress import Progress
 
@@ -47,8 +49,8 @@ def _amount_fen(n: int) -> int:
 
 
 def _seed_rows(conn: psycopg.Connection[Any], advances: int) -> None:
-    today = f._today()
-    f._ensure_product_accounts(conn)
+    today = calendar.today()
+    ensure_product_accounts(conn)
     conn.execute(
         """insert into ledger.accounts (code, name, type, normal_side, currency, holder_id, min_balance)
            select 'liabilities:suppliers:BS' || s, 'Payable to BS' || s, 'liability', 'credit', 'CNY', 'BS' || s, 0
@@ -74,7 +76,7 @@ def _seed_rows(conn: psycopg.Connection[Any], advances: int) -> None:
 
 
 def _seed_postings(conn: psycopg.Connection[Any], advances: int) -> None:
-    yesterday = f._day_start(f._today() - timedelta(days=1))
+    yesterday = calendar.day_start(calendar.today() - timedelta(days=1))
     rows = conn.execute("""select a.id, a.supplier_id, i.amount_fen, a.principal_fen
                              from ledger.factoring_advances a join ledger.purchase_invoices i on i.id = a.invoice_id
                             order by a.id""").fetchall()
@@ -110,7 +112,7 @@ def main() -> None:
         print(f"setup: {advances:,} open advances in {time.perf_counter() - start:.1f} s")
         conn.execute("vacuum analyze")
 
-        today = f._today()
+        today = calendar.today()
         start = time.perf_counter()
         run = fa.accrue_factoring_fees(conn, today, progress=sys.stderr)
         first_s = time.perf_counter() - start

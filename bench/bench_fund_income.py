@@ -22,6 +22,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
+from ledger import calendar
 from ledger.accounts import AccountType, Side
 from ledger.migrate import migrate
 from ledger.posting import Leg, Transfer, legs_per_transaction_max, post
@@ -95,7 +96,7 @@ def run(url: str, holders: int, income_date: date) -> dict[str, float]:
         _create_holder_accounts(conn, fund_id, holders)
         accounts_s = time.perf_counter() - started
         started = time.perf_counter()
-        seed_at = datetime.combine(income_date, datetime.min.time(), fund.fund_timezone) - timedelta(hours=1)
+        seed_at = calendar.day_start(income_date) - timedelta(hours=1)
         _seed_subscriptions(conn, fund_id, holders, seed_at)
         seed_s = time.perf_counter() - started
         conn.execute("vacuum analyze")
@@ -121,7 +122,7 @@ def main(argv: list[str]) -> int:
     print(f"PostgreSQL {version[0] if version else '?'}, database {database_name}, nproc {os.cpu_count()}, "
           f"{fund_income.holders_per_transaction_max} holders per transaction, "
           f"{fund_income.transactions_per_call} transactions per post() call", flush=True)
-    income_date = datetime.now(fund.fund_timezone).date() - timedelta(days=1)
+    income_date = calendar.today() - timedelta(days=1)
     for holders in sizes:
         run(url, holders, income_date)
     return 0

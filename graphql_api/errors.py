@@ -6,7 +6,7 @@ fails with a ledger error gets a GraphQL error whose `extensions.code` is the sa
 
 Adding your own error types (a product area):
 
-    # ledger/products/payments.py
+    # ledger/products/payments/common.py
     class PaymentNotFound(LedgerError):
         code = "PAYMENT_NOT_FOUND"
 

@@ -2,14 +2,16 @@
 
 Every error says what was wrong and what was expected. The database raises ledger errors from
 its functions and triggers with SQLSTATEs in class `LD` (see `sql/0001_core.sql`); `translate`
-maps them, and the constraint violations that guard the same rules, to these classes.
+maps them, and the constraint violations that guard the same rules, to these classes. Only a
+rule the database enforces has an SQLSTATE: an error Python raises itself (a product's, say)
+has a `code` and no `sqlstate`.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Any, ClassVar
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -30,15 +32,17 @@ __all__ = [
     "HoldExpired",
     "TransactionNotFound",
     "AlreadyReversed",
+    "AppendOnly",
     "translate",
+    "translated_sqlstates",
 ]
 
 
 class LedgerError(Exception):
     """Base of every error a caller can cause; `code` is stable, `message` is for people."""
 
-    code = "LEDGER_ERROR"
-    sqlstate = "LD000"
+    code: ClassVar[str] = "LEDGER_ERROR"
+    sqlstate: ClassVar[str | None] = None  # the SQLSTATE the database raises this error with
 
     def __init__(self, message: str, **details: Any) -> None:
         super().__init__(message)
@@ -137,10 +141,17 @@ class AlreadyReversed(LedgerError):
     sqlstate = "LD014"
 
 
+class AppendOnly(LedgerError):
+    """An UPDATE, DELETE or TRUNCATE of an append-only table: a mistake is corrected by a new,
+    reversing transaction."""
+
+    code = "APPEND_ONLY"
+    sqlstate = "LD015"
+
+
 _BY_SQLSTATE: dict[str, type[LedgerError]] = {
     cls.sqlstate: cls
     for cls in (
-        LedgerError,
         ValidationError,
         UnbalancedTransaction,
         CurrencyMismatch,
@@ -155,7 +166,9 @@ _BY_SQLSTATE: dict[str, type[LedgerError]] = {
         HoldExpired,
         TransactionNotFound,
         AlreadyReversed,
+        AppendOnly,
     )
+    if cls.sqlstate is not None
 }
 
 _REQUEST_POSITION = re.compile(r"^request (\d+)\b")
@@ -166,6 +179,11 @@ _BY_CONSTRAINT: dict[str, tuple[type[LedgerError], str]] = {
     "transactions_reverses_id_key": (AlreadyReversed, "the transaction was reversed by a concurrent request"),
     "accounts_code_key": (ValidationError, "an account with this code already exists"),
 }
+
+
+def translated_sqlstates() -> frozenset[str]:
+    """The SQLSTATEs `translate` turns into a LedgerError class."""
+    return frozenset(_BY_SQLSTATE)
 
 
 def translate(exc: psycopg.Error) -> LedgerError | None:

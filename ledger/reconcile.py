@@ -5,7 +5,8 @@ The file (CSV, UTF-8, a byte-order mark is allowed; at most `file_bytes_max` byt
 
     date,reference,amount[,description]
 
-- date: the bank's booking date, ISO `YYYY-MM-DD`, a day in `time_zone` (default Asia/Shanghai);
+- date: the bank's booking date, ISO `YYYY-MM-DD`, a day in `time_zone` (default: the business
+  time zone of ledger/calendar.py);
 - reference: the bank's reference for the line (may be empty);
 - amount: signed, in currency units with at most the currency's decimals (`1234.56`, `-20`);
   positive when the account's balance goes up (money into a bank reserve account). A column
@@ -38,6 +39,7 @@ from typing import Any
 import psycopg
 from psycopg import errors as pg_errors
 
+from ledger import calendar
 from ledger.accounts import Account, get_account
 from ledger.errors import LedgerError, ValidationError
 from ledger.money import amount_max, minor_digits
@@ -45,7 +47,7 @@ from ledger.money import amount_max, minor_digits
 __all__ = [
     "BankFileInvalid", "ReconciliationNotFound", "BankLine", "LedgerEntry", "ReconItem", "Reconciliation",
     "parse_bank_csv", "reconcile", "get_reconciliation", "file_bytes_max", "bank_lines_max",
-    "window_days_default", "window_days_max", "candidates_max", "reference_length_max", "time_zone_default",
+    "window_days_default", "window_days_max", "candidates_max", "reference_length_max",
 ]
 
 file_bytes_max = 10 * 1024 * 1024
@@ -56,7 +58,6 @@ candidates_max = 200_000
 reference_length_max = 200
 description_length_max = 1000
 file_name_length_max = 200
-time_zone_default = "Asia/Shanghai"
 
 _AMOUNT = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
 _MINOR = re.compile(r"^-?[0-9]+$")
@@ -284,9 +285,11 @@ def _match(lines: list[BankLine], entries: list[LedgerEntry], window_days: int) 
 
 
 def reconcile(conn: psycopg.Connection[Any], account_code: str, data: bytes, *, file_name: str = "",
-              window_days: int = window_days_default, time_zone: str = time_zone_default) -> Reconciliation:
+              window_days: int = window_days_default, time_zone: str | None = None) -> Reconciliation:
     """Reconcile a bank statement file against an account; the run is stored. The same file
-    again for the same account returns the stored run (already_imported=True)."""
+    again for the same account returns the stored run (already_imported=True). The bank's dates
+    are days in `time_zone` (an IANA name; by default the business time zone)."""
+    time_zone = calendar.business_time_zone().key if time_zone is None else calendar.time_zone(time_zone).key
     if isinstance(window_days, bool) or not isinstance(window_days, int) or not 0 <= window_days <= window_days_max:
         raise ValidationError(f"windowDays must be between 0 and {window_days_max}", field="windowDays")
     if not isinstance(data, bytes):

@@ -12,7 +12,8 @@ the figures the statement would show if cut now.
 
 CSV (RFC 4180, UTF-8 with a byte-order mark so spreadsheets read non-ASCII text, CRLF): one
 header row, then an `opening` row, one `entry` row per posted entry, a `closing` row and a
-`totals` row. Dates are ISO 8601 (a date column for spreadsheets and the full UTC timestamp);
+`totals` row. Dates are ISO 8601 (a date column for spreadsheets, the business date of
+ledger/calendar.py, and the full UTC timestamp);
 amounts in currency units ("1234.56") with the same figure in minor units alongside.
 """
 
@@ -21,14 +22,14 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
 import psycopg
 
+from ledger import calendar
 from ledger.accounts import Account, get_account
 from ledger.errors import ValidationError
 from ledger.journal import get_transactions
@@ -37,7 +38,7 @@ from ledger.statements import StatementLine, statement_page, statement_totals
 from ledger import statements as _statements
 
 __all__ = [
-    "LaterChange", "Statement", "cut_statement", "journal_horizon", "parse_when", "to_csv", "to_json",
+    "LaterChange", "Statement", "cut_statement", "journal_horizon", "to_csv", "to_json",
     "to_pdf", "to_json_bytes", "render", "units", "statement_lines_max", "later_changes_max", "CSV_COLUMNS",
 ]
 
@@ -87,22 +88,6 @@ def journal_horizon(conn: psycopg.Connection[Any]) -> tuple[datetime, int]:
     row = conn.execute("select known_at, xmin::text::bigint from ledger.journal_horizon()").fetchone()
     assert row is not None
     return row[0], int(row[1])
-
-
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-
-
-def parse_when(value: str, *, field: str) -> datetime:
-    """An ISO date (midnight UTC) or an ISO date and time with a UTC offset."""
-    try:
-        if _DATE.match(value):
-            return datetime.combine(date.fromisoformat(value), datetime.min.time(), timezone.utc)
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise ValidationError(f"{field} must be an ISO date or date and time, got {value!r}", field=field) from None
-    if parsed.tzinfo is None:
-        raise ValidationError(f"{field} must carry a UTC offset (e.g. 2026-11-01T00:00:00+08:00)", field=field)
-    return parsed
 
 
 def cut_statement(conn: psycopg.Connection[Any], code: str, start: datetime, end: datetime, *,
@@ -204,7 +189,7 @@ def to_csv(statement: Statement) -> bytes:
     known = _iso(s.known_at)
 
     def balance_row(line: str, at: datetime, amount: int) -> list[str]:
-        return common + [line, at.date().isoformat(), _iso(at), "", "", "", "", "", "", "", "", "",
+        return common + [line, calendar.business_date(at).isoformat(), _iso(at), "", "", "", "", "", "", "", "", "",
                          units(amount, currency), str(amount), known]
 
     writer.writerow(balance_row("opening", s.start, s.opening))
@@ -213,7 +198,7 @@ def to_csv(statement: Statement) -> bytes:
         debit = line.amount if line.side == "debit" else 0
         credit = line.amount if line.side == "credit" else 0
         writer.writerow(common + [
-            "entry", line.effective_at.astimezone(timezone.utc).date().isoformat(), _iso(line.effective_at),
+            "entry", calendar.business_date(line.effective_at).isoformat(), _iso(line.effective_at),
             _iso(line.recorded_at), str(line.transaction_id), str(line.account_version), kind, _cell(description),
             units(debit, currency) if debit else "", units(credit, currency) if credit else "",
             str(debit) if debit else "", str(credit) if credit else "",

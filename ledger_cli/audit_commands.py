@@ -14,13 +14,14 @@ from typing import Any
 
 import psycopg
 
+from ledger import calendar
 from ledger.accounts import get_accounts
 from ledger.checkpoints import list_checkpoints, store_checkpoint
 from ledger_cli.options import add_database_options, connection_url
 from ledger.errors import ValidationError
 from ledger.feed import item_json, journal_page, page_size_max
-from ledger.reconcile import Reconciliation, reconcile, window_days_default, time_zone_default
-from ledger.statement_export import cut_statement, parse_when, render, units
+from ledger.reconcile import Reconciliation, reconcile, window_days_default
+from ledger.statement_export import cut_statement, render, units
 
 follow_interval_s = 1.0
 
@@ -40,7 +41,8 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("statement", help="an account statement as CSV, JSON or PDF")
     add_database_options(parser)
     parser.add_argument("--account", required=True, help="account code")
-    parser.add_argument("--from", dest="start", required=True, help="start, ISO date (UTC midnight) or date-time")
+    parser.add_argument("--from", dest="start", required=True,
+                        help="start, ISO date (the start of that business day) or date-time with an offset")
     parser.add_argument("--to", dest="end", required=True, help="end (exclusive), ISO date or date-time")
     parser.add_argument("--known-at", default=None, help="reproduce the statement as known at this recorded time")
     parser.add_argument("--format", choices=["csv", "json", "pdf"], default="csv")
@@ -59,7 +61,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--file", required=True, type=Path, help="CSV with date,reference,amount[,description]")
     parser.add_argument("--window-days", type=int, default=window_days_default,
                         help=f"amount matches may differ in date by this many days (default {window_days_default})")
-    parser.add_argument("--time-zone", default=time_zone_default, help="zone of the bank's dates")
+    parser.add_argument("--time-zone", default=None,
+                        help="IANA zone of the bank's dates (default: the business time zone)")
     parser.add_argument("--json", action="store_true", help="print the run as JSON")
     parser.set_defaults(run=_reconcile)
 
@@ -91,8 +94,8 @@ def _journal(args: argparse.Namespace) -> int:
 
 
 def _statement(args: argparse.Namespace) -> int:
-    start, end = parse_when(args.start, field="from"), parse_when(args.end, field="to")
-    known_at = parse_when(args.known_at, field="knownAt") if args.known_at else None
+    start, end = calendar.parse_instant(args.start, field="from"), calendar.parse_instant(args.end, field="to")
+    known_at = calendar.parse_instant(args.known_at, field="knownAt") if args.known_at else None
     with psycopg.connect(connection_url(args), autocommit=True) as conn:
         statement = cut_statement(conn, args.account, start, end, known_at=known_at)
     data = render(statement, args.format)

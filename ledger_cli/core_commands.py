@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-from datetime import datetime
 from typing import Any
 
 import psycopg
 
+from ledger import calendar
 from ledger.audit import audit_digest, verify
 from ledger_cli.options import add_database_options, connection_url
 from ledger.migrate import migrate
@@ -27,9 +27,11 @@ def register(subparsers: Any) -> None:
                         help="also prove the journal extends, unchanged, the one this digest (v1:...) was taken of")
     parser.set_defaults(run=_verify)
 
-    parser = subparsers.add_parser("close-period", help="close the books up to a time (ISO 8601 with offset)")
+    parser = subparsers.add_parser(
+        "close-period",
+        help="close the books up to a time (ISO 8601 with an offset, or a date: the start of that business day)")
     add_database_options(parser)
-    parser.add_argument("until", type=datetime.fromisoformat)
+    parser.add_argument("until")
     parser.set_defaults(run=_close_period)
 
 
@@ -61,9 +63,10 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _close_period(args: argparse.Namespace) -> int:
+    until = calendar.parse_instant(args.until, field="until")
     with psycopg.connect(connection_url(args), autocommit=True) as conn:
-        close_period(conn, args.until)
-    print(f"closed until {args.until.isoformat()}")
+        close_period(conn, until)
+    print(f"closed until {until.isoformat()}")
     return 0
 
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import date
 from typing import Any
 
 import psycopg
 
+from ledger import calendar
 from ledger_cli.options import add_database_options, connection_url
 from ledger.products.credit_day import DayReport, run_credit_day, run_credit_days
 
@@ -23,8 +23,8 @@ def register(subparsers: Any) -> None:
     run_day = commands.add_parser(
         "run-day", help="bill what fell due, charge late fees, provision and write off for a date (idempotent)")
     add_database_options(run_day)
-    run_day.add_argument("--date", type=date.fromisoformat, required=True, help="business date, YYYY-MM-DD")
-    run_day.add_argument("--from", dest="first", type=date.fromisoformat, default=None,
+    run_day.add_argument("--date", required=True, help="business date, YYYY-MM-DD")
+    run_day.add_argument("--from", dest="first", default=None,
                          help="run every date from this one to --date, in order")
     run_day.set_defaults(run=_run_day)
 
@@ -41,8 +41,10 @@ def _say_if_posted(report: DayReport) -> None:
 
 def _run_day(args: argparse.Namespace) -> int:
     with psycopg.connect(connection_url(args), autocommit=True) as conn:
+        on = calendar.parse_date(args.date, field="date")
         if args.first is None:
-            _say(run_credit_day(conn, args.date, progress=sys.stderr))
+            _say(run_credit_day(conn, on, progress=sys.stderr))
             return 0
-        run_credit_days(conn, args.first, args.date, progress=sys.stderr, on_day=_say_if_posted)
+        first = calendar.parse_date(args.first, field="from")
+        run_credit_days(conn, first, on, progress=sys.stderr, on_day=_say_if_posted)
     return 0

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import date, datetime, timezone
 from typing import Any
 
 import psycopg
 
+from ledger import calendar
 from ledger_cli.options import add_database_options, connection_url
 from ledger.products import factoring_accrual
 
@@ -24,12 +24,12 @@ def register(subparsers: Any) -> None:
     commands = parser.add_subparsers(dest="factoring_command", required=True, metavar="FACTORING_COMMAND")
     accrue = commands.add_parser("accrue", help="accrue every open advance's fee through a date (idempotent)")
     add_database_options(accrue)
-    accrue.add_argument("--date", type=date.fromisoformat, default=None, help="YYYY-MM-DD, UTC (default: today)")
+    accrue.add_argument("--date", default=None, help="business date, YYYY-MM-DD (default: today)")
     accrue.set_defaults(run=_accrue)
 
 
 def _accrue(args: argparse.Namespace) -> int:
-    on = args.date or datetime.now(timezone.utc).date()
+    on = calendar.today() if args.date is None else calendar.parse_date(args.date, field="date")
     with psycopg.connect(connection_url(args), autocommit=True) as conn:
         run = factoring_accrual.accrue_factoring_fees(conn, on, progress=sys.stderr)
     print(f"factoring fees through {run.on}: {run.fee_fen:,} fen on {run.advances_accrued:,} advances "

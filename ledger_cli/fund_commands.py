@@ -14,6 +14,7 @@ from typing import Any
 
 import psycopg
 
+from ledger import calendar
 from ledger_cli.options import add_database_options, connection_url
 from ledger.errors import ValidationError
 from ledger.products import fund, fund_income
@@ -37,7 +38,7 @@ def register(subparsers: Any) -> None:
         "publish-income", help="record a day's income per 10,000 units and credit every holder")
     add_database_options(publish)
     publish.add_argument("--fund", required=True)
-    publish.add_argument("--date", required=True, type=date.fromisoformat, help="YYYY-MM-DD (Asia/Shanghai)")
+    publish.add_argument("--date", required=True, help="business date, YYYY-MM-DD")
     publish.add_argument("--income", required=True, help="income per 10,000 units, e.g. 1.7807")
     publish.set_defaults(run=_publish)
 
@@ -46,8 +47,8 @@ def register(subparsers: Any) -> None:
     add_database_options(replay)
     replay.add_argument("--fund", required=True)
     replay.add_argument("--csv", required=True, type=Path)
-    replay.add_argument("--from", dest="date_from", required=True, type=date.fromisoformat)
-    replay.add_argument("--to", dest="date_to", required=True, type=date.fromisoformat)
+    replay.add_argument("--from", dest="date_from", required=True, help="YYYY-MM-DD")
+    replay.add_argument("--to", dest="date_to", required=True, help="YYYY-MM-DD")
     replay.set_defaults(run=_publish_csv)
 
 
@@ -79,12 +80,14 @@ def _say(run: fund_income.IncomeRun) -> None:
 
 def _publish(args: argparse.Namespace) -> int:
     with psycopg.connect(connection_url(args), autocommit=True) as conn:
-        _say(fund_income.publish_income(conn, args.fund, args.date, args.income, progress=sys.stderr))
+        day = calendar.parse_date(args.date, field="date")
+        _say(fund_income.publish_income(conn, args.fund, day, args.income, progress=sys.stderr))
     return 0
 
 
 def _publish_csv(args: argparse.Namespace) -> int:
-    figures = csv_figures(args.csv, args.date_from, args.date_to)
+    figures = csv_figures(args.csv, calendar.parse_date(args.date_from, field="from"),
+                          calendar.parse_date(args.date_to, field="to"))
     with psycopg.connect(connection_url(args), autocommit=True) as conn:
         for day, income in figures:
             _say(fund_income.publish_income(conn, args.fund, day, income, progress=sys.stderr))

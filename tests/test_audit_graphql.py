@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 
+from ledger import calendar
 from ledger.accounts import AccountType, NewAccount, Side, create_account
 from ledger.checkpoints import verify_digest
 from ledger.posting import Leg, Transfer, post
@@ -193,3 +194,18 @@ def test_statement_differences_lists_backdated_postings(api, conn):
                                 "amount": {"amount": "50"}}]
     errors = api.errors(query, {"code": WALLET, **period, "knownAt": known_at}, role="holder", holder="u2")
     assert errors[0]["extensions"]["code"] == "ACCOUNT_NOT_FOUND"
+
+
+def test_statement_route_dates_are_business_days(api, conn, monkeypatch):
+    monkeypatch.delenv(calendar.time_zone_variable, raising=False)
+    _book(conn)
+    midnight = calendar.day_start(date(2026, 10, 10))  # 2026-10-09T16:00:00Z
+    legs = [Leg(BANK, Side.DEBIT, 7), Leg(WALLET, Side.CREDIT, 7)]
+    post(conn, [Transfer("last", "wallet.move", legs, effective_at=midnight - timedelta(microseconds=1)),
+                Transfer("first", "wallet.move", legs, effective_at=midnight)])
+    auditor = {"Authorization": f"Bearer {api.token('auditor')}"}
+    rows = _csv(api.client.get(f"/statements/{WALLET}.csv", params={"from": "2026-10-10", "to": "2026-10-11"},
+                               headers=auditor))
+    assert (rows[0]["effective_date"], rows[0]["effective_at"]) == ("2026-10-10", "2026-10-09T16:00:00Z")
+    assert rows[0]["balance_minor"] == str(10_000 - 999 + 7)
+    assert [(r["effective_date"], r["credit_minor"]) for r in rows if r["line"] == "entry"] == [("2026-10-10", "7")]

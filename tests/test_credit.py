@@ -11,6 +11,7 @@ from fractions import Fraction
 import psycopg
 import pytest
 
+from ledger import calendar
 from ledger.accounts import Side
 from ledger.audit import verify
 from ledger.balances import rollup
@@ -42,7 +43,7 @@ def _setup(conn, *, limit: int = 1_000_000, wallet: int = 0) -> None:
 
 def _days_ago(days: int) -> datetime:
     """10:00 in Shanghai `days` ago (or a minute ago, if that is earlier today than 10:00)."""
-    moment = credit.day_start(credit.today() - timedelta(days=days)) + timedelta(hours=10)
+    moment = calendar.day_start(calendar.today() - timedelta(days=days)) + timedelta(hours=10)
     return min(moment, datetime.now(UTC) - timedelta(minutes=1))
 
 
@@ -61,7 +62,7 @@ def _assert_books(conn) -> None:
 
 def test_annuity_loan_matches_worked_numbers(conn):
     onboard_customer(conn, "U1")
-    loan = credit.originate_loan(conn, "o1", "U1", 10000, "0.01", 6, credit.Method.ANNUITY, credit.today())
+    loan = credit.originate_loan(conn, "o1", "U1", 10000, "0.01", 6, credit.Method.ANNUITY, calendar.today())
     assert [i.total_fen for i in loan.schedule] == [1725] * 5 + [1728]
     assert [i.interest_fen for i in loan.schedule] == [100, 84, 67, 51, 34, 17]
     assert sum(i.interest_fen for i in loan.schedule) == 353
@@ -89,14 +90,14 @@ def _oracle_annuity(principal: int, rate: Fraction, months: int) -> list[tuple[i
 def test_annuity_schedule_against_exact_oracle(conn, principal, rate, months):
     onboard_customer(conn, "U1")
     loan = credit.originate_loan(conn, f"o-{principal}", "U1", principal, rate, months, credit.Method.ANNUITY,
-                                 credit.today())
+                                 calendar.today())
     assert [(i.principal_fen, i.interest_fen) for i in loan.schedule] == _oracle_annuity(
         principal, Fraction(rate), months)
 
 
 def test_equal_principal_and_conversion_schedules(conn):
     _setup(conn)
-    loan = credit.originate_loan(conn, "o1", "U1", 10000, "0.01", 3, credit.Method.EQUAL_PRINCIPAL, credit.today())
+    loan = credit.originate_loan(conn, "o1", "U1", 10000, "0.01", 3, credit.Method.EQUAL_PRINCIPAL, calendar.today())
     assert [(i.principal_fen, i.interest_fen) for i in loan.schedule] == [(3333, 100), (3333, 67), (3334, 33)]
     purchase = credit.purchase_on_credit(conn, "p1", "U1", "M1", 100000, _days_ago(1))
     converted = credit.convert_to_instalments(conn, "c1", purchase.id, 3, "0.005")
@@ -115,7 +116,7 @@ def test_equal_principal_and_conversion_schedules(conn):
 def test_purchase_pays_merchant_and_respects_limit(conn):
     _setup(conn, limit=100000)
     loan = credit.purchase_on_credit(conn, "p1", "U1", "M1", 60000, _days_ago(0))
-    assert loan.schedule[0].due_date == credit.business_date(loan.opened_at) + timedelta(days=30)
+    assert loan.schedule[0].due_date == calendar.business_date(loan.opened_at) + timedelta(days=30)
     assert rollup(conn, chart.merchant_payable("M1"))[0].amount_minor == 60000
     assert credit.purchase_on_credit(conn, "p1", "U1", "M1", 60000, loan.opened_at).replayed
     with pytest.raises(IdempotencyConflict):
@@ -156,8 +157,8 @@ def test_late_fees_daily_rounded_at_least_one_fen(conn):
     big = credit.purchase_on_credit(conn, "p1", "U1", "M1", 33333, _days_ago(35))
     small = credit.purchase_on_credit(conn, "p2", "U1", "M1", 100, _days_ago(35))
     due = big.schedule[0].due_date
-    _run(conn, due, credit.today())
-    days_late = (credit.today() - due).days
+    _run(conn, due, calendar.today())
+    days_late = (calendar.today() - due).days
     assert days_late == 5
     # 33333 x 0.05% = 16.6665 -> 17 a day; 100 x 0.05% = 0.05 -> at least 1 fen.
     assert credit_repay.outstanding(conn, big.id).late_fees_fen == 17 * days_late
@@ -166,7 +167,7 @@ def test_late_fees_daily_rounded_at_least_one_fen(conn):
     assert view.days_past_due == days_late and view.bucket is credit.Bucket.DPD_1_30
     assert view.schedule[0].status == "OVERDUE"
     # Idempotent per date: a second run of every date posts nothing.
-    again = _run(conn, due, credit.today())
+    again = _run(conn, due, calendar.today())
     assert all(r.bills == r.late_fees == r.provisions == r.write_offs == 0 for r in again)
     _assert_books(conn)
 
@@ -175,7 +176,7 @@ def test_repayment_allocation_order_and_overpayment(conn):
     _setup(conn, wallet=200000)
     loan = credit.purchase_on_credit(conn, "p1", "U1", "M1", 90000, _days_ago(40))
     credit.convert_to_instalments(conn, "c1", loan.id, 3, "0.01", converted_at=_days_ago(40))
-    _run(conn, loan.schedule[0].due_date, credit.today())
+    _run(conn, loan.schedule[0].due_date, calendar.today())
     owed = credit_repay.outstanding(conn, loan.id)
     assert owed.fees_fen == 900 and owed.late_fees_fen > 0 and owed.principal_fen == 90000
     # Late fees first, then fees, then principal (no interest on a converted purchase).
@@ -203,7 +204,7 @@ def test_payoff_charges_remaining_fees_and_stops_billing(conn):
     _setup(conn, wallet=200000)
     loan = credit.purchase_on_credit(conn, "p1", "U1", "M1", 100000, _days_ago(31))
     credit.convert_to_instalments(conn, "c1", loan.id, 3, "0.005", converted_at=_days_ago(31))
-    _run(conn, credit.today() - timedelta(days=2), credit.today())
+    _run(conn, calendar.today() - timedelta(days=2), calendar.today())
     quote = credit_repay.payoff_quote(conn, loan.id)
     # Instalment 1 billed (fee 500), two more fees to come; principal all outstanding.
     assert (quote.owed.fees_fen, quote.remaining_fees_fen, quote.owed.principal_fen) == (500, 1000, 100000)
@@ -236,8 +237,8 @@ def test_buckets_fee_stop_write_off_and_recovery(conn):
     loan = credit.purchase_on_credit(conn, "p1", "U1", "M1", 10000, _days_ago(30 + 182))
     due = loan.schedule[0].due_date
     buckets = {}
-    for report in credit_day.run_credit_days(conn, due, credit.today(), progress=None):
-        view = credit_view.loan_view(conn, loan.id, as_of=credit.day_start(report.date) + timedelta(hours=12))
+    for report in credit_day.run_credit_days(conn, due, calendar.today(), progress=None):
+        view = credit_view.loan_view(conn, loan.id, as_of=calendar.day_start(report.date) + timedelta(hours=12))
         buckets.setdefault(view.bucket, report.date)
     assert list(buckets) == [credit.Bucket.CURRENT, credit.Bucket.DPD_1_30, credit.Bucket.DPD_31_60,
                              credit.Bucket.DPD_61_90, credit.Bucket.DPD_91_180, credit.Bucket.WRITE_OFF]
@@ -257,7 +258,7 @@ def test_buckets_fee_stop_write_off_and_recovery(conn):
     with pytest.raises(credit.Overpayment):
         credit_repay.recover_loan(conn, "rec1", loan.id, 10451)
     credit_repay.recover_loan(conn, "rec1", loan.id, 4000)
-    credit_day.run_credit_day(conn, credit.today(), progress=None)  # same date: skipped, key exists
+    credit_day.run_credit_day(conn, calendar.today(), progress=None)  # same date: skipped, key exists
     assert credit_view.loan_view(conn, loan.id).allowance_fen == 4000
     _assert_books(conn)
 
@@ -271,10 +272,10 @@ def test_recovery_refused_on_open_loan(conn):
 
 def test_bank_loan_billing_and_early_repayment(conn):
     _setup(conn)
-    start = credit.today() - timedelta(days=70)
+    start = calendar.today() - timedelta(days=70)
     loan = credit.originate_loan(conn, "o1", "U1", 10000, "0.01", 6, credit.Method.ANNUITY, start)
-    _run(conn, start, credit.today())
-    billed = [i for i in loan.schedule if i.due_date <= credit.today()]
+    _run(conn, start, calendar.today())
+    billed = [i for i in loan.schedule if i.due_date <= calendar.today()]
     owed = credit_repay.outstanding(conn, loan.id)
     assert owed.interest_fen == sum(i.interest_fen for i in billed)
     rollup_interest = rollup(conn, credit.INTEREST_INCOME)[0].amount_minor
@@ -291,7 +292,7 @@ def test_bank_loan_billing_and_early_repayment(conn):
 
 def test_run_day_refuses_future_dates(conn):
     with pytest.raises(ValidationError):
-        credit_day.run_credit_day(conn, credit.today() + timedelta(days=1), progress=None)
+        credit_day.run_credit_day(conn, calendar.today() + timedelta(days=1), progress=None)
 
 
 def test_settings_loaded_and_validated(conn):
@@ -345,10 +346,23 @@ def test_cli_run_day(db_url, conn, monkeypatch, capsys):
     _setup(conn)
     credit.purchase_on_credit(conn, "p1", "U1", "M1", 20000, _days_ago(33))
     monkeypatch.setenv("DATABASE_URL", db_url)
-    first = (credit.today() - timedelta(days=4)).isoformat()
-    assert main(["credit", "run-day", "--from", first, "--date", credit.today().isoformat()]) == 0
+    first = (calendar.today() - timedelta(days=4)).isoformat()
+    assert main(["credit", "run-day", "--from", first, "--date", calendar.today().isoformat()]) == 0
     out = capsys.readouterr().out
     assert "late fees 1" in out
-    assert main(["credit", "run-day", "--date", credit.today().isoformat()]) == 0
+    assert main(["credit", "run-day", "--date", calendar.today().isoformat()]) == 0
     assert capsys.readouterr().out.strip().endswith("bills 0, late fees 0, provisions 0, write-offs 0")
-    assert main(["credit", "run-day", "--date", (credit.today() + timedelta(days=1)).isoformat()]) == 2
+    assert main(["credit", "run-day", "--date", (calendar.today() + timedelta(days=1)).isoformat()]) == 2
+
+
+def test_a_purchase_is_dated_by_its_business_day(conn, monkeypatch):
+    monkeypatch.delenv(calendar.time_zone_variable, raising=False)
+    _setup(conn)
+    day = calendar.today() - timedelta(days=3)
+    midnight = calendar.day_end(day)
+    last = credit.purchase_on_credit(conn, "last", "U1", "M1", 1000, midnight - timedelta(microseconds=1))
+    first = credit.purchase_on_credit(conn, "first", "U1", "M1", 1000, midnight)
+    assert last.schedule[0].due_date == day + timedelta(days=30)
+    assert first.schedule[0].due_date == day + timedelta(days=31)
+    steps = conn.execute("select business_date from ledger.loan_steps where step = 'open' order by 1").fetchall()
+    assert [row[0] for row in steps] == [day, day + timedelta(days=1)]

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+from ledger import calendar
 from ledger.accounts import Side
 from ledger.audit import verify
 from ledger.journal import trial_balance
 from ledger.posting import Leg, Transfer, post
-from ledger.products import chart, credit
+from ledger.products import chart
 from ledger.products.onboarding import onboard_customer, onboard_merchant
 
 LOAN_FIELDS = """
@@ -66,7 +67,7 @@ def _setup(conn, api, *, limit: int = 1_000_000, wallet: int = 500_000) -> None:
 
 def _days_ago(days: int) -> str:
     """10:00 in Shanghai `days` ago (or a minute ago, if that is earlier today than 10:00)."""
-    moment = credit.day_start(credit.today() - timedelta(days=days)) + timedelta(hours=10)
+    moment = calendar.day_start(calendar.today() - timedelta(days=days)) + timedelta(hours=10)
     return min(moment, datetime.now(timezone.utc) - timedelta(minutes=1)).isoformat()
 
 
@@ -78,7 +79,7 @@ def _purchase(api, key: str, amount: int, days_ago: int) -> dict:
 
 
 def _run_days(api, days_back: int) -> list[dict]:
-    today = credit.today()
+    today = calendar.today()
     result = api.data(RUN_DAY, {"i": {"date": today.isoformat(),
                                       "fromDate": (today - timedelta(days=days_back)).isoformat()}})["runCreditDay"]
     assert result["__typename"] == "CreditDaysRun", result
@@ -100,7 +101,7 @@ def test_purchase_within_limit_and_conversion(conn, api):
     _setup(conn, api, limit=150000)
     loan = _purchase(api, "p1", 100000, 0)
     assert loan["kind"] == "PURCHASE" and loan["status"] == "ACTIVE" and loan["bucket"] == "CURRENT"
-    bought = credit.business_date(datetime.fromisoformat(loan["openedAt"]))
+    bought = calendar.business_date(datetime.fromisoformat(loan["openedAt"]))
     assert [i["dueDate"] for i in loan["schedule"]] == [(bought + timedelta(days=30)).isoformat()]
     over = api.data(PURCHASE, {"i": {"idempotencyKey": "p2", "customerId": "U1", "merchantId": "M1",
                                      "amount": "50001", "purchasedAt": _days_ago(0)}})["purchaseOnCredit"]
@@ -123,7 +124,7 @@ def test_originate_annuity_loan(conn, api):
     _setup(conn, api)
     result = api.data(ORIGINATE, {"i": {"idempotencyKey": "o1", "customerId": "U1", "principal": "10000",
                                         "monthlyRate": "0.01", "months": 6, "method": "ANNUITY",
-                                        "startDate": credit.today().isoformat()}})["originateLoan"]
+                                        "startDate": calendar.today().isoformat()}})["originateLoan"]
     assert result["__typename"] == "LoanOriginated"
     schedule = result["loan"]["schedule"]
     assert [_amount(i["total"]) for i in schedule] == [1725] * 5 + [1728]
@@ -253,7 +254,7 @@ def test_mixed_book_balances(conn, api):
                              "monthlyFeeRate": "0.006", "convertedAt": _days_ago(100)}})
     api.data(ORIGINATE, {"i": {"idempotencyKey": "o1", "customerId": "U1", "principal": "200000",
                                "monthlyRate": "0.008", "months": 12, "method": "EQUAL_PRINCIPAL",
-                               "startDate": (credit.today() - timedelta(days=95)).isoformat()}})
+                               "startDate": (calendar.today() - timedelta(days=95)).isoformat()}})
     _run_days(api, 60)
     api.data(REPAY, {"i": {"idempotencyKey": "r1", "loanId": bnpl["id"], "amount": "12345"}})
     _run_days(api, 3)

@@ -3,24 +3,25 @@
 from __future__ import annotations
 
 import threading
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
 
+from ledger import calendar
 from ledger.audit import verify
 from ledger.balances import balances_now
 from ledger.errors import IdempotencyConflict, LedgerError, ValidationError
 from ledger.journal import entries_of_transactions, trial_balance
-from ledger.accounts import get_account
+from ledger.accounts import Side, get_account
+from ledger.posting import Leg, Transfer, post
 from ledger.products import chart
 from ledger.products import factoring as f
 from ledger.products import factoring_accrual as fa
 
-TODAY = f._today()
+TODAY = calendar.today()
 INVOICE_FEN = 100_000_000
 
 
@@ -347,7 +348,30 @@ def test_mix_then_client_money_sweep(conn: psycopg.Connection[Any]) -> None:
     f.settle_invoice(conn, "S1", "INV-3", idempotency_key="p3")
     assert f.get_advance(conn, first.id).status == "OPEN"
     payments.ensure_bank(conn, "icbc")
-    beijing_today = datetime.now(ZoneInfo("Asia/Shanghai")).date()  # the sweep's business day
-    payments.sweep_client_money(conn, idempotency_key="sweep", bank="icbc", day=beijing_today)
+    payments.sweep_client_money(conn, idempotency_key="sweep", bank="icbc", day=calendar.today())
     assert payments.client_money(conn).difference_fen == 0
     assert_books_clean(conn)
+
+
+def test_fee_days_are_business_days_at_the_boundary(conn: psycopg.Connection[Any], monkeypatch: Any) -> None:
+    from ledger.products.factoring.fees import fees_due
+
+    monkeypatch.delenv(calendar.time_zone_variable, raising=False)
+    invoice(conn)
+    made = advance(conn, days=10)  # 80,000,000 fen in place from the start of days_ago(10)
+    row = conn.execute("select effective_at from ledger.transactions where kind = 'factoring.advance'").fetchone()
+    assert row is not None and row[0] == calendar.day_start(days_ago(10))
+    # More principal (through the core: the product only posts at a day's start) at the last
+    # microsecond of one business day and at the first of the next.
+    boundary = calendar.day_start(days_ago(5))
+    post(conn, [Transfer(f"extra-{n}", "test.principal",
+                         [Leg(f.advance_code(made.id), Side.DEBIT, amount), Leg(chart.OWN_FUNDS, Side.CREDIT, amount)],
+                         effective_at=at)
+                for n, (amount, at) in enumerate(((1_000_000, boundary - timedelta(microseconds=1)),
+                                                   (2_000_000, boundary)))])
+    rate = Decimal("0.00025")
+    # Through days_ago(5): the advance 5 days, the 23:59:59.999999 one 1 day, the 00:00 one none yet.
+    assert fees_due(conn, [made.id], days_ago(5)) == [
+        (made.id, f.fee_rounding.apply(rate * (80_000_000 * 5 + 1_000_000)))]
+    assert fees_due(conn, [made.id], days_ago(4)) == [
+        (made.id, f.fee_rounding.apply(rate * (80_000_000 * 6 + 1_000_000 * 2 + 2_000_000)))]

@@ -8,11 +8,11 @@ from typing import Any
 
 import psycopg
 
+from ledger import calendar
 from ledger.audit import verify
 from ledger.journal import trial_balance
-from ledger.products import factoring as f
 
-TODAY = f._today()
+TODAY = calendar.today()
 
 ERRORS = "... on LedgerError { code message }"
 ADVANCE = """id supplierId invoiceNo status daysOutstanding advanceRate dailyFeeRate advancedOn

@@ -11,6 +11,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from ledger import calendar
 from ledger.accounts import AccountType, Side, get_account
 from ledger.audit import verify
 from ledger.balances import balance, rollup
@@ -23,7 +24,7 @@ from published import YUEBAO_CSV, yuebao_days, yuebao_incomes
 
 Conn = psycopg.Connection[Any]
 _BANK = "B1"
-_BEFORE_2014 = datetime(2013, 12, 31, 12, tzinfo=fund.fund_timezone)
+_BEFORE_2014 = datetime(2013, 12, 31, 12, tzinfo=calendar.business_time_zone())
 
 
 def _csv_figures() -> dict[date, Decimal]:
@@ -172,7 +173,8 @@ def test_income_counts_the_balance_at_the_days_end_and_compounds(conn: Conn) -> 
     assert [h.income_date for h in fund.income_history(conn, "EARLY", "YEB")] == [date(2014, 1, 2), date(2014, 1, 1)]
     income_entry_time = conn.execute(
         "select distinct effective_at from ledger.transactions where kind = 'fund.income' order by 1").fetchall()
-    assert [row[0] for row in income_entry_time] == [fund.day_end(date(2014, 1, 1)), fund.day_end(date(2014, 1, 2))]
+    assert [row[0] for row in income_entry_time] == [calendar.day_end(date(2014, 1, 1)),
+                                                     calendar.day_end(date(2014, 1, 2))]
 
 
 def test_days_are_published_in_order_and_only_once_ended(conn: Conn) -> None:
@@ -180,7 +182,7 @@ def test_days_are_published_in_order_and_only_once_ended(conn: Conn) -> None:
     fund_income.publish_income(conn, "YEB", date(2014, 1, 2), "1.8092", progress=None)
     with pytest.raises(fund.IncomeOutOfOrder):
         fund_income.publish_income(conn, "YEB", date(2014, 1, 1), "1.7807", progress=None)
-    today = datetime.now(fund.fund_timezone).date()
+    today = calendar.today()
     with pytest.raises(ValidationError):
         fund_income.publish_income(conn, "YEB", today, "1.0", progress=None)
     for bad in ("1.78071", "-1", "abc", "10000.0001"):
@@ -323,3 +325,16 @@ def test_the_cli_creates_a_fund_and_publishes_csv_figures(
     assert "already distributed" in capsys.readouterr().out
     assert main(["fund", "publish-income", "--fund", "YEB", "--date", "2014-01-07", "--income", "1.9"]) == 2
     assert "INCOME_ALREADY_PUBLISHED" in capsys.readouterr().err
+
+
+def test_income_day_ends_at_the_next_business_days_start(conn: Conn, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(calendar.time_zone_variable, raising=False)
+    fund.create_fund(conn, "YEB", "Yu'ebao")
+    end = calendar.day_end(date(2014, 1, 1))  # 2014-01-02 00:00 in Beijing, 2014-01-01T16:00Z
+    for customer, at in (("LAST", end - timedelta(microseconds=1)), ("NEXT", end)):
+        _customer(conn, customer, 1_000_000, at=_BEFORE_2014)
+        fund.subscribe(conn, idempotency_key=f"sub:{customer}", customer_id=customer, fund_id="YEB",
+                       amount_fen=1_000_000, effective_at=at)
+    fund_income.publish_income(conn, "YEB", date(2014, 1, 1), "1.7807", progress=None)
+    assert fund.holding(conn, "LAST", "YEB").balance_fen == 1_000_000 + 178  # in at 23:59:59.999999
+    assert fund.holding(conn, "NEXT", "YEB").balance_fen == 1_000_000        # in at 00:00 the next day

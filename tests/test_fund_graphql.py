@@ -9,6 +9,7 @@ from typing import Any
 
 import psycopg
 
+from ledger import calendar
 from ledger.accounts import AccountType, Side
 from ledger.audit import verify
 from ledger.journal import trial_balance
@@ -88,7 +89,7 @@ def test_publish_income_replays_refuses_another_figure_and_credits_holders(api: 
     api.data(_CREATE, {"input": {"fundId": "YEB", "name": "Yu'ebao"}})
     _customer_with(conn, "U1", 1_000_000)
     fund.subscribe(conn, idempotency_key="s1", customer_id="U1", fund_id="YEB", amount_fen=1_000_000,
-                   effective_at=datetime(2013, 12, 31, tzinfo=fund.fund_timezone))
+                   effective_at=datetime(2013, 12, 31, tzinfo=calendar.business_time_zone()))
     first = _publish(api, date(2014, 1, 1), "1.7807")
     assert first == {"__typename": "FundIncomePublished", "fund": {"id": "YEB"}, "date": "2014-01-01",
                      "incomePer10k": "1.7807", "holders": 1, "income": {"amount": "178"}, "transactions": 1,
@@ -140,7 +141,7 @@ def test_after_a_mix_through_the_api_the_books_balance_and_verify(api: Any, conn
     for number in range(3):
         _customer_with(conn, f"U{number}", 500_000)
         fund.subscribe(conn, idempotency_key=f"old{number}", customer_id=f"U{number}", fund_id="YEB",
-                       amount_fen=300_000, effective_at=datetime(2013, 12, 31, tzinfo=fund.fund_timezone))
+                       amount_fen=300_000, effective_at=datetime(2013, 12, 31, tzinfo=calendar.business_time_zone()))
     for offset in range(3):
         day = date(2014, 1, 1) + timedelta(days=offset)
         _publish(api, day, str(figures[day]))

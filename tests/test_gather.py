@@ -6,7 +6,7 @@ import threading
 
 from psycopg_pool import ConnectionPool
 
-from book import BANK, WALLET_U1, WALLET_U2, open_book, spend, top_up
+from book import WALLET_U1, WALLET_U2, open_book, spend, top_up
 from ledger.balances import balance
 from ledger.errors import AccountNotFound, HoldNotFound, InsufficientFunds
 from ledger.gather import Gatherer, post_gathered

@@ -3,15 +3,18 @@
 import threading
 import time
 from datetime import date, timedelta
+from decimal import Decimal
 
 import psycopg
 import pytest
 
-from ledger.accounts import get_account
+from ledger import calendar
+from ledger.accounts import Side, get_account
 from ledger.audit import verify
 from ledger.balances import balance
 from ledger.errors import HoldExpired, HoldNotPending, IdempotencyConflict, InsufficientFunds, ValidationError
 from ledger.journal import trial_balance
+from ledger.posting import Leg, Transfer, post
 from ledger.products import chart
 from ledger.products import payments as pay
 from ledger.products.onboarding import NotOnboarded, chargeback_receivable, onboard_customer, onboard_merchant
@@ -254,7 +257,7 @@ def test_settlement_chargeback_recovery_and_write_off(shop):
 
 def test_client_money_rule_holds_after_the_sweep(shop):
     conn = shop
-    today = _db_now(conn).astimezone(pay.business_timezone).date()
+    today = calendar.business_date(_db_now(conn))
     assert pay.client_money(conn).difference_fen == 0
     payment = _authorize(conn)
     pay.capture_payment(conn, idempotency_key="cap", payment_id=payment.id)
@@ -285,7 +288,7 @@ def test_client_money_rule_holds_after_the_sweep(shop):
 def test_backdated_sweep_uses_the_end_of_that_day(shop):
     conn = shop
     pay.top_up(conn, idempotency_key="top-2", customer_id="U1", bank="icbc", amount_fen=700)
-    yesterday = _db_now(conn).astimezone(pay.business_timezone).date() - timedelta(days=1)
+    yesterday = calendar.business_date(_db_now(conn)) - timedelta(days=1)
     # Nothing existed at the end of yesterday: the rule held then.
     sweep = pay.sweep_client_money(conn, idempotency_key="y", bank="icbc", day=yesterday)
     assert sweep.transaction_id is None and sweep.amount_fen == 0
@@ -305,7 +308,7 @@ def test_listing_payments_by_party_with_keyset_pages(shop):
     assert [p.id for p in rest.payments] == [ids[0]] and not rest.has_next_page
     everyone = pay.list_payments(conn, customer_id="U1")
     assert [p.id for p in everyone.payments] == [other.id, *reversed(ids)]
-    assert other.fee_rate == pay.Decimal("0.01")
+    assert other.fee_rate == Decimal("0.01")
     with pytest.raises(ValidationError):
         pay.list_payments(conn, first=pay.page_size_max + 1)
     with pytest.raises(ValidationError):
@@ -366,3 +369,21 @@ def test_long_keys_are_refused_before_anything_is_written(shop):
     with pytest.raises(ValidationError) as error:
         pay.capture_payment(shop, idempotency_key="k" * (pay.idempotency_key_length_max + 1), payment_id=payment.id)
     assert error.value.field == "idempotencyKey"
+
+
+def test_a_backdated_sweep_closes_its_business_day_at_the_last_microsecond(shop, monkeypatch):
+    monkeypatch.delenv(calendar.time_zone_variable, raising=False)
+    conn = shop
+    day = calendar.business_date(_db_now(conn)) - timedelta(days=3)
+    midnight = calendar.day_end(day)  # 00:00 of the next business day
+    chart.ensure_platform_accounts(conn)
+    credit = [Leg(chart.OWN_FUNDS, Side.DEBIT, 300), Leg(chart.wallet("U1"), Side.CREDIT, 300)]
+    after = [Leg(chart.OWN_FUNDS, Side.DEBIT, 40), Leg(chart.wallet("U1"), Side.CREDIT, 40)]
+    post(conn, [Transfer("last", "test.wallet_credit", credit, effective_at=midnight - timedelta(microseconds=1)),
+                Transfer("next", "test.wallet_credit", after, effective_at=midnight)])
+    sweep = pay.sweep_client_money(conn, idempotency_key="eod", bank="icbc", day=day)
+    assert sweep.effective_at == midnight - timedelta(microseconds=1)
+    assert calendar.business_date(sweep.effective_at) == day
+    assert sweep.amount_fen == 300  # the 23:59:59.999999 credit is the day's; the 00:00 one the next day's
+    assert pay.client_money(conn, as_of=sweep.effective_at).difference_fen == 0
+    _check_books(conn)

@@ -2,11 +2,11 @@
 
 import threading
 import time
-from datetime import datetime, timedelta
+from datetime import timedelta
 
+from ledger import calendar
 from ledger.audit import verify
 from ledger.journal import trial_balance
-from ledger.products import payments as pay
 
 PAYMENT_FIELDS = """id customerId merchantId status feeRate refundFeeProRata holdId captureTransactionId
     authorized { amount } captured { amount } refunded { amount } fee { amount } feeRefunded { amount }
@@ -219,7 +219,7 @@ def test_client_money_after_a_mix_and_the_sweep(api, conn):
     assert before["difference"]["amount"] == str(120 - 5000 - 1000)
     assert int(before["reserves"]["amount"]) - int(before["liabilities"]["amount"]) == 120 - 5000 - 1000
 
-    today = datetime.now(pay.business_timezone).date().isoformat()
+    today = calendar.today().isoformat()
     swept = _do(api, SWEEP, idempotencyKey="eod", bank="icbc", date=today)
     assert swept["__typename"] == "ClientMoneySwept", swept
     assert swept["amount"]["amount"] == "5880" and swept["clientMoney"]["difference"]["amount"] == "0"

@@ -6,11 +6,12 @@ import csv
 import io
 import json
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import psycopg
 import pytest
 
+from ledger import calendar
 from ledger.accounts import AccountType, NewAccount, Side, create_account
 from ledger_cli.main import main
 from ledger.errors import ValidationError
@@ -165,3 +166,36 @@ def test_cli_statement_formats(conn, db_url, monkeypatch, capsysbinary, tmp_path
     assert main(["statement", "--account", "liabilities:wallets:nobody", "--from", "2026-10-01",
                  "--to", "2026-11-01"]) == 2
     assert main(["statement", "--account", WALLET, "--from", "October", "--to", "2026-11-01"]) == 2
+
+
+def test_dates_are_business_days_at_the_day_boundary(conn, monkeypatch):
+    monkeypatch.delenv(calendar.time_zone_variable, raising=False)
+    _setup(conn)
+    midnight = calendar.day_start(date(2026, 10, 10))            # 2026-10-09T16:00:00Z
+    legs = [Leg("assets:bank:a", Side.DEBIT, 7), Leg(WALLET, Side.CREDIT, 7)]
+    post(conn, [Transfer("last", "wallet.move", legs, effective_at=midnight - timedelta(microseconds=1)),
+                Transfer("first", "wallet.move", legs, effective_at=midnight)])
+    start = calendar.parse_instant("2026-10-09", field="from")   # 2026-10-08T16:00:00Z
+    s = cut_statement(conn, WALLET, start, calendar.parse_instant("2026-10-11", field="to"))
+    rows = list(csv.DictReader(io.StringIO(to_csv(s).decode("utf-8-sig"))))
+    assert rows[0]["effective_date"] == "2026-10-09" and rows[0]["effective_at"] == "2026-10-08T16:00:00Z"
+    assert [(r["effective_date"], r["effective_at"]) for r in rows if r["line"] == "entry"] == [
+        ("2026-10-09", "2026-10-09T15:59:59.999999Z"), ("2026-10-10", "2026-10-09T16:00:00Z")]
+    day = cut_statement(conn, WALLET, *calendar.day_bounds(date(2026, 10, 9)))
+    assert [line.effective_at for line in day.lines] == [midnight - timedelta(microseconds=1)]
+    assert (day.opening, day.closing) == (0, 7)
+
+
+def test_cli_statement_dates_are_business_days(db_url, conn, monkeypatch, tmp_path):
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    monkeypatch.delenv(calendar.time_zone_variable, raising=False)
+    _setup(conn)
+    midnight = calendar.day_start(date(2026, 10, 10))
+    legs = [Leg("assets:bank:a", Side.DEBIT, 7), Leg(WALLET, Side.CREDIT, 7)]
+    post(conn, [Transfer("last", "wallet.move", legs, effective_at=midnight - timedelta(microseconds=1)),
+                Transfer("first", "wallet.move", legs, effective_at=midnight)])
+    out = tmp_path / "s.json"
+    assert main(["statement", "--account", WALLET, "--from", "2026-10-10", "--to", "2026-10-11",
+                 "--format", "json", "-o", str(out)]) == 0
+    body = json.loads(out.read_text(encoding="utf-8"))
+    assert (body["opening"]["minor"], body["closing"]["minor"]) == ("7", "14")

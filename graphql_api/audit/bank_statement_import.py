@@ -34,7 +34,7 @@ class ImportBankStatementInput:
         default=None, description=f"Days an amount match may lie from the bank date (default "
                                   f"{core_reconcile.window_days_default}, at most {core_reconcile.window_days_max}).")
     time_zone: Optional[str] = strawberry.field(
-        default=None, description=f"Zone of the bank's dates (default {core_reconcile.time_zone_default}).")
+        default=None, description="IANA zone of the bank's dates (default: the business time zone).")
 
 
 @strawberry.type(description="The bank statement file cannot be read; `line` names where (0: the whole file).")
@@ -69,7 +69,7 @@ class BankStatementImportMutation:
                 core_reconcile.reconcile, input.account_code, input.csv.encode("utf-8"),
                 file_name=input.file_name or "",
                 window_days=core_reconcile.window_days_default if input.window_days is None else input.window_days,
-                time_zone=input.time_zone or core_reconcile.time_zone_default)
+                time_zone=input.time_zone)
             return Reconciliation.of(run, Account.of(row))
         except LedgerError as exc:
             return _error(exc)

@@ -2,9 +2,9 @@
 
 Same auth and roles as GraphQL: a bearer token (401 without one); a holder only for its own
 accounts (any other account is 404, as if it did not exist, like the GraphQL `statement`).
-`from` and `to` are ISO dates (UTC midnight) or date-times with an offset; the period is
-[from, to). The figures are the GraphQL statement's; the cut (`knownAt`) and the journal position
-are in the file and in the `X-Statement-Known-At` and `X-Journal-Position` headers.
+`from` and `to` are ISO dates (the start of that business day, ledger/calendar.py) or date-times
+with an offset; the period is [from, to). The figures are the GraphQL statement's; the cut
+(`knownAt`) and the journal position are in the file and in the `X-Statement-Known-At` and `X-Journal-Position` headers.
 """
 
 from __future__ import annotations
@@ -16,9 +16,10 @@ from starlette.routing import BaseRoute, Route
 from graphql_api.audit.queries import cut_in_one_snapshot
 from graphql_api.context import app_state, authenticate
 from graphql_api.errors import StatementTimeout
+from ledger import calendar
 from ledger.accounts import get_account
 from ledger.errors import AccountNotFound, LedgerError, ValidationError
-from ledger.statement_export import parse_when, render
+from ledger.statement_export import render
 
 __all__ = ["STATEMENT_ROUTES"]
 
@@ -40,8 +41,9 @@ async def export_statement(request: Request) -> Response:
         for name in ("from", "to"):
             if name not in params:
                 raise ValidationError(f"the query parameter {name} is required (an ISO date or date-time)", field=name)
-        start, end = parse_when(params["from"], field="from"), parse_when(params["to"], field="to")
-        known_at = parse_when(params["knownAt"], field="knownAt") if "knownAt" in params else None
+        start = calendar.parse_instant(params["from"], field="from")
+        end = calendar.parse_instant(params["to"], field="to")
+        known_at = calendar.parse_instant(params["knownAt"], field="knownAt") if "knownAt" in params else None
         account = await state.run(get_account, code)
         if not principal.may_see(account):
             raise AccountNotFound(f"no account with code {code}", account=code)

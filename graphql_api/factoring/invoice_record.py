@@ -26,7 +26,7 @@ class RecordPurchaseInvoiceInput:
     invoice_no: str = strawberry.field(description="Unique per supplier.")
     amount: MinorUnits
     due_date: date
-    issued_on: Optional[date] = strawberry.field(default=None, description="Default: today (UTC).")
+    issued_on: Optional[date] = strawberry.field(default=None, description="Default: today (the business day).")
 
 
 @strawberry.type(description="The invoice and the transaction that posted its payable.")

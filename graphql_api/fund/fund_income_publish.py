@@ -24,7 +24,7 @@ __all__ = ["PublishFundIncomeInput", "FundIncomePublished", "PublishFundIncomeRe
 @strawberry.input
 class PublishFundIncomeInput:
     fund_id: str
-    date: dt.date = strawberry.field(description="The calendar day in Asia/Shanghai; it must have ended.")
+    date: dt.date = strawberry.field(description="The business day; it must have ended.")
     income_per_10k: str = strawberry.field(description='Income per 10,000 units, up to 4 decimals, e.g. "1.7807".')
 
 

@@ -23,7 +23,7 @@ __all__ = ["SweepClientMoneyInput", "ClientMoneySwept", "SweepClientMoneyResult"
 class SweepClientMoneyInput:
     idempotency_key: str
     bank: str
-    date: dt.date = strawberry.field(description="The business day (Beijing time) the sweep closes.")
+    date: dt.date = strawberry.field(description="The business day the sweep closes.")
 
 
 @strawberry.type(description="Own funds moved into (positive) or out of (negative) the bank's reserve; no "

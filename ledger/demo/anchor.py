@@ -6,11 +6,12 @@ capital's effective time) and every request has a fixed `demo:` idempotency key.
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import psycopg
 
+from ledger import calendar
 from ledger.journal import get_transaction_by_key
 
 __all__ = ["ANCHOR_KEY", "demo_anchor", "CUSTOMERS", "MERCHANTS", "SUPPLIERS", "BANKS", "history_days"]
@@ -28,5 +29,6 @@ def demo_anchor(conn: psycopg.Connection[Any]) -> datetime:
     capital = get_transaction_by_key(conn, ANCHOR_KEY)
     if capital is not None:
         return capital.effective_at
-    today = datetime.now(timezone.utc).date()
-    return datetime.combine(today - timedelta(days=history_days), time(9, 0), tzinfo=timezone.utc)
+    # In UTC, as the journal gives it back on a later load (the request must read the same).
+    start = calendar.day_start(calendar.today() - timedelta(days=history_days)) + timedelta(hours=9)
+    return start.astimezone(timezone.utc)

@@ -9,11 +9,12 @@ repaid on time, and a purchase paid off early. Dates derive from the demo's anch
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import psycopg
 
+from ledger import calendar
 from ledger.accounts import Side
 from ledger.demo.anchor import demo_anchor, history_days
 from ledger.posting import Leg, Transfer, post
@@ -36,11 +37,12 @@ _BANK = "icbc"
 
 
 def _at(day: date, hour: int = 10) -> datetime:
-    return datetime.combine(day, time(hour), credit.business_tz)
+    return calendar.day_start(day) + timedelta(hours=hour)
 
 
 def load_credit_demo(conn: psycopg.Connection[Any]) -> None:
-    today = demo_anchor(conn).date() + timedelta(days=history_days)  # the demo's today, fixed at first load
+    # The demo's today, fixed at first load.
+    today = calendar.business_date(demo_anchor(conn)) + timedelta(days=history_days)
     first = today - timedelta(days=max(days for *_, days in DEMO_LOANS))
     for customer, limit in _LINES_FEN.items():
         credit.open_credit_line(conn, customer, limit)
@@ -58,7 +60,7 @@ def load_credit_demo(conn: psycopg.Connection[Any]) -> None:
     credit.convert_to_instalments(conn, "demo:credit:early:convert", early.id, 3, "0.005",
                                   converted_at=_at(bought, 12))
     _run(conn, first, today - timedelta(days=1), loans, converted, annuity, early)
-    credit_day.run_credit_days(conn, today, credit.today(), progress=None)
+    credit_day.run_credit_days(conn, today, calendar.today(), progress=None)
 
 
 def _run(conn: psycopg.Connection[Any], first: date, last: date, loans: dict[str, credit.Loan],

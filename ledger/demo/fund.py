@@ -12,6 +12,7 @@ from typing import Any
 
 import psycopg
 
+from ledger import calendar
 from ledger.accounts import Side
 from ledger.demo.anchor import demo_anchor, history_days
 from ledger.posting import Leg, Transfer, post
@@ -26,7 +27,7 @@ _subscriptions_fen = {"U1001": 500_000, "U1002": 2_000_000, "U1003": 80_000}
 _redemption = ("U1002", 300_000, 75)  # customer, amount, demo day: a T+0 redemption mid-way
 _BANK = "icbc"
 
-# Income per 10,000 units published for 2014-01-01 .. 2014-03-31 (shared/data/yuebao_2013_2014.csv).
+# Income per 10,000 units published for 2014-01-01 .. 2014-03-31 (the fund series in tests/data/yuebao_2013_2014.csv).
 _FIGURES = (
     "1.7807", "1.8092", "1.7847", "1.7751", "1.7748", "1.774", "1.8086", "1.822", "1.7647", "1.7878",
     "1.7439", "1.7434", "1.7584", "1.7634", "1.7295", "1.723", "1.7139", "1.6772", "1.6767", "1.7235",
@@ -51,7 +52,7 @@ def load_fund_demo(conn: psycopg.Connection[Any]) -> None:
     customer, amount, day = _redemption
     fund.redeem(conn, idempotency_key=f"demo:fund:redeem:{customer}", customer_id=customer, fund_id=DEMO_FUND,
                 amount_fen=amount, effective_at=anchor + timedelta(days=day, hours=2))
-    first_day = anchor.date() + timedelta(days=history_days - len(_FIGURES))
+    first_day = calendar.business_date(anchor) + timedelta(days=history_days - len(_FIGURES))
     for offset, figure in enumerate(_FIGURES):
         fund_income.publish_income(conn, DEMO_FUND, first_day + timedelta(days=offset), figure, progress=None)
     fund.settle(conn, idempotency_key="demo:fund:settle", fund_id=DEMO_FUND, bank=_BANK)

@@ -9,11 +9,12 @@ sweep is keyed by day: a load on a later day sweeps that day).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import psycopg
 
+from ledger import calendar
 from ledger.demo.anchor import CUSTOMERS, MERCHANTS, SUPPLIERS
 from ledger.products import payments as pay
 from ledger.products.onboarding import onboard_customer, onboard_merchant, onboard_supplier
@@ -61,8 +62,8 @@ def demo_payments(conn: psycopg.Connection[Any]) -> None:
     pay.sweep_client_money(conn, idempotency_key=f"{_KEY}:sweep:{today.isoformat()}", bank="icbc", day=today)
 
 
-def _today(conn: psycopg.Connection[Any]) -> Any:
+def _today(conn: psycopg.Connection[Any]) -> date:
     row = conn.execute("select clock_timestamp()").fetchone()
     assert row is not None
     now: datetime = row[0]
-    return now.astimezone(pay.business_timezone).date()
+    return calendar.business_date(now)

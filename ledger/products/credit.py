@@ -16,12 +16,13 @@ import dataclasses
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
 import psycopg
 
+from ledger import calendar
 from ledger.accounts import AccountType, Side, get_account
 from ledger.errors import AccountNotFound, IdempotencyConflict, ValidationError
 from ledger.money import parse_amount
@@ -51,7 +52,6 @@ __all__ = [
     "Bucket", "Method", "CreditSettings", "Loan", "CreditLine",
     "LoanNotFound", "NoCreditLine", "CreditLimitExceeded", "Overpayment", "LoanClosed", "LoanNotWrittenOff",
     "ConversionRefused",
-    "business_tz", "business_date", "day_start", "today",
     "principal_account", "fees_account", "interest_account", "late_fees_account", "allowance_account",
     "FEE_INCOME", "INTEREST_INCOME", "LATE_FEE_INCOME", "PROVISION_EXPENSE",
     "load_settings", "set_setting", "open_credit_line", "credit_line", "purchase_on_credit",
@@ -60,8 +60,6 @@ __all__ = [
     "purchase_future_max",
 ]
 
-# China has no daylight saving: business days are calendar days at UTC+8.
-business_tz = timezone(timedelta(hours=8), "CST")
 instalments_max = 36             # conversion into at most this many instalments
 loan_months_max = 360            # bank-style loans (schedules.schedule_months_max)
 monthly_rate_max = Decimal("0.05")      # 5% a month is already far above any lawful rate
@@ -102,21 +100,6 @@ def late_fees_account(loan_id: str) -> str:
 
 def allowance_account(loan_id: str) -> str:
     return f"assets:loans:allowance:{loan_id}"
-
-
-# Time -------------------------------------------------------------------------------------------
-
-def business_date(moment: datetime) -> date:
-    return moment.astimezone(business_tz).date()
-
-
-def day_start(day: date) -> datetime:
-    """Midnight starting the business day: the effective time of what the daily job posts for it."""
-    return datetime.combine(day, time(0), business_tz)
-
-
-def today() -> date:
-    return business_date(datetime.now(timezone.utc))
 
 
 # Loans ------------------------------------------------------------------------------------------
@@ -259,7 +242,7 @@ def purchase_on_credit(
         except AccountNotFound:
             raise NotOnboarded(f"merchant {merchant_id} is not onboarded", merchant_id=merchant_id) from None
         settings = load_settings(conn)
-        due = business_date(purchased_at) + timedelta(days=settings.interest_free_days)
+        due = calendar.business_date(purchased_at) + timedelta(days=settings.interest_free_days)
         schedule = [Instalment(1, due, amount, 0, 0)]
         return _open(conn, key, request, kind="purchase", customer_id=customer_id, merchant_id=merchant_id,
                      principal=amount, opened_at=purchased_at, settings=settings, schedule=schedule,
@@ -280,7 +263,7 @@ def originate_loan(
                               field="months")
     if not isinstance(method, Method):
         raise ValidationError("method must be ANNUITY or EQUAL_PRINCIPAL", field="method")
-    if not isinstance(start_date, date) or isinstance(start_date, datetime) or start_date > today():
+    if not isinstance(start_date, date) or isinstance(start_date, datetime) or start_date > calendar.today():
         raise ValidationError(f"startDate must be a date no later than today, got {start_date!r}",
                               field="startDate")
     build = annuity_schedule if method is Method.ANNUITY else equal_principal_schedule
@@ -297,7 +280,7 @@ def originate_loan(
             return replay
         wallet = onboard_customer(conn, customer_id).accounts[0]
         return _open(conn, key, request, kind="loan", customer_id=customer_id, merchant_id=None,
-                     principal=principal, opened_at=day_start(start_date), settings=load_settings(conn),
+                     principal=principal, opened_at=calendar.day_start(start_date), settings=load_settings(conn),
                      schedule=schedule, monthly_rate=rate, method=method.value, counter_account=wallet.code)
 
 
@@ -337,7 +320,7 @@ def _open(
         Leg(principal_account(loan_id), Side.DEBIT, principal), Leg(counter_account, Side.CREDIT, principal)],
         description=f"{kind} {loan_id} for {customer_id}", effective_at=opened_at,
         metadata={"loan_id": loan_id, "customer_id": customer_id})])
-    record_steps(conn, [(posted[0].transaction_id, loan_id, "open", business_date(opened_at))])
+    record_steps(conn, [(posted[0].transaction_id, loan_id, "open", calendar.business_date(opened_at))])
     return get_loan(conn, loan_id)
 
 
@@ -401,7 +384,7 @@ def convert_to_instalments(
         if not loan.opened_at <= at <= datetime.now(timezone.utc) + purchase_future_max:
             raise ValidationError(f"convertedAt must lie between the purchase ({loan.opened_at.isoformat()}) and now",
                                   field="convertedAt")
-        _check_convertible(conn, loan, business_date(at))
+        _check_convertible(conn, loan, calendar.business_date(at))
         first_due = loan.schedule[0].due_date
         try:
             plan = instalment_conversion_schedule(loan.principal_fen, rate, instalments, first_due)

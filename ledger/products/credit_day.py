@@ -24,6 +24,7 @@ from typing import Any, TextIO
 
 import psycopg
 
+from ledger import calendar
 from ledger.accounts import Side
 from ledger.errors import ValidationError
 from ledger.posting import Leg, Transfer, post
@@ -35,7 +36,6 @@ from ledger.products.credit import (
     Bucket,
     CreditSettings,
     allowance_account,
-    day_start,
     ensure_credit_accounts,
     fees_account,
     interest_account,
@@ -44,7 +44,6 @@ from ledger.products.credit import (
     lock_loan,
     principal_account,
     record_steps,
-    today,
 )
 from ledger.products.credit_repay import bill_key, outstanding
 from ledger.progress import Progress
@@ -149,7 +148,7 @@ def run_credit_days(
 
 
 def _run_day(conn: psycopg.Connection[Any], on: date, progress: TextIO | None, settings: CreditSettings) -> DayReport:
-    if not isinstance(on, date) or on > today():
+    if not isinstance(on, date) or on > calendar.today():
         raise ValidationError(f"date must be a business date no later than today, got {on!r}", field="date")
     bills = _post_all(conn, on, list(_bills(conn, on)), progress, f"{on} bills")
     late = _post_all(conn, on, list(_late_fees(conn, on, settings)), progress, f"{on} late fees")
@@ -172,26 +171,26 @@ def _bills(conn: psycopg.Connection[Any], on: date) -> Iterator[_Step]:
             legs += [Leg(interest_account(loan_id), Side.DEBIT, interest), Leg(INTEREST_INCOME, Side.CREDIT, interest)]
         yield _Step(Transfer(bill_key(loan_id, plan_no, number), "credit.bill", legs,
                              description=f"instalment {number} of {loan_id} due {due}",
-                             effective_at=day_start(due),
+                             effective_at=calendar.day_start(due),
                              metadata={"loan_id": loan_id, "instalment": number, "due_date": due.isoformat()}),
                     loan_id, "bill")
 
 
 def _late_fees(conn: psycopg.Connection[Any], on: date, settings: CreditSettings) -> Iterator[_Step]:
-    rows = conn.execute(_LATE_FEES_SQL, {"before": day_start(on), "on": on,
+    rows = conn.execute(_LATE_FEES_SQL, {"before": calendar.day_start(on), "on": on,
                                          "stop_dpd": settings.late_fee_stop_dpd}).fetchall()
     for loan_id, fee, overdue in rows:
         yield _Step(Transfer(f"credit:late_fee:{loan_id}:{on.isoformat()}", "credit.late_fee", [
             Leg(late_fees_account(loan_id), Side.DEBIT, int(fee)), Leg(LATE_FEE_INCOME, Side.CREDIT, int(fee))],
-            description=f"late fee on {overdue} fen overdue", effective_at=day_start(on),
+            description=f"late fee on {overdue} fen overdue", effective_at=calendar.day_start(on),
             metadata={"loan_id": loan_id, "date": on.isoformat(), "overdue_fen": int(overdue)}), loan_id, "late_fee")
 
 
 def _provisions(conn: psycopg.Connection[Any], on: date, settings: CreditSettings) -> Iterator[_Step]:
     rates = json.dumps({b.value: str(r) for b, r in settings.provision_rates.items()})
-    rows = conn.execute(_PROVISIONS_SQL, {"before": day_start(on) + _MICROSECOND, "on": on, "rates": rates,
+    rows = conn.execute(_PROVISIONS_SQL, {"before": calendar.day_start(on) + _MICROSECOND, "on": on, "rates": rates,
                                           "write_off_dpd": settings.write_off_dpd}).fetchall()
-    at = day_start(on)
+    at = calendar.day_start(on)
     for loan_id, bucket, delta in rows:
         delta = int(delta)
         if delta:
@@ -221,7 +220,7 @@ def _write_off(conn: psycopg.Connection[Any], loan_id: str, on: date) -> Transfe
     legs = [Leg(allowance_account(loan_id), Side.DEBIT, owed.total_fen)]
     legs += [Leg(code, Side.CREDIT, amount) for code, amount in zip(accounts, amounts) if amount > 0]
     return Transfer(f"credit:write_off:{loan_id}", "credit.write_off", legs, description=f"write-off of {loan_id}",
-                    effective_at=day_start(on), metadata={"loan_id": loan_id, "date": on.isoformat()})
+                    effective_at=calendar.day_start(on), metadata={"loan_id": loan_id, "date": on.isoformat()})
 
 
 def _post_all(conn: psycopg.Connection[Any], on: date, steps: list[_Step], progress: TextIO | None,

@@ -18,6 +18,7 @@ from typing import Any
 
 import psycopg
 
+from ledger import calendar
 from ledger.accounts import Side
 from ledger.errors import IdempotencyConflict, ValidationError
 from ledger.money import parse_amount
@@ -30,7 +31,6 @@ from ledger.products.credit import (
     LoanNotWrittenOff,
     Overpayment,
     allowance_account,
-    business_date,
     fees_account,
     get_loan,
     interest_account,
@@ -39,7 +39,6 @@ from ledger.products.credit import (
     lock_loan,
     principal_account,
     record_steps,
-    today,
 )
 
 __all__ = ["Allocation", "Repayment", "PayoffQuote", "QuoteChanged", "repay_loan", "payoff_quote", "pay_off_loan",
@@ -50,7 +49,6 @@ class QuoteChanged(Overpayment):
     """The payoff amount changed since it was quoted (a day passed, a fee was billed)."""
 
     code = "QUOTE_CHANGED"
-    sqlstate = "LD057"
 
 
 @dataclass(frozen=True)
@@ -197,7 +195,7 @@ def repay_loan(
                                       effective_at=at, metadata={"loan_id": loan.id, "request": request,
                                                                  "amount_fen": amount,
                                                                  "allocation": allocation.as_dict()})])
-        record_steps(conn, [(posted[0].transaction_id, loan.id, "repay", business_date(at))])
+        record_steps(conn, [(posted[0].transaction_id, loan.id, "repay", calendar.business_date(at))])
     return Repayment(loan.id, posted[0].transaction_id, amount, allocation)
 
 
@@ -216,7 +214,7 @@ select coalesce(sum(i.fee_fen) filter (where i.due_date <= %(on)s), 0),
 def payoff_quote(conn: psycopg.Connection[Any], loan_id: str, on: date | None = None) -> PayoffQuote:
     """What paying the loan off on `on` (today by default) costs, per component."""
     loan = get_loan(conn, loan_id)
-    on = on or today()
+    on = on or calendar.today()
     if _closure(conn, loan.id) is not None:
         raise LoanClosed(f"loan {loan.id} is closed ({_closure(conn, loan.id)})", loan_id=loan.id)
     row = conn.execute(_UNBILLED_SQL, {"on": on, "loan": loan.id}).fetchone()
@@ -240,7 +238,7 @@ def pay_off_loan(
         replay = _replayed(conn, key, request)
         if replay is not None:
             return replay
-        quote = payoff_quote(conn, loan_id, business_date(at))
+        quote = payoff_quote(conn, loan_id, calendar.business_date(at))
         if expected is not None and expected != quote.total_fen:
             raise QuoteChanged(f"paying off {loan_id} costs {quote.total_fen} fen now, not {expected}",
                                owed=quote.total_fen, requested=expected)
@@ -248,9 +246,9 @@ def pay_off_loan(
             raise ValidationError(f"loan {loan_id} owes nothing to pay off", field="loanId")
         posted = post(conn, [_payoff_transfer(conn, key, quote, request, at)])
         transaction_id = posted[0].transaction_id
-        record_steps(conn, [(transaction_id, loan_id, "payoff", business_date(at))])
+        record_steps(conn, [(transaction_id, loan_id, "payoff", calendar.business_date(at))])
         conn.execute("""insert into ledger.loan_closures (loan_id, reason, business_date, transaction_id)
-                        values (%s, 'paid_off', %s, %s)""", (loan_id, business_date(at), transaction_id))
+                        values (%s, 'paid_off', %s, %s)""", (loan_id, calendar.business_date(at), transaction_id))
     return Repayment(loan_id, transaction_id, quote.total_fen, _payoff_allocation(quote))
 
 
@@ -319,5 +317,5 @@ def recover_loan(
             description=f"recovery on written-off {loan.id}", effective_at=at,
             metadata={"loan_id": loan.id, "request": request, "amount_fen": amount,
                       "allocation": Allocation().as_dict()})])
-        record_steps(conn, [(posted[0].transaction_id, loan.id, "recover", business_date(at))])
+        record_steps(conn, [(posted[0].transaction_id, loan.id, "recover", calendar.business_date(at))])
     return Repayment(loan.id, posted[0].transaction_id, amount, Allocation())

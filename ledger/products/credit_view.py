@@ -14,8 +14,9 @@ from typing import Any
 
 import psycopg
 
+from ledger import calendar
 from ledger.errors import ValidationError
-from ledger.products.credit import Bucket, Loan, LoanNotFound, business_date, get_loans, load_settings
+from ledger.products.credit import Bucket, Loan, LoanNotFound, get_loans, load_settings
 from ledger.products.credit_repay import Allocation
 
 __all__ = ["InstalmentView", "LoanView", "loan_views", "loan_view", "list_loans", "page_size_max"]
@@ -62,7 +63,7 @@ def loan_views(conn: psycopg.Connection[Any], loan_ids: Sequence[str], *, as_of:
                ) -> dict[str, LoanView]:
     """Views of many loans in a constant number of queries."""
     at = as_of or datetime.now(timezone.utc)
-    on = business_date(at)
+    on = calendar.business_date(at)
     loans = get_loans(conn, loan_ids)
     write_off_dpd = load_settings(conn).write_off_dpd
     views = {}
@@ -130,7 +131,7 @@ def list_loans(
                    or ledger.credit_bucket(s.days_past_due, s.closed, %(write_off_dpd)s) = %(bucket)s)
               and (%(after)s::bigint is null or l.seq > %(after)s)
             order by l.seq limit %(limit)s""",
-        {"at": at, "on": business_date(at), "ids": ids, "bucket": bucket.value if bucket else None,
+        {"at": at, "on": calendar.business_date(at), "ids": ids, "bucket": bucket.value if bucket else None,
          "write_off_dpd": load_settings(conn).write_off_dpd, "after": after_seq, "limit": limit}).fetchall()
     views = loan_views(conn, [r[0] for r in rows], as_of=at)
     return [views[r[0]] for r in rows]

@@ -25,18 +25,12 @@ from typing import Any, TextIO
 
 import psycopg
 
+from ledger import calendar
 from ledger.accounts import Side
 from ledger.errors import ValidationError
 from ledger.posting import Leg, Transfer, legs_per_transaction_max, post
-from ledger.products.factoring import (
-    FEE_INCOME,
-    _accrual,
-    _day,
-    _day_start,
-    _ensure_product_accounts,
-    _fee_due,
-    fee_code,
-)
+from ledger.products.factoring.common import FEE_INCOME, ensure_product_accounts, fee_code, parse_day
+from ledger.products.factoring.fees import accrual_transfer, fees_due
 from ledger.progress import Progress
 
 __all__ = ["AccrualRun", "accrue_factoring_fees", "batch_size_max", "advances_per_transaction",
@@ -77,11 +71,11 @@ def accrue_factoring_fees(
     conn: psycopg.Connection[Any], on: date, *, batch_size: int = batch_size_max,
     progress: TextIO | None = sys.stderr,
 ) -> AccrualRun:
-    """Accrue every open advance's fee through `on` (a UTC date, not after today)."""
-    on = _day(on, "date")
+    """Accrue every open advance's fee through business day `on` (not after today)."""
+    on = parse_day(on, "date")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or not 1 <= batch_size <= batch_size_max:
         raise ValidationError(f"batch size must be 1 to {batch_size_max}", field="batchSize")
-    _ensure_product_accounts(conn)
+    ensure_product_accounts(conn)
     total = conn.execute(_OPEN_COUNT_SQL, (on,)).fetchone()
     meter = Progress(progress, int(total[0]) if total else 0, f"accruing factoring fees through {on}")
     after, accrued, fee_fen, batches = 0, 0, 0, 0
@@ -91,7 +85,7 @@ def accrue_factoring_fees(
             # payment committed while this one waited for its advance.
             ids = [int(r[0]) for r in conn.execute(
                 _OPEN_BATCH_SQL, {"after": after, "on": on, "limit": batch_size}).fetchall()]
-            due = _fee_due(conn, ids, on) if ids else []
+            due = fees_due(conn, ids, on) if ids else []
             _post_accruals(conn, on, due)
         batches += 1 if due else 0
         accrued += len(due)
@@ -113,11 +107,11 @@ def _post_accruals(conn: psycopg.Connection[Any], on: date, due: Sequence[tuple[
 
 def _transaction(on: date, due: Sequence[tuple[int, int]]) -> Transfer:
     if len(due) == 1:
-        return _accrual(due[0][0], on, due[0][1])
+        return accrual_transfer(due[0][0], on, due[0][1])
     digest = hashlib.sha256(",".join(f"{a}:{fee}" for a, fee in due).encode()).hexdigest()[:16]
     total = sum(fee for _, fee in due)
     return Transfer(
         f"factoring.fees:{on.isoformat()}:{due[0][0]}-{due[-1][0]}:{digest}", "factoring.fee_accrual",
         [*(Leg(fee_code(a), Side.DEBIT, fee) for a, fee in due), Leg(FEE_INCOME, Side.CREDIT, total)],
-        description=f"Factoring fees of {len(due)} advances through {on}", effective_at=_day_start(on),
+        description=f"Factoring fees of {len(due)} advances through {on}", effective_at=calendar.day_start(on),
         metadata={"accrued_through": on.isoformat(), "advances": len(due)})

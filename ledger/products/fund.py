@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import psycopg
 from psycopg.rows import class_row
@@ -49,7 +48,6 @@ from ledger.products.fund_math import (
 )
 
 __all__ = [
-    "fund_timezone",
     "figures_days_max",
     "income_history_page_max",
     "FundNotFound",
@@ -75,7 +73,6 @@ __all__ = [
     "redeem",
     "settle",
     "parse_income",
-    "day_end",
     "income_figures",
     "seven_day_yield",
     "holders_total",
@@ -83,8 +80,6 @@ __all__ = [
     "income_history",
 ]
 
-# The fund publishes per calendar day in Beijing time; a day's end is midnight there.
-fund_timezone = ZoneInfo("Asia/Shanghai")
 figures_days_max = 366
 income_history_page_max = 100
 name_length_max = 200
@@ -217,16 +212,6 @@ def parse_income(value: object) -> Decimal:
         raise ValidationError(
             f"incomePer10k must be a decimal such as '1.7807' (at most {income_per_10k_decimals_max} "
             f"decimals): {exc}", field="incomePer10k") from None
-
-
-def day_end(income_date: date) -> datetime:
-    """The instant the day ends in the fund's time zone: midnight starting the next day.
-
-    "Balance at the day's end" counts entries effective strictly before it; the day's income is
-    posted effective at it, so it counts from the next day on (daily compounding).
-    """
-    following = income_date + timedelta(days=1)
-    return datetime(following.year, following.month, following.day, tzinfo=fund_timezone)
 
 
 # Funds ------------------------------------------------------------------------------------------

@@ -1,5 +1,9 @@
 """The daily income pass: publish a fund's income per 10,000 units and credit every holder.
 
+A fund publishes per business day (ledger/calendar.py). The day's income is posted effective at
+the day's end, the start of the next business day, so it counts from the next day on (daily
+compounding); "balance at the day's end" counts what is effective strictly before it.
+
 One SQL statement computes every holder's income from its balance at the day's end (the
 projection minus what is effective from the day's end on, as `ledger.balances.balance(as_of=)`
 does); Python cuts the result into multi-leg transactions of one debit on the nominee account
@@ -27,13 +31,13 @@ from typing import Any, TextIO
 import psycopg
 from psycopg import sql
 
+from ledger import calendar
 from ledger.accounts import Side, like_category
 from ledger.errors import ValidationError
 from ledger.posting import Leg, Transfer, legs_per_transaction_max, post
 from ledger.products.fund import (
     IncomeAlreadyPublished,
     IncomeOutOfOrder,
-    day_end,
     get_fund,
     holdings_prefix,
     parse_income,
@@ -109,7 +113,7 @@ def holder_incomes(
         # A plain index-probe plan: JIT compiling it costs seconds and saves nothing.
         conn.execute("set local jit = off")
         rows = conn.execute(_INCOMES_SQL, {
-            "income": income_per_10k, "day_end": day_end(income_date),
+            "income": income_per_10k, "day_end": calendar.day_end(income_date),
             "like": like_category(holdings_prefix(fund_id))}).fetchall()
     return [HolderIncome(row[0], int(row[1]), int(row[2])) for row in rows]
 
@@ -127,10 +131,10 @@ def publish_income(
     income = parse_income(income_per_10k).quantize(_QUOTE_PLACES)
     if not isinstance(income_date, date) or isinstance(income_date, datetime):
         raise ValidationError(f"date must be a calendar date, got {income_date!r}", field="date")
-    if day_end(income_date) > now():
+    if calendar.day_end(income_date) > now():
         raise ValidationError(
-            f"income for {income_date} can be published once the day has ended in Asia/Shanghai "
-            f"(at {day_end(income_date).isoformat()})", field="date")
+            f"income for {income_date} can be published once the business day has ended "
+            f"(at {calendar.day_end(income_date).isoformat()})", field="date")
     fund = get_fund(conn, fund_id)
     with _fund_lock(conn, fund.id), _long_statements(conn):
         started_at = now()
@@ -245,6 +249,6 @@ def _income_transfer(
     return Transfer(
         f"fund.income:{fund_id}:{income_date.isoformat()}:{number}", "fund.income", legs,
         description=f"Fund {fund_id} income for {income_date} at {income} per 10,000 units",
-        effective_at=day_end(income_date),
+        effective_at=calendar.day_end(income_date),
         metadata={"fund_id": fund_id, "date": income_date.isoformat(), "income_per_10k": str(income),
                   "batch": number})

@@ -49,7 +49,6 @@ class NotOnboarded(LedgerError):
     """The customer, merchant or supplier has no accounts yet: onboard it first."""
 
     code = "NOT_ONBOARDED"
-    sqlstate = "LD030"
 
 
 @dataclass(frozen=True)
