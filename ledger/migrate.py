@@ -22,6 +22,10 @@ The rules:
     is `drop trigger if exists` and then created. A file that changes a signature (argument
     types; or a return type, argument names or view columns, which `or replace` cannot change)
     first drops the old one explicitly: `drop function if exists ledger.f(old, types);`.
+  * A trigger lives with its trigger function. The append-only tables are listed in
+    functions/append_only.sql: a migration that adds one adds it to that list. Creating a
+    trigger locks its table briefly (dropping the constraint trigger, exclusively), so
+    definitions with triggers are re-applied in a deployment like a migration.
   * A definition file that uses an object of another file says so in its first lines:
     `-- requires: chain, raise_error` (file names without .sql). Definitions are applied in that
     order (ties by name); an unknown name or a cycle is an error. tests/test_sql_layout.py checks
@@ -37,6 +41,8 @@ The rules:
   * Databases built before the split recorded the migrations' old checksums. For each version
     `migrations_before_split.txt` lists that old checksum; a record carrying it is accepted once
     and updated to the file's current checksum. The list never grows.
+  * After changing either kind, regenerate sql/schema.sql (ledger/schema_dump.py says how) and
+    review its diff: it is what the change does to the schema.
 
 Safe to run twice and concurrently: an advisory lock serialises runners.
 """

@@ -222,7 +222,9 @@ def test_definitions_are_applied_after_those_they_require(tmp_path: Path):
     _layout(tmp_path, {"functions/a.sql": "-- requires: c\n-- requires: b\nselect 1;",
                        "functions/b.sql": "-- requires: c\n", "functions/c.sql": "", "functions/d.sql": ""})
     assert [d.name for d in definitions(tmp_path)] == ["c", "b", "a", "d"]
-    assert [d.name for d in definitions()][0] != "post_batch"
+    ordered = [d.name for d in definitions()]
+    for definition in definitions():
+        assert all(ordered.index(r) < ordered.index(definition.name) for r in definition.requires), definition.name
 
 
 def test_concurrent_runners_apply_each_file_once(empty_db):
