@@ -11,8 +11,8 @@ begin
 end
 $$;
 
--- Idempotent (create or replace trigger), so this file can be re-applied.
--- Append-only tables refuse UPDATE, DELETE and TRUNCATE, for their owner too.
+-- Append-only tables refuse UPDATE, DELETE and TRUNCATE, for their owner too. The triggers are
+-- made with `create or replace`, so that this file can be applied again.
 create or replace procedure ledger.make_append_only(variadic p_tables text[])
 language plpgsql
 as $$
