@@ -1,7 +1,7 @@
 """Typed errors a caller of the ledger can get, and the one place psycopg errors become them.
 
 Every error says what was wrong and what was expected. The database raises ledger errors from
-its functions and triggers with SQLSTATEs in class `LD` (see `sql/0001_core.sql`); `translate`
+its functions and triggers with SQLSTATEs in class `LD` (see `sql/functions/`); `translate`
 maps them, and the constraint violations that guard the same rules, to these classes. Only a
 rule the database enforces has an SQLSTATE: an error Python raises itself (a product's, say)
 has a `code` and no `sqlstate`.

@@ -5,7 +5,7 @@ Order: (created_xact, id), where created_xact is the database transaction that w
 transaction. Ids are handed out when a transaction inserts, but transactions commit in any order:
 id 11 may commit before id 10. A feed ordered by id alone would deliver 11, move its cursor past
 10, and never deliver 10. So the feed only returns transactions whose created_xact is below the
-journal horizon (`ledger.journal_horizon()`, sql/0020_audit.sql), read just before the page: the
+journal horizon (`ledger.journal_horizon()`, sql/functions/journal_horizon.sql), read just before the page: the
 oldest database transaction then running in this database. Every database transaction older
 than that has finished (committed or rolled back) and is visible to the page's snapshot, so
 nothing can later appear before the cursor. (Inside a caller's transaction the page uses its own

@@ -1,7 +1,7 @@
 """The posting engine's Python face: requests, validation, one database call per batch.
 
 Every write to the journal goes through `post`, which sends the whole batch to
-`ledger.post_batch` (sql/0002_posting.sql) in one round trip. Python validates first so a caller
+`ledger.post_batch` (sql/functions/post_batch.sql) in one round trip. Python validates first so a caller
 gets a precise message; the database checks everything again, so nothing slips past it.
 """
 

@@ -84,7 +84,7 @@ class Statement:
 
 
 def journal_horizon(conn: psycopg.Connection[Any]) -> tuple[datetime, int]:
-    """(known_at, xmin): the latest safe cut (see sql/0020_audit.sql)."""
+    """(known_at, xmin): the latest safe cut (see sql/functions/journal_horizon.sql)."""
     row = conn.execute("select known_at, xmin::text::bigint from ledger.journal_horizon()").fetchone()
     assert row is not None
     return row[0], int(row[1])

@@ -90,7 +90,7 @@ _KNOWN_POSTED_SQL = """coalesce((select e.posted_balance_after from ledger.entri
                   where e.account_id = %(id)s
                     and e.account_version = ledger.version_known_at(%(id)s, %(known_at)s)), 0)"""
 # Sums of posted entries from either end of effective time, each stopping after %(limit)s entries
-# (sql/0071_statement_opening.sql).
+# (sql/functions/posted_sum.sql).
 _SUM_BEFORE_SQL = "select entries, amount from ledger.posted_sum_before(%(id)s, %(from)s, %(known_at)s, %(limit)s)"
 _SUM_FROM_SQL = f"""
 select {_KNOWN_POSTED_SQL}, s.entries, s.amount

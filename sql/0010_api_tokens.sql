@@ -18,5 +18,3 @@ create table ledger.api_token_revocations (
     revoked_at timestamptz not null default clock_timestamp(),
     reason     text not null default '' check (length(reason) <= 200)
 );
-
-call ledger.make_append_only('api_tokens', 'api_token_revocations');

@@ -52,9 +52,7 @@ create index payment_steps_payment_idx on ledger.payment_steps (payment_id, tran
 create index payment_steps_merchant_idx on ledger.payment_steps (merchant_id, step, transaction_id)
     where merchant_id is not null;
 
-call ledger.make_append_only('merchant_settings', 'payments', 'payment_steps');
-
 grant select, insert on ledger.merchant_settings, ledger.payments, ledger.payment_steps to ledger_app;
 -- SELECT ... FOR UPDATE needs an UPDATE privilege; refunds lock the payment row with it to
--- serialize. The trigger above still refuses every actual UPDATE.
+-- serialize. The append-only trigger still refuses every actual UPDATE.
 grant update (created_at) on ledger.payments to ledger_app;

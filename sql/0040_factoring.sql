@@ -6,7 +6,8 @@
 -- These tables record the invoice and the terms of each advance, and which journal transaction
 -- is which step (written by ledger/products/factoring.py in the same database transaction as the
 -- posting, so a look-alike transaction posted through the generic API never counts as a step).
--- All three are append-only.
+-- All three are append-only. What an advance owes is the view ledger.factoring_advance_states
+-- (sql/functions/factoring_advance_states.sql).
 
 -- A purchase invoice of the platform's retail business: it owes the supplier amount_fen.
 create table ledger.purchase_invoices (
@@ -58,75 +59,9 @@ create index factoring_steps_invoice_idx on ledger.factoring_steps (invoice_id, 
 create index factoring_steps_advance_idx on ledger.factoring_steps (advance_id, transaction_id)
     where advance_id is not null;
 
-call ledger.make_append_only('purchase_invoices', 'factoring_advances', 'factoring_steps');
-
--- The fee an advance still has to accrue to reach its cumulative target for day p_on, for the
--- advances given that are open (principal outstanding). Target = round(rate x principal-days),
--- half-up, where principal-days sums each principal movement x the days it has been in place by
--- p_on (dates in UTC): one advance of P on day 0 gives P x d, so day d posts
--- round(P r d) - round(P r (d-1)); a partial repayment lowers the principal from its date on.
--- Already accrued = the debits of the fee-receivable account (its only debits are accruals).
--- Only positive amounts are returned: running a date twice, or an earlier date after a later
--- one, finds nothing to post.
-create function ledger.factoring_fee_due(p_advance_ids bigint[], p_on date)
-returns table (advance_id bigint, fee_fen bigint)
-language sql stable
-as $$
-    select a.id, (t.target - fb.posted_debits)::bigint
-      from ledger.factoring_advances a
-      join ledger.balances pb on pb.account_id = a.principal_account_id
-      join ledger.balances fb on fb.account_id = a.fee_account_id
-      cross join lateral (
-          select round(a.daily_fee_rate * coalesce(sum(
-                     case e.side when 'debit' then e.amount::numeric else -e.amount::numeric end
-                     * (p_on - (e.effective_at at time zone 'UTC')::date)), 0)) as target
-            from ledger.entries e
-           where e.account_id = a.principal_account_id and e.layer = 'posted'
-             and e.effective_at < (p_on::timestamp at time zone 'UTC')) t
-     where a.id = any(p_advance_ids)
-       and pb.posted_debits > pb.posted_credits
-       and t.target > fb.posted_debits
-     order by a.id
-$$;
-
--- Each advance with its state read from the journal. Status: DEFAULTED once moved to recourse;
--- SETTLED or REPAID once principal and fee are both paid (by the buyer's payment or by the
--- supplier's repayment, whichever step closed it); else OPEN.
-create view ledger.factoring_advance_states as
-select a.id, a.invoice_id, a.supplier_id, i.invoice_no, i.due_date, a.base_fen, a.principal_fen,
-       a.advance_rate, a.daily_fee_rate, a.advanced_on,
-       pb.posted_debits - pb.posted_credits as principal_outstanding_fen,
-       fb.posted_debits as fee_accrued_fen,
-       fb.posted_credits - coalesce(d.fee_to_recourse_fen, 0) as fee_paid_fen,
-       fb.posted_debits - fb.posted_credits as fee_outstanding_fen,
-       coalesce(d.principal_to_recourse_fen, 0) + coalesce(d.fee_to_recourse_fen, 0) as recourse_fen,
-       s.status,
-       case when s.status <> 'OPEN' then (c.effective_at at time zone 'UTC')::date end as closed_on
-  from ledger.factoring_advances a
-  join ledger.purchase_invoices i on i.id = a.invoice_id
-  join ledger.balances pb on pb.account_id = a.principal_account_id
-  join ledger.balances fb on fb.account_id = a.fee_account_id
-  left join lateral (
-      select (t.metadata ->> 'principal_to_recourse_fen')::bigint as principal_to_recourse_fen,
-             (t.metadata ->> 'fee_to_recourse_fen')::bigint as fee_to_recourse_fen
-        from ledger.factoring_steps st join ledger.transactions t on t.id = st.transaction_id
-       where st.advance_id = a.id and st.step = 'default') d on true
-  left join lateral (
-      select st.step, t.effective_at
-        from ledger.factoring_steps st join ledger.transactions t on t.id = st.transaction_id
-       where st.advance_id = a.id and st.step in ('payment', 'repayment', 'default')
-       order by st.transaction_id desc limit 1) c on true
-  cross join lateral (
-      select case when c.step = 'default' then 'DEFAULTED'
-                  when pb.posted_debits = pb.posted_credits and fb.posted_debits = fb.posted_credits
-                      then case c.step when 'repayment' then 'REPAID' else 'SETTLED' end
-                  else 'OPEN' end as status) s;
-
 grant select, insert on ledger.purchase_invoices, ledger.factoring_advances, ledger.factoring_steps
     to ledger_app;
-grant select on ledger.factoring_advance_states to ledger_app;
 -- SELECT ... FOR UPDATE needs an UPDATE privilege; steps lock the invoice and advance rows with
--- it to serialize. The triggers above still refuse every actual UPDATE.
+-- it to serialize. The append-only triggers still refuse every actual UPDATE.
 grant update (created_at) on ledger.purchase_invoices, ledger.factoring_advances to ledger_app;
 grant usage on sequence ledger.factoring_advances_id_seq to ledger_app;
-grant execute on function ledger.factoring_fee_due(bigint[], date) to ledger_app;

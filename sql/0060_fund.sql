@@ -35,6 +35,4 @@ create table ledger.fund_income_runs (
     foreign key (fund_id, income_date) references ledger.fund_incomes (fund_id, income_date)
 );
 
-call ledger.make_append_only('funds', 'fund_incomes', 'fund_income_runs');
-
 grant select, insert on ledger.funds, ledger.fund_incomes, ledger.fund_income_runs to ledger_app;

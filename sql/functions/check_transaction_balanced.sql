@@ -1,0 +1,93 @@
+-- requires: raise_error
+
+-- Invariant 1, at commit: debits equal credits per currency and layer, at least two legs, and
+-- every leg carries its transaction's effective time.
+--
+-- The trigger fires for every transaction row, but the first firing checks every transaction
+-- this database transaction wrote, in one statement, and records the highest id it covered
+-- (transaction-local setting ledger.balanced_upto); the other firings find their row covered.
+-- Identity ids rise within a database transaction, so a row written after a check (after SET
+-- CONSTRAINTS ... IMMEDIATE) has a higher id and is checked again; and check_new_entries
+-- refuses legs for a transaction already checked, so a checked transaction stays balanced.
+create or replace function ledger.check_transaction_balanced() returns trigger
+language plpgsql
+as $$
+declare
+    v_bad record;
+    v_from bigint;
+    v_upto bigint;
+    v_count bigint;
+    v_dense boolean;
+    v_nestloop text;
+begin
+    if new.created_xact <> pg_current_xact_id() then
+        perform ledger.raise_error('LD002', format(
+            'transaction %s claims to be written by another database transaction', new.id));
+    end if;
+    if new.id <= coalesce(nullif(current_setting('ledger.balanced_upto', true), '')::bigint, 0) then
+        return null;
+    end if;
+
+    -- JIT off for this check: without statistics the planner guesses thousands of legs per
+    -- transaction, the estimate passes jit_above_cost, and compiling would cost ~100 ms a commit.
+    -- (post_batch turns it off with a function SET clause, which this trigger would pay on every
+    -- row; a local setting costs once, and the database transaction is ending anyway.)
+    perform set_config('jit', 'off', true);
+    select min(t.id), max(t.id), count(*) into v_from, v_upto, v_count
+      from ledger.transactions t where t.created_xact = pg_current_xact_id();
+    -- The legs of this database transaction's transactions: usually their ids lie close together
+    -- and the legs are one range of entries_transaction_idx; spread among other sessions' ids (a
+    -- long database transaction), they are found by one probe per transaction instead (the
+    -- lateral subquery keeps it a probe). Nested loops off: the legs meet their transactions in
+    -- a hash join whatever the planner believes about their number.
+    v_dense := v_upto - v_from < 4 * v_count;
+    v_nestloop := current_setting('enable_nestloop');
+    perform set_config('enable_nestloop', 'off', true);
+    with mine as (
+        select t.id, t.effective_at from ledger.transactions t
+         where t.created_xact = pg_current_xact_id()),
+    legs as (
+        select e.transaction_id, e.currency, e.layer, e.side, e.amount, e.effective_at
+          from ledger.entries e
+         where v_dense and e.transaction_id between v_from and v_upto
+        union all
+        select e.transaction_id, e.currency, e.layer, e.side, e.amount, e.effective_at
+          from mine m
+          cross join lateral (select * from ledger.entries e where e.transaction_id = m.id offset 0) e
+         where not v_dense),
+    groups as (
+        select m.id, l.currency, l.layer, count(l.transaction_id) as legs,
+               sum(case when l.side = 'debit' then l.amount else -l.amount end) as net,
+               bool_and(l.effective_at = m.effective_at) as same_time
+          from mine m left join legs l on l.transaction_id = m.id
+         group by m.id, l.currency, l.layer)
+    select g.id, g.currency, g.layer, g.net, g.same_time, sum(g.legs) over (partition by g.id) as legs
+      into v_bad
+      from groups g
+     order by (g.net <> 0 or not g.same_time or sum(g.legs) over (partition by g.id) < 2) desc nulls last, g.id
+     limit 1;
+    perform set_config('enable_nestloop', v_nestloop, true);
+    if v_bad.legs < 2 then
+        perform ledger.raise_error('LD002', format(
+            'transaction %s has %s legs; a transaction needs at least two', v_bad.id, v_bad.legs),
+            jsonb_build_object('transaction_id', v_bad.id, 'legs', v_bad.legs));
+    elsif v_bad.net <> 0 then
+        perform ledger.raise_error('LD002', format(
+            'transaction %s does not balance: %s %s debits exceed credits by %s',
+            v_bad.id, v_bad.currency, v_bad.layer, v_bad.net),
+            jsonb_build_object('transaction_id', v_bad.id, 'currency', v_bad.currency,
+                               'layer', v_bad.layer, 'difference', v_bad.net));
+    elsif not v_bad.same_time then
+        perform ledger.raise_error('LD002', format(
+            'transaction %s has a leg whose effective time differs from the transaction''s', v_bad.id));
+    end if;
+    perform set_config('ledger.balanced_upto', v_upto::text, true);
+    return null;
+end
+$$;
+
+-- A constraint trigger has no create or replace: dropped and made again.
+drop trigger if exists transactions_balanced on ledger.transactions;
+create constraint trigger transactions_balanced after insert on ledger.transactions
+    deferrable initially deferred
+    for each row execute function ledger.check_transaction_balanced();
