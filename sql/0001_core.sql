@@ -1,6 +1,6 @@
 -- The journal: accounts, transactions, entries, and the projections derived from them.
 --
--- Invariants (DESIGN.md numbering), enforced by these tables and by the functions and triggers
+-- Invariants (docs/design.md numbering), enforced by these tables and by the functions and triggers
 -- in sql/functions/:
 --   1 balance        deferred constraint trigger on transactions, checked at commit
 --   2 append-only    statement triggers refuse UPDATE/DELETE/TRUNCATE; privileges revoked
@@ -18,7 +18,9 @@ create schema if not exists ledger;
 do $$
 begin
     create role ledger_app nologin;
-exception when duplicate_object then null;
+-- Roles belong to the server, not the database: a migration of another database on the same
+-- server may create it at the same moment, and the loser of that race sees unique_violation.
+exception when duplicate_object or unique_violation then null;
 end
 $$;
 

@@ -42,9 +42,6 @@ def server_url() -> str:
     return os.environ["DATABASE_URL"]
 
 
-_TEMPLATE_LOCK_KEY = 7260099
-
-
 def _admin(server_url: str) -> psycopg.Connection[Any]:
     return psycopg.connect(make_conninfo(server_url, dbname="postgres"), autocommit=True)
 
@@ -55,13 +52,7 @@ def template_db(server_url: str) -> Iterator[str]:
     with _admin(server_url) as admin:
         admin.execute(sql.SQL("drop database if exists {}").format(sql.Identifier(name)))
         admin.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-        # Roles are per server, not per database: workers migrating their templates at once
-        # would race to create the same role. One at a time, under a lock in `postgres`.
-        admin.execute("select pg_advisory_lock(%s)", (_TEMPLATE_LOCK_KEY,))
-        try:
-            migrate(make_conninfo(server_url, dbname=name))
-        finally:
-            admin.execute("select pg_advisory_unlock(%s)", (_TEMPLATE_LOCK_KEY,))
+    migrate(make_conninfo(server_url, dbname=name))
     yield name
     with _admin(server_url) as admin:
         admin.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
