@@ -746,7 +746,7 @@ view ledger.factoring_advance_states
   column fee_outstanding_fen bigint
   column recourse_fen bigint
   column status text
-  column closed_on date
+  column closed_at timestamp with time zone
   grant SELECT to ledger_app
 
 function ledger.account_created() returns trigger
@@ -826,9 +826,9 @@ function ledger.explicit_legs(p_requests ledger.request[]) returns ledger.leg[]
   language plpgsql, stable, parallel unsafe, cost 100
   source sha256 01ea27564b3a3ca8233a7b6356facca0db2e3f3680bad078eed6234acfd05d63
 
-function ledger.factoring_fee_due(p_advance_ids bigint[], p_on date) returns TABLE(advance_id bigint, fee_fen bigint)
+function ledger.factoring_fee_due(p_advance_ids bigint[], p_on date, p_time_zone text) returns TABLE(advance_id bigint, fee_fen bigint)
   language sql, stable, parallel unsafe, cost 100, rows 1000
-  source sha256 8280b6221d3f652a1bcdf820419c711fc41837ce17a8ec98902eb319bda60f26
+  source sha256 41750646d8b7146580bc70b744860454993afb2d537b2c39931f4c270be01402
   grant EXECUTE to PUBLIC
   grant EXECUTE to ledger_app
 
