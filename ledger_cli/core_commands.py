@@ -15,7 +15,7 @@ from ledger.periods import close_period
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("migrate", help="apply pending migrations (safe to run twice)")
+    parser = subparsers.add_parser("migrate", help="apply pending migrations, then changed definitions (safe to run twice)")
     add_database_options(parser)
     parser.set_defaults(run=_migrate)
 

@@ -95,7 +95,7 @@ def _serve(args: argparse.Namespace) -> int:
     url = connection_url(args)
     applied = migrate(url)
     if applied:
-        print("applied migrations: " + ", ".join(applied))
+        print("applied: " + ", ".join(applied))
     if args.demo:
         token = _load_demo(url)
         print(f"demo book loaded; admin token: {token}")
