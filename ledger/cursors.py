@@ -9,13 +9,17 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from ledger.errors import ValidationError
+from ledger.text import unstorable_character
 
-__all__ = ["encode_cursor", "decode_cursor"]
+__all__ = ["encode_cursor", "decode_cursor", "instant_of_micros"]
 
 cursor_length_max = 1000
+_bigint_max = 2**63 - 1
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 def encode_cursor(position: dict[str, Any]) -> str:
@@ -36,6 +40,21 @@ def decode_cursor(cursor: str, *, fields: dict[str, type], field: str = "after")
         raise ValidationError(f"{field} is not a cursor for this list", field=field)
     for name, kind in fields.items():
         value = position[name]
-        if isinstance(value, bool) or not isinstance(value, kind):
+        if isinstance(value, bool) or not isinstance(value, kind) or not _storable(value):
             raise ValidationError(f"{field} is not a cursor for this list", field=field)
     return position
+
+
+def _storable(value: object) -> bool:
+    """A forged cursor may carry what no issued one does: an int past 64 bits, a NUL."""
+    if isinstance(value, int):
+        return -_bigint_max <= value <= _bigint_max
+    return not isinstance(value, str) or unstorable_character(value) is None
+
+
+def instant_of_micros(micros: int, *, field: str = "after") -> datetime:
+    """The instant a cursor carries as microseconds since 1970 (UTC)."""
+    try:
+        return _EPOCH + timedelta(microseconds=micros)
+    except OverflowError:
+        raise ValidationError(f"{field} is not a cursor this API issued", field=field) from None

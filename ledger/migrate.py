@@ -18,7 +18,7 @@ import psycopg
 __all__ = ["Migration", "MigrationError", "migrations", "migrate", "sql_dir"]
 
 _MIGRATION_LOCK_KEY = 7260000
-_NAME_PATTERN = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+_NAME_PATTERN = re.compile(r"(\d{4})_[a-z0-9_]+\.sql")
 
 
 class MigrationError(Exception):
@@ -43,7 +43,7 @@ def sql_dir() -> Path:
 def migrations(directory: Path | None = None) -> list[Migration]:
     found = []
     for path in sorted((directory or sql_dir()).glob("*.sql")):
-        match = _NAME_PATTERN.match(path.name)
+        match = _NAME_PATTERN.fullmatch(path.name)
         if not match:
             raise MigrationError(f"{path.name}: migration files are named NNNN_what.sql")
         found.append(Migration(match.group(1), path.name, path.read_text(encoding="utf-8")))

@@ -31,6 +31,7 @@ import psycopg
 
 from ledger.accounts import Account, get_account
 from ledger.errors import ValidationError
+from ledger.instants import check_instant
 from ledger.journal import get_transactions
 from ledger.money import minor_digits
 from ledger.statements import StatementLine, statement_page, statement_totals
@@ -89,20 +90,20 @@ def journal_horizon(conn: psycopg.Connection[Any]) -> tuple[datetime, int]:
     return row[0], int(row[1])
 
 
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def parse_when(value: str, *, field: str) -> datetime:
     """An ISO date (midnight UTC) or an ISO date and time with a UTC offset."""
     try:
-        if _DATE.match(value):
+        if _DATE.fullmatch(value):
             return datetime.combine(date.fromisoformat(value), datetime.min.time(), timezone.utc)
         parsed = datetime.fromisoformat(value)
     except ValueError:
         raise ValidationError(f"{field} must be an ISO date or date and time, got {value!r}", field=field) from None
     if parsed.tzinfo is None:
         raise ValidationError(f"{field} must carry a UTC offset (e.g. 2026-11-01T00:00:00+08:00)", field=field)
-    return parsed
+    return check_instant(parsed, field)
 
 
 def cut_statement(conn: psycopg.Connection[Any], code: str, start: datetime, end: datetime, *,

@@ -15,8 +15,9 @@ from typing import Any
 
 import psycopg
 
-from ledger.cursors import decode_cursor, encode_cursor
+from ledger.cursors import decode_cursor, encode_cursor, instant_of_micros
 from ledger.errors import ValidationError
+from ledger.instants import check_instant
 
 __all__ = ["StatementLine", "StatementPage", "StatementTotals", "statement_page", "statement_totals",
            "opening_balance", "page_size_max"]
@@ -62,7 +63,7 @@ def _micros(value: datetime) -> int:
 
 
 def _from_micros(value: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=value)
+    return instant_of_micros(value)
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -126,9 +127,8 @@ select e.id, e.transaction_id, e.account_version, e.side, e.amount, e.effective_
 
 
 def _check_period(start: datetime, end: datetime) -> None:
-    for name, value in (("from", start), ("to", end)):
-        if not isinstance(value, datetime) or value.tzinfo is None:
-            raise ValidationError(f"{name} must be a date and time with a UTC offset", field=name)
+    check_instant(start, "from")
+    check_instant(end, "to")
     if end <= start:
         raise ValidationError(f"to ({end.isoformat()}) must be after from ({start.isoformat()})", field="to")
 

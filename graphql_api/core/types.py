@@ -20,7 +20,7 @@ from graphql_api.scalars import JSON, DateTime, MinorUnits
 from ledger import accounts as core_accounts
 from ledger import balances as core_balances
 from ledger import journal as core_journal
-from ledger.cursors import decode_cursor, encode_cursor
+from ledger.cursors import decode_cursor, encode_cursor, instant_of_micros
 from ledger.errors import ValidationError
 from ledger.money import Money as CoreMoney
 from ledger.tokens import Role
@@ -58,7 +58,7 @@ def micros(value: datetime) -> int:
 
 
 def from_micros(value: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=value)
+    return instant_of_micros(value)
 
 
 def _optional_minor_units(value: int | None) -> MinorUnits | None:
