@@ -126,6 +126,8 @@ class LedgerGraphQL(GraphQL[RequestContext, None]):
 
 
 class MalformedJSON(json.JSONDecodeError):
+    """A body or message that is not the JSON object a GraphQL request is; `reason` says why."""
+
     def __init__(self, reason: str) -> None:
         super().__init__(reason, "", 0)
         self.reason = reason
