@@ -96,6 +96,9 @@ def test_a_document_too_costly_to_validate_is_refused_before_validation(api, con
         error = api.errors(query)[0]
         assert error["extensions"] == {"code": "QUERY_TOO_COMPLEX", "limit": limit}, (query[:80], error)
         assert "trialBalance" in error["message"] or "lines" in error["message"]
+    # refused before validation: the unknown field is never reported
+    (only,) = api.errors("{ noSuchField " + repeated[1:])
+    assert only["extensions"]["code"] == "QUERY_TOO_COMPLEX"
     assert api.data(wide)["a0"]["balanced"] is True
     assert api.data(many_fields)["trialBalance"]["l0"] is not None
     mutation = "mutation { " + " ".join(
