@@ -62,6 +62,10 @@ class Limits:
     query_depth_max: int = 12
     aliases_max: int = 30
     tokens_max: int = 2_000
+    fields_max: int = 500                 # fields written in one document (graphql_api/query_cost.py)
+    selections_per_level_max: int = 200   # at one level, fragments merged in
+    duplicate_selections_max: int = 10    # selections sharing one response name at one level
+    json_depth_max: int = 32              # nesting of the request's JSON (variables, metadata)
     page_size_max: int = 500
     page_size_default: int = 100
     rows_per_request_max: int = 5_000   # sum of `first` over every connection a request asks for

@@ -22,6 +22,7 @@ import psycopg
 
 from ledger.accounts import like_category
 from ledger.errors import AccountNotFound, ValidationError
+from ledger.instants import check_instant
 from ledger.money import Money
 
 __all__ = ["Balance", "balance", "balances_now", "rollup"]
@@ -105,8 +106,8 @@ def balance(
             raise AccountNotFound(f"no account with id {account_id}", account=account_id)
         return found[account_id]
     for name, value in (("asOf", as_of), ("knownAt", known_at)):
-        if value is not None and value.tzinfo is None:
-            raise ValidationError(f"{name} must carry a UTC offset", field=name)
+        if value is not None:
+            check_instant(value, name)
     row = conn.execute(
         _AS_OF_SQL, {"id": account_id, "as_of": as_of or _INFINITY, "known_at": known_at or _INFINITY},
         prepare=False,  # the best plan depends on the times given; a cached generic one scans
@@ -143,6 +144,8 @@ def rollup(conn: psycopg.Connection[Any], prefix: str, *, as_of: datetime | None
     """Posted balance of every account under a code prefix (a category), per currency."""
     if not isinstance(prefix, str) or not prefix:
         raise ValidationError("prefix must be a code prefix such as assets:loans", field="prefix")
+    if as_of is not None:
+        check_instant(as_of, "asOf")
     rows = conn.execute(_ROLLUP_SQL, {"prefix": prefix, "like": like_category(prefix), "as_of": as_of},
                         prepare=False).fetchall()
     return [Money(int(row[1]), row[0]) for row in rows]

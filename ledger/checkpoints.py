@@ -46,7 +46,7 @@ __all__ = [
 digest_length_max = 20_000          # the xip list of a snapshot is bounded by max_connections
 note_length_max = 200
 checkpoints_list_max = 1_000
-_DIGEST = re.compile(r"^v1:([0-9]+):([0-9]+):([0-9,]*):([0-9a-f]{64})$")
+_DIGEST = re.compile(r"v1:([0-9]+):([0-9]+):([0-9,]*):([0-9a-f]{64})")
 
 # The same lines as digest_of_heads, over a relation `heads(account_id, version, hash)`.
 _DIGEST_SQL = """encode(sha256(convert_to(coalesce(string_agg(
@@ -90,7 +90,7 @@ def parse_digest(digest: str) -> tuple[str, str]:
     if not isinstance(digest, str) or not 0 < len(digest) <= digest_length_max:
         raise ValidationError(f"a digest is v1:<position>:<sha256 hex> of at most {digest_length_max} characters",
                               field="digest")
-    match = _DIGEST.match(digest.strip())
+    match = _DIGEST.fullmatch(digest.strip())
     if match is None:
         raise ValidationError("a digest looks like v1:<xmin>:<xmax>:<xip,...>:<64 hex digits>, "
                               f"got {digest[:80]!r}", field="digest")

@@ -210,4 +210,15 @@ def translate(exc: psycopg.Error) -> LedgerError | None:
         return cls(message)
     if isinstance(exc, pg_errors.NumericValueOutOfRange):
         return ValidationError(f"a number is out of range: {diag.message_primary}", field="amount")
-    return None
+    return _data_error(exc)
+
+
+def _data_error(exc: psycopg.Error) -> ValidationError | None:
+    """A value the database refuses (SQLSTATE class 22: too long, out of range, a bad time, NUL
+    or a bad encoding), or one psycopg refuses to send (a NUL in text), came from the caller."""
+    sqlstate = exc.sqlstate or ""
+    if not (sqlstate.startswith("22") or (not sqlstate and isinstance(exc, psycopg.DataError))):
+        return None
+    reason = exc.diag.message_primary or str(exc).partition("\n")[0]
+    field = exc.diag.column_name or "input"
+    return ValidationError(f"the database refused a value: {reason}", field=field, sqlstate=sqlstate)

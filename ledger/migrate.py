@@ -64,8 +64,8 @@ __all__ = [
 ]
 
 _MIGRATION_LOCK_KEY = 7260000
-_NAME_PATTERN = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
-_DEFINITION_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_NAME_PATTERN = re.compile(r"(\d{4})_[a-z0-9_]+\.sql")
+_DEFINITION_NAME = re.compile(r"[a-z][a-z0-9_]*")
 _REQUIRES = re.compile(r"^--\s*requires:(.*)$")
 DEFINITIONS_DIR = "functions"
 SCHEMA_DUMP = "schema.sql"
@@ -115,7 +115,7 @@ def migrations(directory: Path | None = None) -> list[Migration]:
     for path in sorted((directory or sql_dir()).glob("*.sql")):
         if path.name == SCHEMA_DUMP:
             continue
-        match = _NAME_PATTERN.match(path.name)
+        match = _NAME_PATTERN.fullmatch(path.name)
         if not match:
             raise MigrationError(f"{path.name}: migration files are named NNNN_what.sql")
         found.append(Migration(match.group(1), path.name, path.read_text(encoding="utf-8")))
@@ -135,7 +135,7 @@ def _requires(name: str, text: str) -> tuple[str, ...]:
         if match:
             names.extend(n.strip() for n in match.group(1).split(",") if n.strip())
     for required in names:
-        if not _DEFINITION_NAME.match(required):
+        if not _DEFINITION_NAME.fullmatch(required):
             raise MigrationError(f"{DEFINITIONS_DIR}/{name}.sql requires {required!r}, which is not a file name")
     return tuple(names)
 
@@ -144,7 +144,7 @@ def definitions(directory: Path | None = None) -> list[Definition]:
     """The definition files in the order they are applied: each after the files it requires."""
     found: dict[str, Definition] = {}
     for path in sorted(((directory or sql_dir()) / DEFINITIONS_DIR).glob("*.sql")):
-        if not _DEFINITION_NAME.match(path.stem):
+        if not _DEFINITION_NAME.fullmatch(path.stem):
             raise MigrationError(f"{DEFINITIONS_DIR}/{path.name}: definition files are named what_they_define.sql")
         text = path.read_text(encoding="utf-8")
         found[path.stem] = Definition(path.stem, text, _requires(path.stem, text))

@@ -20,7 +20,9 @@ from psycopg.types.json import Jsonb
 
 from ledger.accounts import Side
 from ledger.errors import ValidationError, translate
+from ledger.instants import check_instant
 from ledger.money import parse_amount, parse_currency
+from ledger.text import check_text
 
 __all__ = [
     "Leg",
@@ -43,7 +45,7 @@ batch_size_max = 10_000
 retries_max = 5  # serialization failures and deadlocks are retried; the batch is all or nothing
 key_length_max = 200
 description_length_max = 1000
-_KIND = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$")
+_KIND = re.compile(r"[a-z][a-z0-9_]*(\.[a-z0-9_]+)*")
 
 
 @dataclass(frozen=True)
@@ -222,11 +224,11 @@ def _legs(legs: Sequence[Leg]) -> list[dict[str, Any]]:
 def _key(key: object) -> str:
     if not isinstance(key, str) or not 1 <= len(key) <= key_length_max:
         raise ValidationError(f"idempotencyKey must be 1 to {key_length_max} characters", field="idempotencyKey")
-    return key
+    return check_text(key, "idempotencyKey")
 
 
 def _kind(kind: object) -> str:
-    if not isinstance(kind, str) or not _KIND.match(kind) or len(kind) > 100:
+    if not isinstance(kind, str) or not _KIND.fullmatch(kind) or len(kind) > 100:
         raise ValidationError(
             f"kind must be dotted lowercase words such as payment.capture, got {kind!r}", field="kind"
         )
@@ -237,7 +239,7 @@ def _description(description: object) -> str:
     if not isinstance(description, str) or len(description) > description_length_max:
         raise ValidationError(f"description must be text of at most {description_length_max} characters",
                               field="description")
-    return description
+    return check_text(description, "description")
 
 
 def _metadata(metadata: object) -> dict[str, Any]:
@@ -254,9 +256,7 @@ def _metadata(metadata: object) -> dict[str, Any]:
 def _timestamp(value: object, field_name: str) -> str | None:
     if value is None:
         return None
-    if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
-        raise ValidationError(f"{field_name} must be a date and time with a UTC offset", field=field_name)
-    return value.isoformat()
+    return check_instant(value, field_name).isoformat()
 
 
 def _id(value: object, field_name: str) -> int:

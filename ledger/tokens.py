@@ -20,7 +20,7 @@ __all__ = ["Role", "Principal", "IssuedToken", "create_token", "revoke_token", "
 
 token_prefix = "lct_"
 token_length_max = 200
-_TOKEN_ID = re.compile(r"^[0-9]{1,18}$")
+_TOKEN_ID = re.compile(r"[0-9]{1,18}")
 
 
 class Role(enum.Enum):
@@ -82,7 +82,7 @@ def create_token(conn: psycopg.Connection[Any], role: Role | str, holder_id: str
 
 def revoke_token(conn: psycopg.Connection[Any], token_or_id: str, *, reason: str = "") -> int:
     """Revoke by token text or by id; returns the id. Revoking twice is a no-op."""
-    if _TOKEN_ID.match(token_or_id):
+    if _TOKEN_ID.fullmatch(token_or_id):
         row = conn.execute("select id from ledger.api_tokens where id = %s", (int(token_or_id),)).fetchone()
     else:
         row = conn.execute("select id from ledger.api_tokens where token_sha256 = %s",
