@@ -66,6 +66,8 @@ type ledger.seen
   attribute id bigint
   attribute same boolean
 
+sequence ledger.account_changes_id_seq as bigint start 1 increment 1 owned by ledger.account_changes.id
+
 sequence ledger.account_status_changes_id_seq as bigint start 1 increment 1 owned by ledger.account_status_changes.id
 
 sequence ledger.accounts_id_seq as bigint start 1 increment 1 owned by ledger.accounts.id
@@ -99,12 +101,30 @@ sequence ledger.reconciliation_runs_id_seq as bigint start 1 increment 1 owned b
 
 sequence ledger.transactions_id_seq as bigint start 1 increment 1 owned by ledger.transactions.id
 
+table ledger.account_changes
+  column id bigint not null generated always as identity
+  column account_id bigint not null
+  column name text not null
+  column min_balance bigint
+  column max_balance bigint
+  column metadata jsonb not null
+  column changed_at timestamp with time zone not null default clock_timestamp()
+  column created_xact xid8 default pg_current_xact_id()
+  constraint account_changes_account_id_fkey FOREIGN KEY (account_id) REFERENCES ledger.accounts(id)
+  constraint account_changes_pkey PRIMARY KEY (id)
+  INDEX account_changes_account_idx ON ledger.account_changes USING btree (account_id, id)
+  UNIQUE INDEX account_changes_pkey ON ledger.account_changes USING btree (id)
+  TRIGGER account_changes_no_change BEFORE DELETE OR UPDATE ON ledger.account_changes FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
+  TRIGGER account_changes_no_truncate BEFORE TRUNCATE ON ledger.account_changes FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
+  grant SELECT to ledger_app
+
 table ledger.account_status_changes
   column id bigint not null generated always as identity
   column account_id bigint not null
   column status text not null
   column reason text not null default ''::text
   column changed_at timestamp with time zone not null default clock_timestamp()
+  column created_xact xid8 default pg_current_xact_id()
   constraint account_status_changes_account_id_fkey FOREIGN KEY (account_id) REFERENCES ledger.accounts(id)
   constraint account_status_changes_pkey PRIMARY KEY (id)
   constraint account_status_changes_status_check CHECK ((status = ANY (ARRAY['open'::text, 'frozen'::text, 'closed'::text])))
@@ -132,6 +152,7 @@ table ledger.accounts
   column metadata jsonb not null default '{}'::jsonb
     grant UPDATE (metadata) to ledger_app
   column created_at timestamp with time zone not null default clock_timestamp()
+  column created_xact xid8 default pg_current_xact_id()
   constraint accounts_check CHECK (((min_balance IS NULL) OR (max_balance IS NULL) OR (min_balance <= max_balance)))
   constraint accounts_code_check CHECK (((code ~ '^[a-z][a-z0-9_-]*(:[A-Za-z0-9_.-]+)*$'::text) AND (length(code) <= 200)))
   constraint accounts_code_key UNIQUE (code)
@@ -147,6 +168,7 @@ table ledger.accounts
   INDEX accounts_code_prefix_idx ON ledger.accounts USING btree (code text_pattern_ops)
   INDEX accounts_holder_idx ON ledger.accounts USING btree (holder_id, code) WHERE (holder_id IS NOT NULL)
   UNIQUE INDEX accounts_pkey ON ledger.accounts USING btree (id)
+  TRIGGER accounts_changes_recorded AFTER INSERT OR UPDATE ON ledger.accounts FOR EACH ROW EXECUTE FUNCTION ledger.account_changed()
   TRIGGER accounts_created AFTER INSERT ON ledger.accounts FOR EACH ROW EXECUTE FUNCTION ledger.account_created()
   TRIGGER accounts_guard_update BEFORE UPDATE ON ledger.accounts FOR EACH ROW EXECUTE FUNCTION ledger.guard_account_update()
   TRIGGER accounts_no_delete BEFORE DELETE OR TRUNCATE ON ledger.accounts FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
@@ -203,11 +225,21 @@ table ledger.checkpoint_heads
   column account_id bigint not null
   column version bigint not null
   column hash bytea not null
+  column record_hash bytea
+  column status_count bigint
+  column status_head bytea
+  column change_count bigint
+  column change_head bytea
   constraint checkpoint_heads_account_id_fkey FOREIGN KEY (account_id) REFERENCES ledger.accounts(id)
+  constraint checkpoint_heads_change_count_check CHECK ((change_count >= 0))
+  constraint checkpoint_heads_change_head_check CHECK ((length(change_head) = 32))
   constraint checkpoint_heads_checkpoint_id_fkey FOREIGN KEY (checkpoint_id) REFERENCES ledger.checkpoints(id)
   constraint checkpoint_heads_hash_check CHECK ((length(hash) = 32))
   constraint checkpoint_heads_pkey PRIMARY KEY (checkpoint_id, account_id)
-  constraint checkpoint_heads_version_check CHECK ((version > 0))
+  constraint checkpoint_heads_record_hash_check CHECK ((length(record_hash) = 32))
+  constraint checkpoint_heads_status_count_check CHECK ((status_count >= 0))
+  constraint checkpoint_heads_status_head_check CHECK ((length(status_head) = 32))
+  constraint checkpoint_heads_version_check CHECK ((version >= 0))
   UNIQUE INDEX checkpoint_heads_pkey ON ledger.checkpoint_heads USING btree (checkpoint_id, account_id)
   TRIGGER checkpoint_heads_no_change BEFORE DELETE OR UPDATE ON ledger.checkpoint_heads FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
   TRIGGER checkpoint_heads_no_truncate BEFORE TRUNCATE ON ledger.checkpoint_heads FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
@@ -222,7 +254,7 @@ table ledger.checkpoints
   column taken_at timestamp with time zone not null default clock_timestamp()
   column note text not null default ''::text
   constraint checkpoints_accounts_check CHECK ((accounts >= 0))
-  constraint checkpoints_digest_check CHECK ((digest ~ '^v1:[0-9]+:[0-9]+:[0-9,]*:[0-9a-f]{64}$'::text))
+  constraint checkpoints_digest_check CHECK ((digest ~ '^v[12]:[0-9]+:[0-9]+:[0-9,]*:[0-9a-f]{64}$'::text))
   constraint checkpoints_entries_check CHECK ((entries >= 0))
   constraint checkpoints_note_check CHECK ((length(note) <= 200))
   constraint checkpoints_pkey PRIMARY KEY (id)
@@ -283,8 +315,10 @@ table ledger.entries
   column posted_balance_after bigint not null
   column pending_balance_after bigint not null
   column hash bytea not null
+  column chain_version smallint not null default 2
   constraint entries_account_version_check CHECK ((account_version > 0))
   constraint entries_amount_check CHECK ((amount > 0))
+  constraint entries_chain_version_check CHECK ((chain_version = ANY (ARRAY[1, 2])))
   constraint entries_hash_check CHECK ((length(hash) = 32))
   constraint entries_layer_check CHECK ((layer = ANY (ARRAY['posted'::text, 'pending'::text])))
   constraint entries_pkey PRIMARY KEY (account_id, account_version)
@@ -729,6 +763,17 @@ table ledger.transactions
   TRIGGER transactions_no_truncate BEFORE TRUNCATE ON ledger.transactions FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
   grant SELECT to ledger_app
 
+view ledger.account_heads
+  column account_id bigint
+  column version bigint
+  column hash bytea
+  column record_hash bytea
+  column status_count bigint
+  column status_head bytea
+  column change_count bigint
+  column change_head bytea
+  grant SELECT to ledger_app
+
 view ledger.factoring_advance_states
   column id bigint
   column invoice_id bigint
@@ -749,10 +794,26 @@ view ledger.factoring_advance_states
   column closed_on date
   grant SELECT to ledger_app
 
+function ledger.account_change_payload(c ledger.account_changes) returns bytea
+  language sql, stable, parallel safe, cost 100
+  source sha256 1817e0e493e696db39241d1485b28adb37177e042a84522d3a91ad6eb2bf2308
+  grant EXECUTE to PUBLIC
+
+function ledger.account_changed() returns trigger
+  language plpgsql, volatile, parallel unsafe, security definer, cost 100
+  set search_path=pg_catalog, ledger
+  source sha256 d25709de202c6214872d8b7ea2320f8f0179087445ad9df072bd4d9a829b408a
+  grant EXECUTE to PUBLIC
+
 function ledger.account_created() returns trigger
   language plpgsql, volatile, parallel unsafe, security definer, cost 100
   set search_path=pg_catalog, ledger
   source sha256 4b49e889c1291d19c4f8cdadaf72352ad1dc4f36a4d614c104083348da06607d
+  grant EXECUTE to PUBLIC
+
+function ledger.account_record_hash(a ledger.accounts) returns bytea
+  language sql, stable, parallel safe, cost 100
+  source sha256 e20579e5147a38aa295542a90ef6a6b66bf0eb2616b19d36157673eb613586c3
   grant EXECUTE to PUBLIC
 
 function ledger.account_states(p_ids bigint[], p_now timestamp with time zone) returns ledger.account_state[]
@@ -822,6 +883,16 @@ function ledger.entry_payload(p_account_id bigint, p_account_version bigint, p_t
   source sha256 d3ad2f9a50da4cbde460435a20592efc6dcb0b6c1393682eb8267eceaaf8de8d
   grant EXECUTE to PUBLIC
 
+function ledger.entry_payload_v2(p_account_id bigint, p_account_version bigint, p_transaction_id bigint, p_currency text, p_side text, p_amount bigint, p_layer text, p_effective_at timestamp with time zone, p_recorded_at timestamp with time zone, p_posted_after bigint, p_pending_after bigint, p_transaction_hash bytea) returns bytea
+  language sql, stable, parallel safe, cost 100
+  source sha256 29851e0cb125cee9a347ecc468f32513abdcd3421f27b5363ced825d816a0619
+  grant EXECUTE to PUBLIC
+
+function ledger.epoch_us(p_at timestamp with time zone) returns text
+  language sql, immutable, parallel safe, cost 100
+  source sha256 5802265df2b3423081b096bc2ed3c6826ef8859e7e638d4070a647e90fad721e
+  grant EXECUTE to PUBLIC
+
 function ledger.explicit_legs(p_requests ledger.request[]) returns ledger.leg[]
   language plpgsql, stable, parallel unsafe, cost 100
   source sha256 01ea27564b3a3ca8233a7b6356facca0db2e3f3680bad078eed6234acfd05d63
@@ -835,6 +906,11 @@ function ledger.factoring_fee_due(p_advance_ids bigint[], p_on date) returns TAB
 function ledger.guard_account_update() returns trigger
   language plpgsql, volatile, parallel unsafe, cost 100
   source sha256 fee5c66c8f72fbe6d95a3ab2ac228d7e48cc28f19251bbe3aa7a26b73e144cac
+  grant EXECUTE to PUBLIC
+
+function ledger.hash_field(p_text text) returns text
+  language sql, immutable, parallel safe, cost 100
+  source sha256 81a7032990078d106afbbd6f01adfacd91a6fc7164cb220e9441d67394126aa7
   grant EXECUTE to PUBLIC
 
 function ledger.journal_horizon(OUT known_at timestamp with time zone, OUT xmin xid8) returns record
@@ -880,6 +956,16 @@ function ledger.refuse_change() returns trigger
   source sha256 f0250a000b71c6ccfd98081144d01e38a082ac62379b91764f32d44086a732c2
   grant EXECUTE to PUBLIC
 
+function ledger.status_change_payload(s ledger.account_status_changes) returns bytea
+  language sql, stable, parallel safe, cost 100
+  source sha256 9e7dc9e004d2c8b97eee594a51a4fb6afb8909e7be717c2350b00af61684a101
+  grant EXECUTE to PUBLIC
+
+function ledger.transaction_hash(t ledger.transactions) returns bytea
+  language sql, stable, parallel safe, cost 100
+  source sha256 e44dd00b98bdd3747c6a385ed939048446071a9d74342d9c51c59f31d5cbe4c4
+  grant EXECUTE to PUBLIC
+
 function ledger.version_known_at(p_account_id bigint, p_known_at timestamp with time zone) returns bigint
   language plpgsql, stable, parallel unsafe, cost 100
   source sha256 7cf72424e6e5da5390bcf75c2d7c854ef7e578dced3fa7771abb26983b7fb1a4
@@ -887,4 +973,4 @@ function ledger.version_known_at(p_account_id bigint, p_known_at timestamp with 
 
 function ledger.write_entries(p_requests ledger.request[], p_legs ledger.leg[], p_accounts ledger.account_state[], p_ids jsonb, p_recorded timestamp with time zone) returns void
   language plpgsql, volatile, parallel unsafe, cost 100
-  source sha256 d82326e0e73987d91287ba53051e75ba90c85e66d254305b65895467bca0ad03
+  source sha256 a5b479b29a5fd815c5b74924b17a727c639910c887a8e2dd518f569fb76db8b3
