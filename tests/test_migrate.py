@@ -6,13 +6,10 @@ from __future__ import annotations
 import hashlib
 import shutil
 import threading
-import uuid
 from pathlib import Path
 
 import psycopg
 import pytest
-from psycopg import sql
-from psycopg.conninfo import make_conninfo
 
 from book import BANK, WALLET_U1, WALLET_U2, open_book, spend, top_up
 from ledger.audit import verify
@@ -21,17 +18,6 @@ from ledger.posting import post_one
 from ledger.schema_dump import schema_dump
 
 BEFORE_SPLIT_DIR = Path(__file__).resolve().parent / "data" / "sql_before_split"
-
-
-@pytest.fixture
-def empty_db(server_url):
-    name = f"ledger_empty_{uuid.uuid4().hex[:10]}"
-    admin = make_conninfo(server_url, dbname="postgres")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    yield make_conninfo(server_url, dbname=name)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("drop database {} with (force)").format(sql.Identifier(name)))
 
 
 def test_all_migrations_then_all_definitions_apply_to_an_empty_database_and_twice_is_a_no_op(empty_db):
