@@ -3,7 +3,8 @@
 
 schema ledger
   grant USAGE to ledger_app
-  default grant SELECT on tables to ledger_app
+  grant USAGE to ledger_auditor
+  default grant SELECT, SELECT on tables to ledger_app
   database setting jit=off
 
 type ledger.account_ref
@@ -117,6 +118,7 @@ table ledger.account_changes
   TRIGGER account_changes_no_change BEFORE DELETE OR UPDATE ON ledger.account_changes FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
   TRIGGER account_changes_no_truncate BEFORE TRUNCATE ON ledger.account_changes FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
   grant SELECT to ledger_app
+  grant SELECT to ledger_auditor
 
 table ledger.account_status_changes
   column id bigint not null generated always as identity
@@ -133,24 +135,21 @@ table ledger.account_status_changes
   TRIGGER account_status_changes_apply AFTER INSERT ON ledger.account_status_changes FOR EACH ROW EXECUTE FUNCTION ledger.account_status_changed()
   TRIGGER account_status_changes_no_change BEFORE DELETE OR UPDATE ON ledger.account_status_changes FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
   TRIGGER account_status_changes_no_truncate BEFORE TRUNCATE ON ledger.account_status_changes FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
-  grant INSERT, SELECT to ledger_app
+  grant SELECT to ledger_app
+  grant SELECT to ledger_auditor
 
 table ledger.accounts
   column id bigint not null generated always as identity
   column code text not null
   column name text not null
-    grant UPDATE (name) to ledger_app
   column type text not null
   column normal_side text not null
   column currency text not null
   column holder_id text
   column min_balance bigint
-    grant UPDATE (min_balance) to ledger_app
   column max_balance bigint
-    grant UPDATE (max_balance) to ledger_app
   column status text not null default 'open'::text
   column metadata jsonb not null default '{}'::jsonb
-    grant UPDATE (metadata) to ledger_app
   column created_at timestamp with time zone not null default clock_timestamp()
   column created_xact xid8 default pg_current_xact_id()
   constraint accounts_check CHECK (((min_balance IS NULL) OR (max_balance IS NULL) OR (min_balance <= max_balance)))
@@ -173,6 +172,7 @@ table ledger.accounts
   TRIGGER accounts_guard_update BEFORE UPDATE ON ledger.accounts FOR EACH ROW EXECUTE FUNCTION ledger.guard_account_update()
   TRIGGER accounts_no_delete BEFORE DELETE OR TRUNCATE ON ledger.accounts FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
   grant INSERT, SELECT to ledger_app
+  grant SELECT to ledger_auditor
 
 table ledger.api_token_revocations
   column token_id bigint not null
@@ -204,7 +204,6 @@ table ledger.api_tokens
   UNIQUE INDEX api_tokens_token_sha256_key ON ledger.api_tokens USING btree (token_sha256)
   TRIGGER api_tokens_no_change BEFORE DELETE OR UPDATE ON ledger.api_tokens FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
   TRIGGER api_tokens_no_truncate BEFORE TRUNCATE ON ledger.api_tokens FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
-  grant SELECT to ledger_app
 
 table ledger.balances
   column account_id bigint not null
@@ -219,6 +218,7 @@ table ledger.balances
   constraint balances_pkey PRIMARY KEY (account_id)
   UNIQUE INDEX balances_pkey ON ledger.balances USING btree (account_id)
   grant SELECT to ledger_app
+  grant SELECT to ledger_auditor
 
 table ledger.checkpoint_heads
   column checkpoint_id bigint not null
@@ -243,7 +243,8 @@ table ledger.checkpoint_heads
   UNIQUE INDEX checkpoint_heads_pkey ON ledger.checkpoint_heads USING btree (checkpoint_id, account_id)
   TRIGGER checkpoint_heads_no_change BEFORE DELETE OR UPDATE ON ledger.checkpoint_heads FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
   TRIGGER checkpoint_heads_no_truncate BEFORE TRUNCATE ON ledger.checkpoint_heads FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
-  grant INSERT, SELECT to ledger_app
+  grant SELECT to ledger_app
+  grant SELECT to ledger_auditor
 
 table ledger.checkpoints
   column id bigint not null generated always as identity
@@ -262,7 +263,8 @@ table ledger.checkpoints
   UNIQUE INDEX checkpoints_pkey ON ledger.checkpoints USING btree (id)
   TRIGGER checkpoints_no_change BEFORE DELETE OR UPDATE ON ledger.checkpoints FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
   TRIGGER checkpoints_no_truncate BEFORE TRUNCATE ON ledger.checkpoints FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
-  grant INSERT, SELECT to ledger_app
+  grant SELECT to ledger_app
+  grant SELECT to ledger_auditor
 
 table ledger.credit_day_runs
   column id bigint not null generated always as identity
@@ -331,6 +333,7 @@ table ledger.entries
   TRIGGER entries_no_change BEFORE DELETE OR UPDATE ON ledger.entries FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
   TRIGGER entries_no_truncate BEFORE TRUNCATE ON ledger.entries FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
   grant SELECT to ledger_app
+  grant SELECT to ledger_auditor
 
 table ledger.factoring_advances
   column id bigint not null generated by default as identity
@@ -569,6 +572,7 @@ table ledger.open_holds
   INDEX open_holds_hold_idx ON ledger.open_holds USING btree (hold_id)
   UNIQUE INDEX open_holds_pkey ON ledger.open_holds USING btree (account_id, hold_id)
   grant SELECT to ledger_app
+  grant SELECT to ledger_auditor
 
 table ledger.payment_steps
   column transaction_id bigint not null
@@ -762,6 +766,7 @@ table ledger.transactions
   TRIGGER transactions_no_change BEFORE DELETE OR UPDATE ON ledger.transactions FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
   TRIGGER transactions_no_truncate BEFORE TRUNCATE ON ledger.transactions FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
   grant SELECT to ledger_app
+  grant SELECT to ledger_auditor
 
 view ledger.account_heads
   column account_id bigint
@@ -773,6 +778,107 @@ view ledger.account_heads
   column change_count bigint
   column change_head bytea
   grant SELECT to ledger_app
+  grant SELECT to ledger_auditor
+
+view ledger.audit_account_history
+  column account_id bigint
+  column change text
+  column id bigint
+  column status text
+  column reason text
+  column name text
+  column min_balance bigint
+  column max_balance bigint
+  column changed_at timestamp with time zone
+  column created_xact xid8
+  grant SELECT to ledger_app
+  grant SELECT to ledger_auditor
+
+view ledger.audit_accounts
+  column account_id bigint
+  column code text
+  column name text
+  column type text
+  column normal_side text
+  column currency text
+  column holder_id text
+  column min_balance bigint
+  column max_balance bigint
+  column status text
+  column metadata jsonb
+  column created_at timestamp with time zone
+  column created_xact xid8
+  column version bigint
+  column posted_balance bigint
+  column pending_balance bigint
+  column last_hash bytea
+  grant SELECT to ledger_app
+  grant SELECT to ledger_auditor
+
+view ledger.audit_checkpoints
+  column checkpoint_id bigint
+  column digest text
+  column position text
+  column accounts bigint
+  column entries bigint
+  column taken_at timestamp with time zone
+  column note text
+  column account_id bigint
+  column account_code text
+  column version bigint
+  column hash bytea
+  column record_hash bytea
+  column status_count bigint
+  column status_head bytea
+  column change_count bigint
+  column change_head bytea
+  grant SELECT to ledger_app
+  grant SELECT to ledger_auditor
+
+view ledger.audit_journal
+  column transaction_id bigint
+  column created_xact xid8
+  column idempotency_key text
+  column kind text
+  column description text
+  column transaction_effective_at timestamp with time zone
+  column transaction_recorded_at timestamp with time zone
+  column metadata jsonb
+  column is_hold boolean
+  column expires_at timestamp with time zone
+  column reverses_id bigint
+  column resolves_hold_id bigint
+  column hold_action text
+  column account_id bigint
+  column account_code text
+  column account_version bigint
+  column currency text
+  column side text
+  column amount bigint
+  column layer text
+  column effective_at timestamp with time zone
+  column recorded_at timestamp with time zone
+  column posted_balance_after bigint
+  column pending_balance_after bigint
+  column chain_version smallint
+  column hash bytea
+  grant SELECT to ledger_app
+  grant SELECT to ledger_auditor
+
+view ledger.audit_statement_lines
+  column account_code text
+  column currency text
+  column account_version bigint
+  column effective_at timestamp with time zone
+  column recorded_at timestamp with time zone
+  column transaction_id bigint
+  column kind text
+  column description text
+  column debit_minor bigint
+  column credit_minor bigint
+  column balance_minor bigint
+  grant SELECT to ledger_app
+  grant SELECT to ledger_auditor
 
 view ledger.factoring_advance_states
   column id bigint
@@ -825,6 +931,12 @@ function ledger.account_status_changed() returns trigger
   set search_path=pg_catalog, ledger
   source sha256 09c5b3adb8899ac9bc37c3782902f777aaf191d95c83e14f086f60ca7a94045d
   grant EXECUTE to PUBLIC
+
+function ledger.api_token_by_sha256(p_sha256 bytea) returns SETOF ledger.api_tokens
+  language sql, stable, parallel unsafe, security definer, cost 100, rows 1000
+  set search_path=pg_catalog, ledger
+  source sha256 003039e59d240d5a3c99699337d7499c548716fbaca0b9f163224f106200f3c2
+  grant EXECUTE to ledger_app
 
 aggregate ledger.chain(bytea, bytea) returns bytea
   state function ledger.chain_step, state type bytea
@@ -922,6 +1034,11 @@ function ledger.journal_horizon(OUT known_at timestamp with time zone, OUT xmin 
 procedure ledger.make_append_only(VARIADIC p_tables text[])
   language plpgsql, volatile, parallel unsafe, cost 100
   source sha256 9119971edfc2b20a6164691082aa7ba4ca2bc53d7ab7f01b64c1ab3e6b1e9eb1
+  grant EXECUTE to PUBLIC
+
+procedure ledger.migrator_owns()
+  language plpgsql, volatile, parallel unsafe, cost 100
+  source sha256 b323935c185774c943f6f8d2d18a3a6966fa62226b32307fc0f234fc9e92a09f
   grant EXECUTE to PUBLIC
 
 function ledger.parse_requests(p_batch jsonb, p_now timestamp with time zone) returns ledger.request[]
