@@ -85,8 +85,7 @@ def revoke_token(conn: psycopg.Connection[Any], token_or_id: str, *, reason: str
     if _TOKEN_ID.fullmatch(token_or_id):
         row = conn.execute("select id from ledger.api_tokens where id = %s", (int(token_or_id),)).fetchone()
     else:
-        row = conn.execute("select id from ledger.api_tokens where token_sha256 = %s",
-                           (_digest(token_or_id),)).fetchone()
+        row = conn.execute("select id from ledger.api_token_by_sha256(%s)", (_digest(token_or_id),)).fetchone()
     if row is None:
         raise ValidationError("no such token (give the token itself or its id)", field="token")
     conn.execute(
@@ -101,9 +100,8 @@ def principal_for(conn: psycopg.Connection[Any], token: str) -> Principal | None
     if not token or len(token) > token_length_max:
         return None
     row = conn.execute(
-        """select t.id, t.role, t.holder_id from ledger.api_tokens t
-            where t.token_sha256 = %s
-              and not exists (select 1 from ledger.api_token_revocations r where r.token_id = t.id)""",
+        """select t.id, t.role, t.holder_id from ledger.api_token_by_sha256(%s) t
+            where not exists (select 1 from ledger.api_token_revocations r where r.token_id = t.id)""",
         (_digest(token),),
     ).fetchone()
     if row is None:

@@ -3,7 +3,8 @@
 
 schema ledger
   grant USAGE to ledger_app
-  default grant SELECT on tables to ledger_app
+  grant USAGE to ledger_auditor
+  default grant SELECT, SELECT on tables to ledger_app
   database setting jit=off
 
 type ledger.account_ref
@@ -66,6 +67,8 @@ type ledger.seen
   attribute id bigint
   attribute same boolean
 
+sequence ledger.account_changes_id_seq as bigint start 1 increment 1 owned by ledger.account_changes.id
+
 sequence ledger.account_status_changes_id_seq as bigint start 1 increment 1 owned by ledger.account_status_changes.id
 
 sequence ledger.accounts_id_seq as bigint start 1 increment 1 owned by ledger.accounts.id
@@ -99,12 +102,31 @@ sequence ledger.reconciliation_runs_id_seq as bigint start 1 increment 1 owned b
 
 sequence ledger.transactions_id_seq as bigint start 1 increment 1 owned by ledger.transactions.id
 
+table ledger.account_changes
+  column id bigint not null generated always as identity
+  column account_id bigint not null
+  column name text not null
+  column min_balance bigint
+  column max_balance bigint
+  column metadata jsonb not null
+  column changed_at timestamp with time zone not null default clock_timestamp()
+  column created_xact xid8 default pg_current_xact_id()
+  constraint account_changes_account_id_fkey FOREIGN KEY (account_id) REFERENCES ledger.accounts(id)
+  constraint account_changes_pkey PRIMARY KEY (id)
+  INDEX account_changes_account_idx ON ledger.account_changes USING btree (account_id, id)
+  UNIQUE INDEX account_changes_pkey ON ledger.account_changes USING btree (id)
+  TRIGGER account_changes_no_change BEFORE DELETE OR UPDATE ON ledger.account_changes FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
+  TRIGGER account_changes_no_truncate BEFORE TRUNCATE ON ledger.account_changes FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
+  grant SELECT to ledger_app
+  grant SELECT to ledger_auditor
+
 table ledger.account_status_changes
   column id bigint not null generated always as identity
   column account_id bigint not null
   column status text not null
   column reason text not null default ''::text
   column changed_at timestamp with time zone not null default clock_timestamp()
+  column created_xact xid8 default pg_current_xact_id()
   constraint account_status_changes_account_id_fkey FOREIGN KEY (account_id) REFERENCES ledger.accounts(id)
   constraint account_status_changes_pkey PRIMARY KEY (id)
   constraint account_status_changes_status_check CHECK ((status = ANY (ARRAY['open'::text, 'frozen'::text, 'closed'::text])))
@@ -113,25 +135,23 @@ table ledger.account_status_changes
   TRIGGER account_status_changes_apply AFTER INSERT ON ledger.account_status_changes FOR EACH ROW EXECUTE FUNCTION ledger.account_status_changed()
   TRIGGER account_status_changes_no_change BEFORE DELETE OR UPDATE ON ledger.account_status_changes FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
   TRIGGER account_status_changes_no_truncate BEFORE TRUNCATE ON ledger.account_status_changes FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
-  grant INSERT, SELECT to ledger_app
+  grant SELECT to ledger_app
+  grant SELECT to ledger_auditor
 
 table ledger.accounts
   column id bigint not null generated always as identity
   column code text not null
   column name text not null
-    grant UPDATE (name) to ledger_app
   column type text not null
   column normal_side text not null
   column currency text not null
   column holder_id text
   column min_balance bigint
-    grant UPDATE (min_balance) to ledger_app
   column max_balance bigint
-    grant UPDATE (max_balance) to ledger_app
   column status text not null default 'open'::text
   column metadata jsonb not null default '{}'::jsonb
-    grant UPDATE (metadata) to ledger_app
   column created_at timestamp with time zone not null default clock_timestamp()
+  column created_xact xid8 default pg_current_xact_id()
   constraint accounts_check CHECK (((min_balance IS NULL) OR (max_balance IS NULL) OR (min_balance <= max_balance)))
   constraint accounts_code_check CHECK (((code ~ '^[a-z][a-z0-9_-]*(:[A-Za-z0-9_.-]+)*$'::text) AND (length(code) <= 200)))
   constraint accounts_code_key UNIQUE (code)
@@ -147,10 +167,12 @@ table ledger.accounts
   INDEX accounts_code_prefix_idx ON ledger.accounts USING btree (code text_pattern_ops)
   INDEX accounts_holder_idx ON ledger.accounts USING btree (holder_id, code) WHERE (holder_id IS NOT NULL)
   UNIQUE INDEX accounts_pkey ON ledger.accounts USING btree (id)
+  TRIGGER accounts_changes_recorded AFTER INSERT OR UPDATE ON ledger.accounts FOR EACH ROW EXECUTE FUNCTION ledger.account_changed()
   TRIGGER accounts_created AFTER INSERT ON ledger.accounts FOR EACH ROW EXECUTE FUNCTION ledger.account_created()
   TRIGGER accounts_guard_update BEFORE UPDATE ON ledger.accounts FOR EACH ROW EXECUTE FUNCTION ledger.guard_account_update()
   TRIGGER accounts_no_delete BEFORE DELETE OR TRUNCATE ON ledger.accounts FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
   grant INSERT, SELECT to ledger_app
+  grant SELECT to ledger_auditor
 
 table ledger.api_token_revocations
   column token_id bigint not null
@@ -182,7 +204,6 @@ table ledger.api_tokens
   UNIQUE INDEX api_tokens_token_sha256_key ON ledger.api_tokens USING btree (token_sha256)
   TRIGGER api_tokens_no_change BEFORE DELETE OR UPDATE ON ledger.api_tokens FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
   TRIGGER api_tokens_no_truncate BEFORE TRUNCATE ON ledger.api_tokens FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
-  grant SELECT to ledger_app
 
 table ledger.balances
   column account_id bigint not null
@@ -197,21 +218,33 @@ table ledger.balances
   constraint balances_pkey PRIMARY KEY (account_id)
   UNIQUE INDEX balances_pkey ON ledger.balances USING btree (account_id)
   grant SELECT to ledger_app
+  grant SELECT to ledger_auditor
 
 table ledger.checkpoint_heads
   column checkpoint_id bigint not null
   column account_id bigint not null
   column version bigint not null
   column hash bytea not null
+  column record_hash bytea
+  column status_count bigint
+  column status_head bytea
+  column change_count bigint
+  column change_head bytea
   constraint checkpoint_heads_account_id_fkey FOREIGN KEY (account_id) REFERENCES ledger.accounts(id)
+  constraint checkpoint_heads_change_count_check CHECK ((change_count >= 0))
+  constraint checkpoint_heads_change_head_check CHECK ((length(change_head) = 32))
   constraint checkpoint_heads_checkpoint_id_fkey FOREIGN KEY (checkpoint_id) REFERENCES ledger.checkpoints(id)
   constraint checkpoint_heads_hash_check CHECK ((length(hash) = 32))
   constraint checkpoint_heads_pkey PRIMARY KEY (checkpoint_id, account_id)
-  constraint checkpoint_heads_version_check CHECK ((version > 0))
+  constraint checkpoint_heads_record_hash_check CHECK ((length(record_hash) = 32))
+  constraint checkpoint_heads_status_count_check CHECK ((status_count >= 0))
+  constraint checkpoint_heads_status_head_check CHECK ((length(status_head) = 32))
+  constraint checkpoint_heads_version_check CHECK ((version >= 0))
   UNIQUE INDEX checkpoint_heads_pkey ON ledger.checkpoint_heads USING btree (checkpoint_id, account_id)
   TRIGGER checkpoint_heads_no_change BEFORE DELETE OR UPDATE ON ledger.checkpoint_heads FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
   TRIGGER checkpoint_heads_no_truncate BEFORE TRUNCATE ON ledger.checkpoint_heads FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
-  grant INSERT, SELECT to ledger_app
+  grant SELECT to ledger_app
+  grant SELECT to ledger_auditor
 
 table ledger.checkpoints
   column id bigint not null generated always as identity
@@ -222,7 +255,7 @@ table ledger.checkpoints
   column taken_at timestamp with time zone not null default clock_timestamp()
   column note text not null default ''::text
   constraint checkpoints_accounts_check CHECK ((accounts >= 0))
-  constraint checkpoints_digest_check CHECK ((digest ~ '^v1:[0-9]+:[0-9]+:[0-9,]*:[0-9a-f]{64}$'::text))
+  constraint checkpoints_digest_check CHECK ((digest ~ '^v[12]:[0-9]+:[0-9]+:[0-9,]*:[0-9a-f]{64}$'::text))
   constraint checkpoints_entries_check CHECK ((entries >= 0))
   constraint checkpoints_note_check CHECK ((length(note) <= 200))
   constraint checkpoints_pkey PRIMARY KEY (id)
@@ -230,7 +263,8 @@ table ledger.checkpoints
   UNIQUE INDEX checkpoints_pkey ON ledger.checkpoints USING btree (id)
   TRIGGER checkpoints_no_change BEFORE DELETE OR UPDATE ON ledger.checkpoints FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
   TRIGGER checkpoints_no_truncate BEFORE TRUNCATE ON ledger.checkpoints FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
-  grant INSERT, SELECT to ledger_app
+  grant SELECT to ledger_app
+  grant SELECT to ledger_auditor
 
 table ledger.credit_day_runs
   column id bigint not null generated always as identity
@@ -283,8 +317,10 @@ table ledger.entries
   column posted_balance_after bigint not null
   column pending_balance_after bigint not null
   column hash bytea not null
+  column chain_version smallint not null default 2
   constraint entries_account_version_check CHECK ((account_version > 0))
   constraint entries_amount_check CHECK ((amount > 0))
+  constraint entries_chain_version_check CHECK ((chain_version = ANY (ARRAY[1, 2])))
   constraint entries_hash_check CHECK ((length(hash) = 32))
   constraint entries_layer_check CHECK ((layer = ANY (ARRAY['posted'::text, 'pending'::text])))
   constraint entries_pkey PRIMARY KEY (account_id, account_version)
@@ -297,6 +333,7 @@ table ledger.entries
   TRIGGER entries_no_change BEFORE DELETE OR UPDATE ON ledger.entries FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
   TRIGGER entries_no_truncate BEFORE TRUNCATE ON ledger.entries FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
   grant SELECT to ledger_app
+  grant SELECT to ledger_auditor
 
 table ledger.factoring_advances
   column id bigint not null generated by default as identity
@@ -535,6 +572,7 @@ table ledger.open_holds
   INDEX open_holds_hold_idx ON ledger.open_holds USING btree (hold_id)
   UNIQUE INDEX open_holds_pkey ON ledger.open_holds USING btree (account_id, hold_id)
   grant SELECT to ledger_app
+  grant SELECT to ledger_auditor
 
 table ledger.payment_steps
   column transaction_id bigint not null
@@ -728,6 +766,119 @@ table ledger.transactions
   TRIGGER transactions_no_change BEFORE DELETE OR UPDATE ON ledger.transactions FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
   TRIGGER transactions_no_truncate BEFORE TRUNCATE ON ledger.transactions FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
   grant SELECT to ledger_app
+  grant SELECT to ledger_auditor
+
+view ledger.account_heads
+  column account_id bigint
+  column version bigint
+  column hash bytea
+  column record_hash bytea
+  column status_count bigint
+  column status_head bytea
+  column change_count bigint
+  column change_head bytea
+  grant SELECT to ledger_app
+  grant SELECT to ledger_auditor
+
+view ledger.audit_account_history
+  column account_id bigint
+  column change text
+  column id bigint
+  column status text
+  column reason text
+  column name text
+  column min_balance bigint
+  column max_balance bigint
+  column changed_at timestamp with time zone
+  column created_xact xid8
+  grant SELECT to ledger_app
+  grant SELECT to ledger_auditor
+
+view ledger.audit_accounts
+  column account_id bigint
+  column code text
+  column name text
+  column type text
+  column normal_side text
+  column currency text
+  column holder_id text
+  column min_balance bigint
+  column max_balance bigint
+  column status text
+  column metadata jsonb
+  column created_at timestamp with time zone
+  column created_xact xid8
+  column version bigint
+  column posted_balance bigint
+  column pending_balance bigint
+  column last_hash bytea
+  grant SELECT to ledger_app
+  grant SELECT to ledger_auditor
+
+view ledger.audit_checkpoints
+  column checkpoint_id bigint
+  column digest text
+  column position text
+  column accounts bigint
+  column entries bigint
+  column taken_at timestamp with time zone
+  column note text
+  column account_id bigint
+  column account_code text
+  column version bigint
+  column hash bytea
+  column record_hash bytea
+  column status_count bigint
+  column status_head bytea
+  column change_count bigint
+  column change_head bytea
+  grant SELECT to ledger_app
+  grant SELECT to ledger_auditor
+
+view ledger.audit_journal
+  column transaction_id bigint
+  column created_xact xid8
+  column idempotency_key text
+  column kind text
+  column description text
+  column transaction_effective_at timestamp with time zone
+  column transaction_recorded_at timestamp with time zone
+  column metadata jsonb
+  column is_hold boolean
+  column expires_at timestamp with time zone
+  column reverses_id bigint
+  column resolves_hold_id bigint
+  column hold_action text
+  column account_id bigint
+  column account_code text
+  column account_version bigint
+  column currency text
+  column side text
+  column amount bigint
+  column layer text
+  column effective_at timestamp with time zone
+  column recorded_at timestamp with time zone
+  column posted_balance_after bigint
+  column pending_balance_after bigint
+  column chain_version smallint
+  column hash bytea
+  grant SELECT to ledger_app
+  grant SELECT to ledger_auditor
+
+view ledger.audit_statement_lines
+  column account_code text
+  column currency text
+  column account_version bigint
+  column effective_at timestamp with time zone
+  column recorded_at timestamp with time zone
+  column transaction_id bigint
+  column kind text
+  column description text
+  column debit_minor bigint
+  column credit_minor bigint
+  column balance_minor bigint
+  grant SELECT to ledger_app
+  grant SELECT to ledger_auditor
 
 view ledger.factoring_advance_states
   column id bigint
@@ -749,10 +900,26 @@ view ledger.factoring_advance_states
   column closed_at timestamp with time zone
   grant SELECT to ledger_app
 
+function ledger.account_change_payload(c ledger.account_changes) returns bytea
+  language sql, stable, parallel safe, cost 100
+  source sha256 1817e0e493e696db39241d1485b28adb37177e042a84522d3a91ad6eb2bf2308
+  grant EXECUTE to PUBLIC
+
+function ledger.account_changed() returns trigger
+  language plpgsql, volatile, parallel unsafe, security definer, cost 100
+  set search_path=pg_catalog, ledger
+  source sha256 d25709de202c6214872d8b7ea2320f8f0179087445ad9df072bd4d9a829b408a
+  grant EXECUTE to PUBLIC
+
 function ledger.account_created() returns trigger
   language plpgsql, volatile, parallel unsafe, security definer, cost 100
   set search_path=pg_catalog, ledger
   source sha256 4b49e889c1291d19c4f8cdadaf72352ad1dc4f36a4d614c104083348da06607d
+  grant EXECUTE to PUBLIC
+
+function ledger.account_record_hash(a ledger.accounts) returns bytea
+  language sql, stable, parallel safe, cost 100
+  source sha256 e20579e5147a38aa295542a90ef6a6b66bf0eb2616b19d36157673eb613586c3
   grant EXECUTE to PUBLIC
 
 function ledger.account_states(p_ids bigint[], p_now timestamp with time zone) returns ledger.account_state[]
@@ -764,6 +931,12 @@ function ledger.account_status_changed() returns trigger
   set search_path=pg_catalog, ledger
   source sha256 09c5b3adb8899ac9bc37c3782902f777aaf191d95c83e14f086f60ca7a94045d
   grant EXECUTE to PUBLIC
+
+function ledger.api_token_by_sha256(p_sha256 bytea) returns SETOF ledger.api_tokens
+  language sql, stable, parallel unsafe, security definer, cost 100, rows 1000
+  set search_path=pg_catalog, ledger
+  source sha256 003039e59d240d5a3c99699337d7499c548716fbaca0b9f163224f106200f3c2
+  grant EXECUTE to ledger_app
 
 aggregate ledger.chain(bytea, bytea) returns bytea
   state function ledger.chain_step, state type bytea
@@ -822,6 +995,16 @@ function ledger.entry_payload(p_account_id bigint, p_account_version bigint, p_t
   source sha256 d3ad2f9a50da4cbde460435a20592efc6dcb0b6c1393682eb8267eceaaf8de8d
   grant EXECUTE to PUBLIC
 
+function ledger.entry_payload_v2(p_account_id bigint, p_account_version bigint, p_transaction_id bigint, p_currency text, p_side text, p_amount bigint, p_layer text, p_effective_at timestamp with time zone, p_recorded_at timestamp with time zone, p_posted_after bigint, p_pending_after bigint, p_transaction_hash bytea) returns bytea
+  language sql, stable, parallel safe, cost 100
+  source sha256 29851e0cb125cee9a347ecc468f32513abdcd3421f27b5363ced825d816a0619
+  grant EXECUTE to PUBLIC
+
+function ledger.epoch_us(p_at timestamp with time zone) returns text
+  language sql, immutable, parallel safe, cost 100
+  source sha256 5802265df2b3423081b096bc2ed3c6826ef8859e7e638d4070a647e90fad721e
+  grant EXECUTE to PUBLIC
+
 function ledger.explicit_legs(p_requests ledger.request[]) returns ledger.leg[]
   language plpgsql, stable, parallel unsafe, cost 100
   source sha256 01ea27564b3a3ca8233a7b6356facca0db2e3f3680bad078eed6234acfd05d63
@@ -837,6 +1020,11 @@ function ledger.guard_account_update() returns trigger
   source sha256 fee5c66c8f72fbe6d95a3ab2ac228d7e48cc28f19251bbe3aa7a26b73e144cac
   grant EXECUTE to PUBLIC
 
+function ledger.hash_field(p_text text) returns text
+  language sql, immutable, parallel safe, cost 100
+  source sha256 81a7032990078d106afbbd6f01adfacd91a6fc7164cb220e9441d67394126aa7
+  grant EXECUTE to PUBLIC
+
 function ledger.journal_horizon(OUT known_at timestamp with time zone, OUT xmin xid8) returns record
   language plpgsql, volatile, parallel unsafe, security definer, cost 100
   set search_path=pg_catalog
@@ -846,6 +1034,11 @@ function ledger.journal_horizon(OUT known_at timestamp with time zone, OUT xmin 
 procedure ledger.make_append_only(VARIADIC p_tables text[])
   language plpgsql, volatile, parallel unsafe, cost 100
   source sha256 9119971edfc2b20a6164691082aa7ba4ca2bc53d7ab7f01b64c1ab3e6b1e9eb1
+  grant EXECUTE to PUBLIC
+
+procedure ledger.migrator_owns()
+  language plpgsql, volatile, parallel unsafe, cost 100
+  source sha256 b323935c185774c943f6f8d2d18a3a6966fa62226b32307fc0f234fc9e92a09f
   grant EXECUTE to PUBLIC
 
 function ledger.parse_requests(p_batch jsonb, p_now timestamp with time zone) returns ledger.request[]
@@ -880,6 +1073,16 @@ function ledger.refuse_change() returns trigger
   source sha256 f0250a000b71c6ccfd98081144d01e38a082ac62379b91764f32d44086a732c2
   grant EXECUTE to PUBLIC
 
+function ledger.status_change_payload(s ledger.account_status_changes) returns bytea
+  language sql, stable, parallel safe, cost 100
+  source sha256 9e7dc9e004d2c8b97eee594a51a4fb6afb8909e7be717c2350b00af61684a101
+  grant EXECUTE to PUBLIC
+
+function ledger.transaction_hash(t ledger.transactions) returns bytea
+  language sql, stable, parallel safe, cost 100
+  source sha256 e44dd00b98bdd3747c6a385ed939048446071a9d74342d9c51c59f31d5cbe4c4
+  grant EXECUTE to PUBLIC
+
 function ledger.version_known_at(p_account_id bigint, p_known_at timestamp with time zone) returns bigint
   language plpgsql, stable, parallel unsafe, cost 100
   source sha256 7cf72424e6e5da5390bcf75c2d7c854ef7e578dced3fa7771abb26983b7fb1a4
@@ -887,4 +1090,4 @@ function ledger.version_known_at(p_account_id bigint, p_known_at timestamp with 
 
 function ledger.write_entries(p_requests ledger.request[], p_legs ledger.leg[], p_accounts ledger.account_state[], p_ids jsonb, p_recorded timestamp with time zone) returns void
   language plpgsql, volatile, parallel unsafe, cost 100
-  source sha256 d82326e0e73987d91287ba53051e75ba90c85e66d254305b65895467bca0ad03
+  source sha256 a5b479b29a5fd815c5b74924b17a727c639910c887a8e2dd518f569fb76db8b3

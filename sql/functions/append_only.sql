@@ -31,7 +31,8 @@ end
 $$;
 
 -- Every append-only table, listed here (a migration that adds one adds it to this list).
-call ledger.make_append_only('transactions', 'entries', 'account_status_changes', 'period_closes',
+call ledger.make_append_only('transactions', 'entries', 'account_status_changes', 'account_changes',
+                             'period_closes',
                              'api_tokens', 'api_token_revocations',
                              'checkpoints', 'checkpoint_heads', 'reconciliation_runs', 'reconciliation_items',
                              'merchant_settings', 'payments', 'payment_steps',
