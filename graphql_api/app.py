@@ -39,6 +39,7 @@ from graphql_api.audit.routes import STATEMENT_ROUTES
 from graphql_api.context import AppState, Limits, RequestContext, app_state, bearer_token
 from graphql_api.core.subscriptions import listener_of
 from graphql_api.graphiql import assets_mount, graphiql_page
+from graphql_api.health import HEALTH_ROUTES
 from graphql_api.schema import schema
 
 __all__ = ["EXTRA_ROUTES", "create_app", "app_from_env", "DATABASE_URL_ENV"]
@@ -170,7 +171,7 @@ def create_app(database_url: str, *, limits: Limits | None = None,
         WebSocketRoute("/graphql", graphql),
         *EXTRA_ROUTES,
     ]
-    routes.append(assets_mount())
+    routes += [assets_mount(), *HEALTH_ROUTES]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.add_middleware(BodyLimit, limit=limits.body_bytes_max)
     return app
