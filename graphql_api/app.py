@@ -40,6 +40,8 @@ from graphql_api.context import AppState, Limits, RequestContext, app_state, bea
 from graphql_api.core.subscriptions import listener_of
 from graphql_api.graphiql import assets_mount, graphiql_page
 from graphql_api.health import HEALTH_ROUTES
+from graphql_api.log_context import RequestIdMiddleware
+from graphql_api.metrics import METRICS_ROUTES
 from graphql_api.schema import schema
 
 __all__ = ["EXTRA_ROUTES", "create_app", "app_from_env", "DATABASE_URL_ENV"]
@@ -171,9 +173,10 @@ def create_app(database_url: str, *, limits: Limits | None = None,
         WebSocketRoute("/graphql", graphql),
         *EXTRA_ROUTES,
     ]
-    routes += [assets_mount(), *HEALTH_ROUTES]
+    routes += [assets_mount(), *HEALTH_ROUTES, *METRICS_ROUTES]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.add_middleware(BodyLimit, limit=limits.body_bytes_max)
+    app.add_middleware(RequestIdMiddleware)  # outermost: even a refused request has an id
     return app
 
 

@@ -16,6 +16,7 @@ from strawberry.extensions.max_aliases import create_validator as aliases_rule
 from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
 
 from graphql_api.context import Limits
+from graphql_api.observe import OperationObserver
 from graphql_api.scalars import InvalidScalar
 from ledger.errors import LedgerError
 
@@ -67,6 +68,7 @@ def schema_extensions(limits: Limits | None = None) -> list[Any]:
     rules: list[type[ASTValidationRule]] = [depth_rule(limits.query_depth_max, None), aliases_rule(limits.aliases_max)]
     # Factories: a fresh extension per request (the caches are shared at module level).
     return [
+        OperationObserver,  # first, so it sees the errors as LedgerErrors shaped them
         lambda: MaxTokensLimiter(max_token_count=limits.tokens_max),
         lambda: AddValidationRules(rules),
         lambda: ParserCache(maxsize=documents_cached_max),
