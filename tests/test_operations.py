@@ -3,6 +3,8 @@ version, Prometheus metrics and JSON logs carrying the request id."""
 
 from __future__ import annotations
 
+import pytest
+
 from ledger_cli.main import main
 
 
@@ -120,3 +122,45 @@ def test_request_id_header_and_json_log_lines_carry_it(api):
     assert first["message"].startswith("query Who: ok in ")
     assert api.client.get("/livez").headers["x-request-id"]  # every route answers with one
     assert api.client.post("/graphql", json={"query": "{ x }"}).headers["x-request-id"]  # even a 401
+
+
+@pytest.mark.timeout(120)
+def test_serve_writes_json_log_lines_with_the_request_id(db_url, conn):
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from ledger.tokens import create_token
+    from test_graphiql_browser import free_port
+
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "ledger_cli.main", "serve", "--port", str(port)],
+                              env={**os.environ, "DATABASE_URL": db_url}, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(300):
+            try:
+                with urllib.request.urlopen(f"{base}/livez", timeout=2):
+                    break
+            except OSError:
+                time.sleep(0.1)
+        request = urllib.request.Request(
+            f"{base}/graphql", data=json.dumps({"query": "query Served { trialBalance { balanced } }"}).encode(),
+            headers={"Content-Type": "application/json", "X-Request-Id": "served-1",
+                     "Authorization": f"Bearer {create_token(conn, 'auditor').token}"})
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            assert answer.headers["X-Request-Id"] == "served-1"
+        server.send_signal(signal.SIGTERM)
+        errors = server.communicate(timeout=30)[1]
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+    lines = [json.loads(line) for line in errors.splitlines() if line.strip()]  # every line is JSON
+    served = [line for line in lines if line["request_id"] == "served-1"]
+    assert [(line["logger"], line["operation"]) for line in served] == [("graphql_api.requests", "query Served")]
