@@ -7,8 +7,8 @@ there), mounted at `/graphiql-assets`. The asset URLs carry the versions, so the
 cached for a year: an upgrade changes the URLs.
 
 The page needs no token (it holds no data); the token goes in its headers editor as
-`{"Authorization": "Bearer <token>"}`, and is sent with every query and, for subscriptions, in
-the WebSocket's connection_init payload (which the app accepts as `authorization`).
+`{"Authorization": "Bearer <token>"}`, and is sent with every query and, for subscriptions, as
+the WebSocket's connection_init payload (which the app reads the token from).
 """
 
 from __future__ import annotations
@@ -81,22 +81,9 @@ _PAGE: Final = """<!doctype html>
   <script src="{graphiql}"></script>
   <script>
     const url = window.location.origin + window.location.pathname;
-    const subscriptionUrl = url.replace(/^http/, "ws");
-    // One fetcher per Authorization value: the WebSocket sends the token once, in connection_init.
-    const fetchers = new Map();
-    function fetcherFor(authorization) {{
-      if (!fetchers.has(authorization)) {{
-        fetchers.set(authorization, GraphiQL.createFetcher({{
-          url, subscriptionUrl,
-          wsConnectionParams: authorization ? {{ authorization }} : {{}},
-        }}));
-      }}
-      return fetchers.get(authorization);
-    }}
-    function fetcher(params, options) {{
-      const headers = (options && options.headers) || {{}};
-      return fetcherFor(headers.Authorization || headers.authorization || "")(params, options);
-    }}
+    // Subscriptions go over a WebSocket on the same path; GraphiQL sends the headers editor's
+    // contents (the Authorization) as its connection_init payload.
+    const fetcher = GraphiQL.createFetcher({{ url, subscriptionUrl: url.replace(/^http/, "ws") }});
     ReactDOM.createRoot(document.getElementById("graphiql")).render(
       React.createElement(GraphiQL, {{
         fetcher,

@@ -1,6 +1,7 @@
 """GraphiQL in a real browser, on a machine with no internet: Debian's chromium, driven by
 Playwright, loads the page from a real `ledger-core serve`, puts a token in the headers editor,
-runs a balance query and sees the answer; every request it made went to this server.
+runs a balance query and sees the answer, then a balanceChanged subscription (over the page's
+WebSocket) and sees a top-up pushed; every request it made went to this server.
 
 chromium is a system package (`apt-get install -y chromium`; .ci/run installs it): this test
 fails, never skips, without it. Playwright's own browser download is never used.
@@ -38,11 +39,12 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def served(db_url: str) -> Iterator[str]:
-    """A `ledger-core serve` on a free loopback port; yields its base URL."""
+def served(db_url: str, tmp_path: Path) -> Iterator[str]:
+    """A `ledger-core serve` on a free loopback port; yields its base URL (its log: tmp_path/serve.log)."""
     port = free_port()
+    log = (tmp_path / "serve.log").open("w")
     server = subprocess.Popen([*CLI, "serve", "--port", str(port)], env={**os.environ, "DATABASE_URL": db_url},
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                              stdout=subprocess.DEVNULL, stderr=log)
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(300):
@@ -59,6 +61,7 @@ def served(db_url: str) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+        log.close()
 
 
 def _set_editor(page: object, selector: str, text: str) -> None:
@@ -71,6 +74,7 @@ def test_graphiql_runs_a_query_with_assets_from_the_app_only(db_url, conn, serve
     if shutil.which("chromium") is None and not Path(CHROMIUM).exists():
         pytest.fail("chromium is not installed: run `apt-get update && apt-get install -y chromium` "
                     "(.ci/run does this before the tests)")
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import sync_playwright
 
     open_book(conn)
@@ -98,10 +102,36 @@ def test_graphiql_runs_a_query_with_assets_from_the_app_only(db_url, conn, serve
                 timeout=30_000)
             answer = page.inner_text(".graphiql-response")
             page.screenshot(path=str(SCREENSHOTS / "graphiql.png"))
+
+            # A subscription over the page's WebSocket (graphql-transport-ws, the token from the
+            # headers editor in connection_init): a top-up is pushed to the result pane.
+            sockets: list[str] = []
+            page.on("websocket", lambda socket: sockets.append(socket.url))
+            _set_editor(page, ".graphiql-query-editor .CodeMirror",
+                        f'subscription {{ balanceChanged(accountCode: "{WALLET_U1}") {{ available {{ formatted }} }} }}')
+            # GraphiQL tells a subscription from a query by the editor's parsed document, which it
+            # updates a moment after a change (a person typing never outruns it).
+            page.wait_for_timeout(1_500)
+            page.click(".graphiql-execute-button")
+            pushed = False
+            for attempt in range(20):  # until the subscription is listening
+                top_up(conn, WALLET_U1, 100, f"browser:push-{attempt}")
+                try:
+                    page.wait_for_function(
+                        "() => /12[4-9]\\.45 CNY|13\\d\\.45 CNY|14[0-3]\\.45 CNY/.test("
+                        "(document.querySelector('.graphiql-response') || {}).innerText || '')", timeout=1_000)
+                    pushed = True
+                    break
+                except PlaywrightTimeout:
+                    continue
+            pushed_text = page.inner_text(".graphiql-response")
+            page.screenshot(path=str(SCREENSHOTS / "graphiql-subscription.png"))
         finally:
             browser.close()
 
     assert "123.45 CNY" in answer and "errors" not in answer
+    assert pushed, f"no balance was pushed to the page: {pushed_text}\n{(tmp_path / 'serve.log').read_text()}"
+    assert sockets and all(url.startswith("ws://127.0.0.1:") for url in sockets)
     assert requested, "the browser made no request"
     strays = [url for url in requested
               if not (url.startswith("http://127.0.0.1:") or url.startswith("ws://127.0.0.1:") or url.startswith("data:"))]
