@@ -21,7 +21,7 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
-__all__ = ["ASSET_VERSIONS", "ASSETS_DIR", "ASSETS_PATH", "assets_mount", "graphiql_page"]
+__all__ = ["ASSETS_DIR", "ASSETS_PATH", "ASSET_VERSIONS", "assets_mount", "graphiql_page"]
 
 ASSETS_DIR: Final = Path(__file__).parent / "static" / "graphiql"
 ASSETS_PATH: Final = "/graphiql-assets"

@@ -42,7 +42,7 @@ def _pending(conn: Any) -> list[str]:
 async def readyz(request: Request) -> Response:
     try:
         waiting = await app_state(request).run(_pending)
-    except Exception:  # noqa: BLE001 - reported as not ready, logged
+    except Exception:  # reported as not ready, and logged
         log.exception("readyz: database unreachable")
         return JSONResponse({"status": "unavailable", "reason": "database unreachable"}, status_code=503)
     if waiting:

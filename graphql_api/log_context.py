@@ -16,8 +16,14 @@ from contextvars import ContextVar
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = [
-    "RequestIdMiddleware", "current_operation", "current_request_id", "new_request_id", "note_error_code",
-    "operation_var", "request_id_var", "error_codes_var",
+    "RequestIdMiddleware",
+    "current_operation",
+    "current_request_id",
+    "error_codes_var",
+    "new_request_id",
+    "note_error_code",
+    "operation_var",
+    "request_id_var",
 ]
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
