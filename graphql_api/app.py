@@ -41,6 +41,10 @@ from strawberry.types.unset import UnsetType
 from graphql_api.audit.routes import STATEMENT_ROUTES
 from graphql_api.context import AppState, Limits, RequestContext, app_state, bearer_token
 from graphql_api.core.subscriptions import listener_of
+from graphql_api.graphiql import assets_mount, graphiql_page
+from graphql_api.health import HEALTH_ROUTES
+from graphql_api.log_context import RequestIdMiddleware
+from graphql_api.metrics import METRICS_ROUTES
 from graphql_api.schema import schema
 
 __all__ = ["EXTRA_ROUTES", "create_app", "app_from_env", "DATABASE_URL_ENV"]
@@ -123,6 +127,10 @@ class LedgerGraphQL(GraphQL[RequestContext, None]):
         if context.principal is None:
             raise ConnectionRejectionError()
         return await super().on_ws_connect(context)
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        # Our page loads GraphiQL from this app, never from a CDN (graphql_api/graphiql.py).
+        return graphiql_page()
 
 
 class MalformedJSON(json.JSONDecodeError):
@@ -239,8 +247,10 @@ def create_app(database_url: str, *, limits: Limits | None = None,
         WebSocketRoute("/graphql", graphql),
         *EXTRA_ROUTES,
     ]
+    routes += [assets_mount(), *HEALTH_ROUTES, *METRICS_ROUTES]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.add_middleware(BodyLimit, limit=limits.body_bytes_max)
+    app.add_middleware(RequestIdMiddleware)  # outermost: even a refused request has an id
     return app
 
 

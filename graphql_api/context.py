@@ -13,7 +13,6 @@ raises a 401, and `app_state(request)` the pool: see graphql_api/app.py.
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
@@ -30,6 +29,7 @@ from strawberry.dataloader import DataLoader
 from strawberry.types import Info
 
 from graphql_api.errors import AccessDenied, StatementTimeout
+from graphql_api.log_context import current_request_id
 from ledger.accounts import Account
 from ledger.errors import ValidationError
 from ledger.tokens import Principal, Role, principal_for
@@ -142,7 +142,7 @@ class RequestContext:
     response: Any
     state: AppState
     principal: Principal | None
-    request_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
+    request_id: str = field(default_factory=current_request_id)  # the X-Request-Id (log_context.py)
     rows_charged: int = 0
     connection_params: dict[str, Any] | None = None
     _loaders: dict[Hashable, DataLoader[Any, Any]] = field(default_factory=dict)

@@ -38,6 +38,7 @@ from typing import Annotated, Any, Union, get_args
 import strawberry
 from strawberry.scalars import JSON
 
+from graphql_api.log_context import note_error_code
 from ledger import errors as core
 
 __all__ = [
@@ -216,6 +217,7 @@ def error_result(exc: core.LedgerError, union: Any = None) -> LedgerErrorType:
         if candidate is not None and (allowed is None or candidate in allowed):
             graphql_type = candidate
             break
+    note_error_code(exc.code)  # the operation's outcome, for its metrics and log line
     kwargs: dict[str, Any] = {"code": exc.code, "message": exc.message, "details": _jsonable(exc.details)}
     if graphql_type is ValidationError:
         kwargs["field"] = getattr(exc, "field", "") or str(exc.details.get("field", ""))

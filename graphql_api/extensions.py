@@ -22,6 +22,7 @@ from strawberry.extensions.query_depth_limiter import create_validator as depth_
 from graphql_api.context import Limits
 from graphql_api.input_text import unstorable_text_refusal
 from graphql_api.query_cost import complexity_refusal
+from graphql_api.observe import OperationObserver
 from graphql_api.scalars import InvalidScalar
 from ledger.errors import LedgerError, translate
 
@@ -112,6 +113,7 @@ def schema_extensions(limits: Limits | None = None) -> list[Any]:
     rules: list[type[ASTValidationRule]] = [depth_rule(limits.query_depth_max, None), aliases_rule(limits.aliases_max)]
     # Factories: a fresh extension per request (the caches are shared at module level).
     return [
+        OperationObserver,  # first, so it sees the errors as LedgerErrors shaped them
         lambda: MaxTokensLimiter(max_token_count=limits.tokens_max),
         lambda: AddValidationRules(rules),
         lambda: ParserCache(maxsize=documents_cached_max),

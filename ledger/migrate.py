@@ -60,7 +60,7 @@ from typing import Any
 import psycopg
 
 __all__ = [
-    "Definition", "Migration", "MigrationError", "definitions", "migrate", "migrations", "sql_dir",
+    "Definition", "Migration", "MigrationError", "definitions", "migrate", "migrations", "pending", "sql_dir",
 ]
 
 _MIGRATION_LOCK_KEY = 7260000
@@ -202,6 +202,19 @@ def migrate(conninfo: str, *, directory: Path | None = None) -> list[str]:
         finally:
             conn.execute("select pg_advisory_unlock(%s)", (_MIGRATION_LOCK_KEY,))
     return applied
+
+
+def pending(conn: psycopg.Connection[Any], found_migrations: list[Migration],
+            found_definitions: list[Definition]) -> list[str]:
+    """What `migrate` would apply to this database now, applying nothing: migrations never
+    recorded, then definitions whose recorded checksum is not the file's (a database never
+    migrated has them all). For readiness checks: the code and the schema agree when empty."""
+    if conn.execute("select to_regclass('ledger.schema_migrations') is null").fetchone() != (False,):
+        return [m.name for m in found_migrations] + [d.file_name for d in found_definitions]
+    done = {str(row[0]) for row in conn.execute("select version from ledger.schema_migrations")}
+    recorded = {str(row[0]): str(row[1]) for row in conn.execute("select name, checksum from ledger.schema_definitions")}
+    return ([m.name for m in found_migrations if m.version not in done]
+            + [d.file_name for d in found_definitions if recorded.get(d.name) != d.checksum])
 
 
 def _create_records(conn: psycopg.Connection[Any]) -> None:

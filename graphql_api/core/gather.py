@@ -20,6 +20,7 @@ from typing import Any
 import psycopg
 
 from graphql_api.context import AppState
+from graphql_api.metrics import metrics_of
 from ledger.gather import post_gathered
 from ledger.journal import Transaction, get_transactions
 from ledger.posting import Request
@@ -82,6 +83,7 @@ class PostGatherer:
                     raise
                 except Exception as exc:  # noqa: BLE001 - each waiter gets the failure
                     outcomes = [exc] * len(batch)
+                metrics_of(self._state).observe_batch(len(batch), outcomes)
                 for (_, future), outcome in zip(batch, outcomes):
                     if future.done():
                         continue
