@@ -3,7 +3,7 @@ the log lines it causes, and logged once when it ends (logger `graphql_api.reque
 
 The outcome is `ok`, or the first error code the client got: a typed error a mutation returned
 as data (noted by graphql_api.errors.error_result), else the `extensions.code` of the first
-entry in `errors` (`INTERNAL` for the unexpected; `GRAPHQL_VALIDATION` for a request that does
+entry in `errors` (`INTERNAL` for the unexpected; `GRAPHQL_VALIDATION_FAILED` for a request that does
 not parse or validate, which carries no code).
 """
 
@@ -60,4 +60,4 @@ class OperationObserver(SchemaExtension):
         if not errors:
             return "ok"
         code = (errors[0].extensions or {}).get("code")
-        return str(code) if code else "GRAPHQL_VALIDATION"
+        return str(code) if code else "GRAPHQL_VALIDATION_FAILED"

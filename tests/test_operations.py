@@ -81,7 +81,7 @@ def test_metrics_count_operations_outcomes_postings_batches_and_the_pool(api, co
     assert moved("ledger_graphql_operations_total", type="query", name="Balance", outcome="ok") == 1
     assert moved("ledger_graphql_operations_total", type="mutation", name="Pay", outcome="ok") == 1
     assert moved("ledger_graphql_operations_total", type="mutation", name="Pay", outcome="INSUFFICIENT_FUNDS") == 1
-    assert moved("ledger_graphql_operations_total", type="query", name="anonymous", outcome="GRAPHQL_VALIDATION") == 1
+    assert moved("ledger_graphql_operations_total", type="query", name="anonymous", outcome="GRAPHQL_VALIDATION_FAILED") == 1
     assert moved("ledger_graphql_operation_seconds_count", type="mutation") == 2
     assert moved("ledger_transactions_posted_total", replayed="false") == 1
     assert moved("ledger_gather_batch_size_count") == 2  # the refused posting was a batch too
