@@ -73,8 +73,8 @@ class AccessDenied(core.LedgerError):
     code = "FORBIDDEN"
 
 
-class StatementTimeout(core.LedgerError):
-    """A database statement ran past the API's statement timeout and was cancelled."""
+class StatementTimeout(core.StatementTimeout):
+    """A read ran past the API's statement timeout and was cancelled (retryable, like the core's)."""
 
     code = "STATEMENT_TIMEOUT"
 
@@ -216,7 +216,8 @@ def error_result(exc: core.LedgerError, union: Any = None) -> LedgerErrorType:
         if candidate is not None and (allowed is None or candidate in allowed):
             graphql_type = candidate
             break
-    kwargs: dict[str, Any] = {"code": exc.code, "message": exc.message, "details": _jsonable(exc.details)}
+    details = {**exc.details, "retryable": True} if exc.retryable else exc.details
+    kwargs: dict[str, Any] = {"code": exc.code, "message": exc.message, "details": _jsonable(details)}
     if graphql_type is ValidationError:
         kwargs["field"] = getattr(exc, "field", "") or str(exc.details.get("field", ""))
     return graphql_type(**kwargs)

@@ -41,7 +41,14 @@ declare
     v_bad record;
     v_result jsonb;
     v_nestloop text := current_setting('enable_nestloop');
+    v_lock_timeout text := current_setting('lock_timeout');
 begin
+    -- A caller that set no lock timeout (a script, a job) still waits only a bounded time on a
+    -- row another transaction holds; past it the batch is refused (LockNotAvailable), which the
+    -- caller sees as a retryable LOCK_TIMEOUT. A caller's own setting (the API sets one) stands.
+    if v_lock_timeout = '0' then
+        perform set_config('lock_timeout', (select value from ledger.settings where name = 'post_lock_timeout'), true);
+    end if;
     v_requests := ledger.parse_requests(p_batch, v_now);
 
     -- Replays: a key seen before answers with its original transaction, if the request matches.
@@ -117,6 +124,7 @@ begin
                'replayed', v_ids is null or not (v_ids ? r.key)) order by r.pos)
       into v_result
       from unnest(v_requests) r;
+    perform set_config('lock_timeout', v_lock_timeout, true);  -- the rest of the caller's transaction is its own
     return v_result;
 end
 $$;
