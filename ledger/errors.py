@@ -241,10 +241,13 @@ def translate(exc: psycopg.Error) -> LedgerError | None:
         cls, message = _BY_CONSTRAINT[diag.constraint_name]
         return cls(message)
     if isinstance(exc, pg_errors.CheckViolation) and (diag.constraint_name or "").endswith("_range"):
-        # sql/0080_instant_range.sql: a time or date outside the range the core can read.
+        # sql/0080_instant_range.sql: a time or date outside the range the core can read; the
+        # constraints are named <table>_<column>_range.
+        name, table = diag.constraint_name or "", diag.table_name or ""
+        column = name[len(table) + 1:-len("_range")] if name.startswith(f"{table}_") else ""
         return ValidationError(
-            f"a time lies outside [1970-01-01T00:00:00Z, 9999-01-01T00:00:00Z) ({diag.constraint_name})",
-            field=diag.column_name or "", constraint=diag.constraint_name)
+            f"{column or 'a time'} must lie in [1970-01-01T00:00:00Z, 9999-01-01T00:00:00Z)",
+            field=column, constraint=name)
     if isinstance(exc, pg_errors.NumericValueOutOfRange):
         return ValidationError(f"a number is out of range: {diag.message_primary}", field="amount")
     return None

@@ -680,6 +680,22 @@ table ledger.reconciliation_runs
   TRIGGER reconciliation_runs_no_truncate BEFORE TRUNCATE ON ledger.reconciliation_runs FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
   grant INSERT, SELECT to ledger_app
 
+table ledger.refusals
+  column idempotency_key text not null
+  column fingerprint bytea not null
+  column sqlstate text not null
+  column message text not null
+  column details jsonb not null default '{}'::jsonb
+  column refused_at timestamp with time zone not null default clock_timestamp()
+  constraint refusals_details_check CHECK ((jsonb_typeof(details) = 'object'::text))
+  constraint refusals_idempotency_key_check CHECK (((length(idempotency_key) >= 1) AND (length(idempotency_key) <= 200)))
+  constraint refusals_pkey PRIMARY KEY (idempotency_key)
+  constraint refusals_sqlstate_check CHECK ((sqlstate ~ '^LD[0-9]{3}$'::text))
+  UNIQUE INDEX refusals_pkey ON ledger.refusals USING btree (idempotency_key)
+  TRIGGER refusals_no_change BEFORE DELETE OR UPDATE ON ledger.refusals FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
+  TRIGGER refusals_no_truncate BEFORE TRUNCATE ON ledger.refusals FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
+  grant SELECT to ledger_app
+
 table ledger.schema_definitions
   column name text not null
   column checksum text not null
@@ -792,7 +808,7 @@ function ledger.chain_step(p_state bytea, p_seed bytea, p_payload bytea) returns
 
 function ledger.check_legs(p_requests ledger.request[], p_legs ledger.leg[], p_accounts ledger.account_state[]) returns void
   language plpgsql, stable, parallel unsafe, cost 100
-  source sha256 58d8268eb625fb9c9d0aafbd61a4f123d18c54297c0f41c895fda0ec344eb0e2
+  source sha256 3ec91de1da26f4b8a55153112b77bd10605fcacc129baf2400a8c46b84673839
 
 function ledger.check_limits(p_requests ledger.request[], p_legs ledger.leg[], p_accounts ledger.account_state[], p_now timestamp with time zone) returns void
   language plpgsql, stable, parallel unsafe, cost 100
@@ -866,12 +882,12 @@ procedure ledger.make_append_only(VARIADIC p_tables text[])
 
 function ledger.parse_requests(p_batch jsonb, p_now timestamp with time zone) returns ledger.request[]
   language plpgsql, stable, parallel unsafe, cost 100
-  source sha256 aede2263a4cd5816fa10d415b41e914f1f287d7d73acfaa54f7ab2a369cb50c0
+  source sha256 87b33840269a39b2a224adeb937b90a9f62079ae735a731ec402afce488d3788
 
 function ledger.post_batch(p_batch jsonb) returns jsonb
   language plpgsql, volatile, parallel unsafe, security definer, cost 100
   set jit=off, plan_cache_mode=force_generic_plan, search_path=pg_catalog, ledger
-  source sha256 87c9a5f8f04247f2c311cfaaee119df120ad8695ec42c933b6cdccea8489c323
+  source sha256 92985c7505ac9d222ded2b85a9be5a070a06f533879cd48769eb58da2a03e2a8
   grant EXECUTE to ledger_app
 
 function ledger.posted_sum_before(p_account_id bigint, p_before timestamp with time zone, p_known_at timestamp with time zone, p_limit bigint) returns TABLE(entries bigint, amount numeric)
@@ -891,6 +907,12 @@ function ledger.raise_error(p_sqlstate text, p_message text, p_detail jsonb DEFA
   source sha256 ebbebc45c6dc966a5e5b3dd4ae496fc9db79626fe480d0d3ca2e688bfd14b7ab
   grant EXECUTE to PUBLIC
 
+function ledger.record_refusal(p_request jsonb, p_sqlstate text, p_message text, p_details jsonb) returns boolean
+  language plpgsql, volatile, parallel unsafe, security definer, cost 100
+  set search_path=pg_catalog, ledger
+  source sha256 7c0cff733f5975f1105a3574767b1a573b37e45ca49da0df74fc8726900e05d8
+  grant EXECUTE to ledger_app
+
 function ledger.refuse_change() returns trigger
   language plpgsql, volatile, parallel unsafe, cost 100
   source sha256 f0250a000b71c6ccfd98081144d01e38a082ac62379b91764f32d44086a732c2
@@ -899,6 +921,11 @@ function ledger.refuse_change() returns trigger
 function ledger.refuse_unreadable_request(p_batch jsonb) returns void
   language plpgsql, stable, parallel unsafe, cost 100
   source sha256 f6719ee1664f997f283b48dcb3d0ec8c287066f6e464c63ee5c34996e2d524ff
+
+function ledger.request_fingerprint(p_request jsonb) returns bytea
+  language sql, immutable, parallel safe, cost 100
+  source sha256 a0cd10a028d5be9b9e9cbaa758d447f8bf63336f129a262f97ce24782aeee414
+  grant EXECUTE to PUBLIC
 
 function ledger.version_known_at(p_account_id bigint, p_known_at timestamp with time zone) returns bigint
   language plpgsql, stable, parallel unsafe, cost 100

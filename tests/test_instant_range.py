@@ -8,6 +8,7 @@ import json
 from datetime import datetime, timedelta, timezone
 
 import psycopg
+import psycopg.types.datetime
 import pytest
 
 from book import BANK, WALLET_U1, open_book
@@ -83,7 +84,8 @@ def test_the_tables_refuse_what_the_engine_refuses(conn, table, column, last, pa
         conn.execute(query, (last,))
     with pytest.raises(psycopg.errors.CheckViolation) as caught, conn.transaction():
         conn.execute(query, (past,))
-    assert isinstance(translate(caught.value), ValidationError)
+    error = translate(caught.value)
+    assert isinstance(error, ValidationError) and error.field == column
 
 
 def test_every_caller_time_column_has_its_range_constraint(conn):
@@ -100,3 +102,22 @@ def test_a_period_cannot_be_closed_before_the_range(conn):
     with pytest.raises(ValidationError) as caught:
         close_period(conn, datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=14))))
     assert caught.value.field == "until"
+
+
+class _UnreadableTimes(psycopg.types.datetime.TimestamptzLoader):
+    """Reads every time as psycopg reads one before year 1: with a DataError."""
+
+    def load(self, data):
+        raise psycopg.DataError("timestamp too small (before year 1)")
+
+
+def test_a_committed_posting_is_not_answered_as_failed_when_its_read_back_fails(conn):
+    from graphql_api.core.gather import _post_gathered
+
+    open_book(conn)
+    conn.adapters.register_loader("timestamptz", _UnreadableTimes)
+    outcomes = _post_gathered(conn, [Transfer("k", "wallet.top_up", [Leg(BANK, Side.DEBIT, 5),
+                                                                     Leg(WALLET_U1, Side.CREDIT, 5)])])
+    assert not isinstance(outcomes[0], Exception) and outcomes[0].transaction is None
+    assert conn.execute("select count(*) from ledger.transactions where id = %s",
+                        (outcomes[0].transaction_id,)).fetchone()[0] == 1

@@ -1,4 +1,4 @@
--- requires: raise_error
+-- requires: raise_error, request_fingerprint
 
 -- The first request of a batch whose times, ids or amounts cannot be read, refused by name.
 create or replace function ledger.refuse_unreadable_request(p_batch jsonb) returns void
@@ -53,7 +53,7 @@ begin
 
     begin
         select array_agg(row(
-                   r.pos, r.req ->> 'key', sha256(convert_to((r.req - 'key')::text, 'UTF8')), r.req ->> 'kind',
+                   r.pos, r.req ->> 'key', ledger.request_fingerprint(r.req), r.req ->> 'kind',
                    coalesce(r.req ->> 'description', ''),
                    coalesce((r.req ->> 'effective_at')::timestamptz, p_now),
                    coalesce(r.req -> 'metadata', '{}'), r.req ->> 'op',

@@ -67,6 +67,22 @@ begin
             jsonb_build_object('idempotency_key', v_requests[v_conflict_pos].key));
     end if;
 
+    -- A key refused before (ledger.refusals) answers that refusal again, if the request matches:
+    -- the refusal is final for the key, as a posting is.
+    select r.pos, r.key, r.fp = f.fingerprint as same, f.sqlstate, f.message, f.details, f.refused_at
+      into v_bad
+      from unnest(v_new) r join ledger.refusals f on f.idempotency_key = r.key
+     order by r.pos limit 1;
+    if found then
+        if not v_bad.same then
+            perform ledger.raise_error('LD008', format(
+                'request %s: idempotency key %s was already used for a different request', v_bad.pos, v_bad.key),
+                jsonb_build_object('idempotency_key', v_bad.key));
+        end if;
+        perform ledger.raise_error(v_bad.sqlstate, format('request %s: %s', v_bad.pos, v_bad.message),
+            v_bad.details || jsonb_build_object('replayed', true, 'refused_at', v_bad.refused_at));
+    end if;
+
     if v_new is not null then
         -- explicit_legs, check_legs and check_limits join only the batch's own arrays: hash joins
         -- (see write_entries). A function-level SET would cost more than these statements.
