@@ -123,8 +123,9 @@ class AppState:
                 "cancelled; ask for less (a smaller page, a shorter period)",
                 statement_timeout_ms=self.limits.statement_timeout_ms,
             ) from exc
-        except psycopg.OperationalError as exc:
-            # A lock wait cut short or a lost connection: retryable, never "ask for less".
+        except psycopg.Error as exc:
+            # A lock wait cut short or a lost connection (retryable, never "ask for less"), or a
+            # rule only the database enforces (a date out of range): the caller gets it typed.
             error = translate(exc)
             if error is None:
                 raise

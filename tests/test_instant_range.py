@@ -121,3 +121,11 @@ def test_a_committed_posting_is_not_answered_as_failed_when_its_read_back_fails(
     assert not isinstance(outcomes[0], Exception) and outcomes[0].transaction is None
     assert conn.execute("select count(*) from ledger.transactions where id = %s",
                         (outcomes[0].transaction_id,)).fetchone()[0] == 1
+
+
+def test_a_product_date_past_the_range_reaches_the_client_typed(api):
+    from test_factoring_graphql import RECORD, call
+
+    result = call(api, RECORD, "recordPurchaseInvoice", idempotencyKey="inv-far", supplierId="S1",
+                  invoiceNo="INV-FAR", amount="100", dueDate="9999-06-01")
+    assert result["__typename"] == "ValidationError" and result["code"] == "VALIDATION", result
