@@ -262,7 +262,11 @@ def _transient(exc: psycopg.Error) -> LedgerError | None:
     if isinstance(exc, pg_errors.QueryCanceled):
         return StatementTimeout("a database statement ran past the statement timeout and was cancelled; "
                                 "nothing was written")
-    if isinstance(exc, psycopg.OperationalError) and (exc.sqlstate is None or exc.sqlstate.startswith("08")):
-        return DatabaseUnavailable(f"the database could not be reached or the connection was lost: "
-                                   f"{str(exc).strip() or type(exc).__name__}")
+    # No SQLSTATE: the client's own failure to connect or to keep the connection; 08: connection
+    # exceptions; 57P: the server shutting down or restarting.
+    if isinstance(exc, psycopg.OperationalError) and (exc.sqlstate is None or exc.sqlstate[:2] == "08"
+                                                      or exc.sqlstate[:3] == "57P"):
+        # The driver's text names hosts and users: it stays in the server's log, not the answer.
+        return DatabaseUnavailable("the database could not be reached or the connection was lost; if a "
+                                   "posting was under way, send it again with the same idempotency key")
     return None

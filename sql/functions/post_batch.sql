@@ -13,7 +13,8 @@
 -- A leg is {"account": code, "side": "debit"|"credit", "amount": n, "currency"?: "CNY"}.
 --
 -- The batch is all or nothing. Order of work, which is also the lock order (no deadlocks):
--- replays are answered first; then account rows are locked by one statement, in id order;
+-- replays are answered first (a key refused before answers its refusal again: ledger.refusals,
+-- recorded by ledger.record_refusal); then account rows are locked by one statement, in id order;
 -- then transactions are inserted in idempotency-key order; then entries, projection and open
 -- holds are written with one statement each.
 --
