@@ -31,7 +31,7 @@ from strawberry.types import Info
 from graphql_api.errors import AccessDenied, StatementTimeout
 from graphql_api.log_context import current_request_id
 from ledger.accounts import Account
-from ledger.errors import ValidationError
+from ledger.errors import ValidationError, translate
 from ledger.tokens import Principal, Role, principal_for
 
 __all__ = [
@@ -59,6 +59,10 @@ class Limits:
     pool_size_max: int = 8
     pool_timeout_s: int = 10
     statement_timeout_ms: int = 5_000
+    # Shorter than the statement timeout: a request waiting on a row another transaction holds
+    # gives up first, with its own retryable LOCK_TIMEOUT, instead of running into the statement
+    # timeout (and, gathered, holding up the unrelated requests of its batch for as long).
+    lock_timeout_ms: int = 1_000
     query_depth_max: int = 12
     aliases_max: int = 30
     tokens_max: int = 2_000
@@ -98,7 +102,8 @@ class AppState:
                 **(connection_kwargs or {}),
                 "autocommit": True,
                 # Set at connect time, so no statement of the API can run past it.
-                "options": f"-c statement_timeout={limits.statement_timeout_ms}",
+                "options": f"-c statement_timeout={limits.statement_timeout_ms} "
+                           f"-c lock_timeout={limits.lock_timeout_ms}",
             },
             open=False,
             name="graphql_api",
@@ -122,6 +127,13 @@ class AppState:
                 "cancelled; ask for less (a smaller page, a shorter period)",
                 statement_timeout_ms=self.limits.statement_timeout_ms,
             ) from exc
+        except psycopg.Error as exc:
+            # A lock wait cut short or a lost connection (retryable, never "ask for less"), or a
+            # rule only the database enforces (a date out of range): the caller gets it typed.
+            error = translate(exc)
+            if error is None:
+                raise
+            raise error from exc
 
     async def principal(self, token: str) -> Principal | None:
         now = time.monotonic()

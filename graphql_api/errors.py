@@ -74,8 +74,8 @@ class AccessDenied(core.LedgerError):
     code = "FORBIDDEN"
 
 
-class StatementTimeout(core.LedgerError):
-    """A database statement ran past the API's statement timeout and was cancelled."""
+class StatementTimeout(core.StatementTimeout):
+    """A read ran past the API's statement timeout and was cancelled (retryable, like the core's)."""
 
     code = "STATEMENT_TIMEOUT"
 
@@ -218,7 +218,8 @@ def error_result(exc: core.LedgerError, union: Any = None) -> LedgerErrorType:
             graphql_type = candidate
             break
     note_error_code(exc.code)  # the operation's outcome, for its metrics and log line
-    kwargs: dict[str, Any] = {"code": exc.code, "message": exc.message, "details": _jsonable(exc.details)}
+    details = {**exc.details, "retryable": True} if exc.retryable else exc.details
+    kwargs: dict[str, Any] = {"code": exc.code, "message": exc.message, "details": _jsonable(details)}
     if graphql_type is ValidationError:
         kwargs["field"] = getattr(exc, "field", "") or str(exc.details.get("field", ""))
     return graphql_type(**kwargs)

@@ -60,6 +60,8 @@ class LedgerErrors(SchemaExtension):
             extensions: dict[str, Any] = {"code": original.code}
             if getattr(original, "field", ""):
                 extensions["field"] = original.field  # type: ignore[attr-defined]
+            if original.retryable:
+                extensions["retryable"] = True
             return GraphQLError(original.message, error.nodes, error.source, error.positions, error.path,
                                 extensions=extensions)
         request_id = self._request_id()

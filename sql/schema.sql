@@ -275,6 +275,7 @@ table ledger.credit_day_runs
   column write_offs integer not null
   column ran_at timestamp with time zone not null default clock_timestamp()
   constraint credit_day_runs_pkey PRIMARY KEY (id)
+  constraint credit_day_runs_run_date_range CHECK (((run_date >= '1970-01-01'::date) AND (run_date < '9999-01-01'::date)))
   UNIQUE INDEX credit_day_runs_pkey ON ledger.credit_day_runs USING btree (id)
   TRIGGER credit_day_runs_no_change BEFORE DELETE OR UPDATE ON ledger.credit_day_runs FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
   TRIGGER credit_day_runs_no_truncate BEFORE TRUNCATE ON ledger.credit_day_runs FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
@@ -321,6 +322,7 @@ table ledger.entries
   constraint entries_account_version_check CHECK ((account_version > 0))
   constraint entries_amount_check CHECK ((amount > 0))
   constraint entries_chain_version_check CHECK ((chain_version = ANY (ARRAY[1, 2])))
+  constraint entries_effective_at_range CHECK (((effective_at >= '1970-01-01 00:00:00+00'::timestamp with time zone) AND (effective_at < '9999-01-01 00:00:00+00'::timestamp with time zone)))
   constraint entries_hash_check CHECK ((length(hash) = 32))
   constraint entries_layer_check CHECK ((layer = ANY (ARRAY['posted'::text, 'pending'::text])))
   constraint entries_pkey PRIMARY KEY (account_id, account_version)
@@ -349,6 +351,7 @@ table ledger.factoring_advances
   column created_at timestamp with time zone not null default clock_timestamp()
     grant UPDATE (created_at) to ledger_app
   constraint factoring_advances_advance_rate_check CHECK (((advance_rate > (0)::numeric) AND (advance_rate <= (1)::numeric)))
+  constraint factoring_advances_advanced_on_range CHECK (((advanced_on >= '1970-01-01'::date) AND (advanced_on < '9999-01-01'::date)))
   constraint factoring_advances_base_fen_check CHECK ((base_fen > 0))
   constraint factoring_advances_check CHECK (((principal_fen > 0) AND (principal_fen <= base_fen)))
   constraint factoring_advances_daily_fee_rate_check CHECK (((daily_fee_rate >= (0)::numeric) AND (daily_fee_rate <= 0.01)))
@@ -411,6 +414,7 @@ table ledger.fund_incomes
   column income_per_10k numeric(9,4) not null
   column published_at timestamp with time zone not null default clock_timestamp()
   constraint fund_incomes_fund_id_fkey FOREIGN KEY (fund_id) REFERENCES ledger.funds(fund_id)
+  constraint fund_incomes_income_date_range CHECK (((income_date >= '1970-01-01'::date) AND (income_date < '9999-01-01'::date)))
   constraint fund_incomes_income_per_10k_check CHECK (((income_per_10k >= (0)::numeric) AND (income_per_10k <= (10000)::numeric)))
   constraint fund_incomes_pkey PRIMARY KEY (fund_id, income_date)
   UNIQUE INDEX fund_incomes_pkey ON ledger.fund_incomes USING btree (fund_id, income_date)
@@ -438,6 +442,7 @@ table ledger.loan_closures
   column reason text not null
   column business_date date not null
   column transaction_id bigint not null
+  constraint loan_closures_business_date_range CHECK (((business_date >= '1970-01-01'::date) AND (business_date < '9999-01-01'::date)))
   constraint loan_closures_loan_id_fkey FOREIGN KEY (loan_id) REFERENCES ledger.loans(id)
   constraint loan_closures_pkey PRIMARY KEY (loan_id)
   constraint loan_closures_reason_check CHECK ((reason = ANY (ARRAY['paid_off'::text, 'written_off'::text])))
@@ -455,6 +460,7 @@ table ledger.loan_instalments
   column principal_fen bigint not null
   column interest_fen bigint not null
   column fee_fen bigint not null
+  constraint loan_instalments_due_date_range CHECK (((due_date >= '1970-01-01'::date) AND (due_date < '9999-01-01'::date)))
   constraint loan_instalments_fee_fen_check CHECK ((fee_fen >= 0))
   constraint loan_instalments_interest_fen_check CHECK ((interest_fen >= 0))
   constraint loan_instalments_loan_id_plan_no_fkey FOREIGN KEY (loan_id, plan_no) REFERENCES ledger.loan_plans(loan_id, plan_no)
@@ -477,6 +483,7 @@ table ledger.loan_plans
   column recorded_at timestamp with time zone not null default clock_timestamp()
   constraint loan_plans_idempotency_key_key UNIQUE (idempotency_key)
   constraint loan_plans_loan_id_fkey FOREIGN KEY (loan_id) REFERENCES ledger.loans(id)
+  constraint loan_plans_made_at_range CHECK (((made_at >= '1970-01-01 00:00:00+00'::timestamp with time zone) AND (made_at < '9999-01-01 00:00:00+00'::timestamp with time zone)))
   constraint loan_plans_monthly_fee_rate_check CHECK ((monthly_fee_rate >= (0)::numeric))
   constraint loan_plans_pkey PRIMARY KEY (loan_id, plan_no)
   constraint loan_plans_plan_no_check CHECK (((plan_no >= 1) AND (plan_no <= 2)))
@@ -491,6 +498,7 @@ table ledger.loan_steps
   column loan_id text not null
   column step text not null
   column business_date date not null
+  constraint loan_steps_business_date_range CHECK (((business_date >= '1970-01-01'::date) AND (business_date < '9999-01-01'::date)))
   constraint loan_steps_loan_id_fkey FOREIGN KEY (loan_id) REFERENCES ledger.loans(id)
   constraint loan_steps_pkey PRIMARY KEY (transaction_id)
   constraint loan_steps_step_check CHECK ((step = ANY (ARRAY['open'::text, 'bill'::text, 'late_fee'::text, 'repay'::text, 'payoff'::text, 'provision'::text, 'write_off'::text, 'recover'::text])))
@@ -532,6 +540,7 @@ table ledger.loans
   constraint loans_late_fees_account_id_fkey FOREIGN KEY (late_fees_account_id) REFERENCES ledger.accounts(id)
   constraint loans_method_check CHECK ((method = ANY (ARRAY['annuity'::text, 'equal_principal'::text])))
   constraint loans_monthly_rate_check CHECK ((monthly_rate >= (0)::numeric))
+  constraint loans_opened_at_range CHECK (((opened_at >= '1970-01-01 00:00:00+00'::timestamp with time zone) AND (opened_at < '9999-01-01 00:00:00+00'::timestamp with time zone)))
   constraint loans_pkey PRIMARY KEY (seq)
   constraint loans_principal_account_id_fkey FOREIGN KEY (principal_account_id) REFERENCES ledger.accounts(id)
   constraint loans_principal_fen_check CHECK ((principal_fen > 0))
@@ -567,6 +576,7 @@ table ledger.open_holds
   constraint open_holds_account_id_fkey FOREIGN KEY (account_id) REFERENCES ledger.accounts(id)
   constraint open_holds_amount_in_check CHECK ((amount_in >= 0))
   constraint open_holds_amount_out_check CHECK ((amount_out >= 0))
+  constraint open_holds_expires_at_range CHECK (((expires_at >= '1970-01-01 00:00:00+00'::timestamp with time zone) AND (expires_at < '9999-01-01 00:00:00+00'::timestamp with time zone)))
   constraint open_holds_hold_id_fkey FOREIGN KEY (hold_id) REFERENCES ledger.transactions(id)
   constraint open_holds_pkey PRIMARY KEY (account_id, hold_id)
   INDEX open_holds_hold_idx ON ledger.open_holds USING btree (hold_id)
@@ -618,6 +628,7 @@ table ledger.period_closes
   column closed_until timestamp with time zone not null
   column closed_at timestamp with time zone not null default clock_timestamp()
   constraint period_closes_closed_until_key UNIQUE (closed_until)
+  constraint period_closes_closed_until_range CHECK (((closed_until >= '1970-01-01 00:00:00+00'::timestamp with time zone) AND (closed_until < '9999-01-01 00:00:00+00'::timestamp with time zone)))
   constraint period_closes_pkey PRIMARY KEY (id)
   UNIQUE INDEX period_closes_closed_until_key ON ledger.period_closes USING btree (closed_until)
   UNIQUE INDEX period_closes_pkey ON ledger.period_closes USING btree (id)
@@ -636,6 +647,7 @@ table ledger.purchase_invoices
     grant UPDATE (created_at) to ledger_app
   constraint purchase_invoices_amount_fen_check CHECK ((amount_fen > 0))
   constraint purchase_invoices_check CHECK ((due_date >= issued_on))
+  constraint purchase_invoices_dates_range CHECK (((issued_on >= '1970-01-01'::date) AND (due_date < '9999-01-01'::date)))
   constraint purchase_invoices_invoice_no_check CHECK (((length(invoice_no) >= 1) AND (length(invoice_no) <= 64)))
   constraint purchase_invoices_pkey PRIMARY KEY (id)
   constraint purchase_invoices_supplier_id_check CHECK (((length(supplier_id) >= 1) AND (length(supplier_id) <= 100)))
@@ -661,6 +673,7 @@ table ledger.reconciliation_items
   column entry_amount bigint
   column effective_at timestamp with time zone
   column note text not null default ''::text
+  constraint reconciliation_items_bank_date_range CHECK (((bank_date >= '1970-01-01'::date) AND (bank_date < '9999-01-01'::date)))
   constraint reconciliation_items_check CHECK (((status = 'ledger'::text) = (line_no IS NULL)))
   constraint reconciliation_items_check1 CHECK (((status = 'bank'::text) = (transaction_id IS NULL)))
   constraint reconciliation_items_check2 CHECK (((status = 'matched'::text) = (rule IS NOT NULL)))
@@ -696,6 +709,7 @@ table ledger.reconciliation_runs
   constraint reconciliation_runs_check CHECK ((period_end >= period_start))
   constraint reconciliation_runs_file_name_check CHECK ((length(file_name) <= 200))
   constraint reconciliation_runs_file_sha256_check CHECK ((length(file_sha256) = 32))
+  constraint reconciliation_runs_period_range CHECK (((period_start >= '1970-01-01'::date) AND (period_end < '9999-01-01'::date)))
   constraint reconciliation_runs_pkey PRIMARY KEY (id)
   constraint reconciliation_runs_window_days_check CHECK (((window_days >= 0) AND (window_days <= 31)))
   UNIQUE INDEX reconciliation_runs_account_id_file_sha256_key ON ledger.reconciliation_runs USING btree (account_id, file_sha256)
@@ -703,6 +717,22 @@ table ledger.reconciliation_runs
   TRIGGER reconciliation_runs_no_change BEFORE DELETE OR UPDATE ON ledger.reconciliation_runs FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
   TRIGGER reconciliation_runs_no_truncate BEFORE TRUNCATE ON ledger.reconciliation_runs FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
   grant INSERT, SELECT to ledger_app
+
+table ledger.refusals
+  column idempotency_key text not null
+  column fingerprint bytea not null
+  column sqlstate text not null
+  column message text not null
+  column details jsonb not null default '{}'::jsonb
+  column refused_at timestamp with time zone not null default clock_timestamp()
+  constraint refusals_details_check CHECK ((jsonb_typeof(details) = 'object'::text))
+  constraint refusals_idempotency_key_check CHECK (((length(idempotency_key) >= 1) AND (length(idempotency_key) <= 200)))
+  constraint refusals_pkey PRIMARY KEY (idempotency_key)
+  constraint refusals_sqlstate_check CHECK ((sqlstate ~ '^LD[0-9]{3}$'::text))
+  UNIQUE INDEX refusals_pkey ON ledger.refusals USING btree (idempotency_key)
+  TRIGGER refusals_no_change BEFORE DELETE OR UPDATE ON ledger.refusals FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
+  TRIGGER refusals_no_truncate BEFORE TRUNCATE ON ledger.refusals FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
+  grant SELECT to ledger_app
 
 table ledger.schema_definitions
   column name text not null
@@ -747,6 +777,8 @@ table ledger.transactions
   constraint transactions_check1 CHECK (((resolves_hold_id IS NULL) = (hold_action IS NULL)))
   constraint transactions_check2 CHECK ((NOT (is_hold AND ((reverses_id IS NOT NULL) OR (resolves_hold_id IS NOT NULL)))))
   constraint transactions_description_check CHECK ((length(description) <= 1000))
+  constraint transactions_effective_at_range CHECK (((effective_at >= '1970-01-01 00:00:00+00'::timestamp with time zone) AND (effective_at < '9999-01-01 00:00:00+00'::timestamp with time zone)))
+  constraint transactions_expires_at_range CHECK (((expires_at >= '1970-01-01 00:00:00+00'::timestamp with time zone) AND (expires_at < '9999-01-01 00:00:00+00'::timestamp with time zone)))
   constraint transactions_hold_action_check CHECK ((hold_action = ANY (ARRAY['post'::text, 'void'::text])))
   constraint transactions_idempotency_key_check CHECK (((length(idempotency_key) >= 1) AND (length(idempotency_key) <= 200)))
   constraint transactions_idempotency_key_key UNIQUE (idempotency_key)
@@ -949,7 +981,7 @@ function ledger.chain_step(p_state bytea, p_seed bytea, p_payload bytea) returns
 
 function ledger.check_legs(p_requests ledger.request[], p_legs ledger.leg[], p_accounts ledger.account_state[]) returns void
   language plpgsql, stable, parallel unsafe, cost 100
-  source sha256 58d8268eb625fb9c9d0aafbd61a4f123d18c54297c0f41c895fda0ec344eb0e2
+  source sha256 3ec91de1da26f4b8a55153112b77bd10605fcacc129baf2400a8c46b84673839
 
 function ledger.check_limits(p_requests ledger.request[], p_legs ledger.leg[], p_accounts ledger.account_state[], p_now timestamp with time zone) returns void
   language plpgsql, stable, parallel unsafe, cost 100
@@ -973,7 +1005,7 @@ function ledger.check_transaction_time() returns trigger
 function ledger.close_period(p_until timestamp with time zone) returns bigint
   language plpgsql, volatile, parallel unsafe, security definer, cost 100
   set search_path=pg_catalog, ledger
-  source sha256 148df64a5dc2e65d881992b402b44cfce7de0226fc7db29697c9a458e97e6413
+  source sha256 7188a4738e199a72a8f109411670f24b1a073008bd3b2a6ab6c5ed44ebbd3b69
   grant EXECUTE to ledger_app
 
 function ledger.credit_bucket(p_days_past_due integer, p_closed text, p_write_off_dpd integer) returns text
@@ -1043,12 +1075,12 @@ procedure ledger.migrator_owns()
 
 function ledger.parse_requests(p_batch jsonb, p_now timestamp with time zone) returns ledger.request[]
   language plpgsql, stable, parallel unsafe, cost 100
-  source sha256 27c3b3b0d539d077215abeba426ed327dd563d4265404ccdaaf7cda51178f997
+  source sha256 4e241cfb48605f5bd3c7fbcad77d637e79c344767f060123ddef26720b8b61e9
 
 function ledger.post_batch(p_batch jsonb) returns jsonb
   language plpgsql, volatile, parallel unsafe, security definer, cost 100
   set jit=off, plan_cache_mode=force_generic_plan, search_path=pg_catalog, ledger
-  source sha256 2a832e963e4055fc2294db269c4f6bd8988593adc66aa4e767b2310dc535f827
+  source sha256 92985c7505ac9d222ded2b85a9be5a070a06f533879cd48769eb58da2a03e2a8
   grant EXECUTE to ledger_app
 
 function ledger.posted_sum_before(p_account_id bigint, p_before timestamp with time zone, p_known_at timestamp with time zone, p_limit bigint) returns TABLE(entries bigint, amount numeric)
@@ -1068,9 +1100,24 @@ function ledger.raise_error(p_sqlstate text, p_message text, p_detail jsonb DEFA
   source sha256 ebbebc45c6dc966a5e5b3dd4ae496fc9db79626fe480d0d3ca2e688bfd14b7ab
   grant EXECUTE to PUBLIC
 
+function ledger.record_refusal(p_request jsonb, p_sqlstate text, p_message text, p_details jsonb) returns boolean
+  language plpgsql, volatile, parallel unsafe, security definer, cost 100
+  set search_path=pg_catalog, ledger
+  source sha256 7c0cff733f5975f1105a3574767b1a573b37e45ca49da0df74fc8726900e05d8
+  grant EXECUTE to ledger_app
+
 function ledger.refuse_change() returns trigger
   language plpgsql, volatile, parallel unsafe, cost 100
   source sha256 f0250a000b71c6ccfd98081144d01e38a082ac62379b91764f32d44086a732c2
+  grant EXECUTE to PUBLIC
+
+function ledger.refuse_unreadable_request(p_batch jsonb) returns void
+  language plpgsql, stable, parallel unsafe, cost 100
+  source sha256 f6719ee1664f997f283b48dcb3d0ec8c287066f6e464c63ee5c34996e2d524ff
+
+function ledger.request_fingerprint(p_request jsonb) returns bytea
+  language sql, immutable, parallel safe, cost 100
+  source sha256 a0cd10a028d5be9b9e9cbaa758d447f8bf63336f129a262f97ce24782aeee414
   grant EXECUTE to PUBLIC
 
 function ledger.status_change_payload(s ledger.account_status_changes) returns bytea

@@ -99,7 +99,12 @@ def _post_gathered(conn: psycopg.Connection[Any], requests: list[Request]) -> li
     outcomes = post_gathered(conn, requests)
     # The callers show the transactions they posted: fetch them all in this same trip.
     ids = [o.transaction_id for o in outcomes if not isinstance(o, Exception)]
-    rows = get_transactions(conn, ids) if ids else {}
+    try:
+        rows = get_transactions(conn, ids) if ids else {}
+    except psycopg.Error:
+        # The postings are committed: a failed read-back must not answer them as failed (the
+        # resolver reads each row again on its own).
+        rows = {}
     return [o if isinstance(o, Exception) else Posted(o.transaction_id, o.replayed, rows.get(o.transaction_id))
             for o in outcomes]
 
