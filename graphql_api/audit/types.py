@@ -149,7 +149,7 @@ class StatementChange:
 @strawberry.type(description="How a statement cut at `knownAt` differs from the same statement cut now.")
 class StatementDifferences:
     known_at: datetime
-    journal_position: str = strawberry.field(description="The journal horizon (snapshot xmin) when compared.")
+    journal_position: str = strawberry.field(description="The journal position of the cut: createdXact of the account's newest transaction recorded by knownAt.")
     opening_as_known: Money
     closing_as_known: Money
     closing_now: Money
