@@ -370,8 +370,8 @@ select r.id, a.code, a.currency, encode(r.file_sha256, 'hex'), r.window_days, r.
 _ITEMS_SQL = """
 select i.status, i.rule, i.line_no, i.bank_date, i.reference, i.bank_amount, i.description,
        i.transaction_id, i.account_version, i.entry_amount, i.effective_at,
-       (i.effective_at at time zone r.time_zone)::date, coalesce(t.metadata ->> 'bank_reference', ''), t.idempotency_key,
-       i.note, i.item_no, x.reason, x.resolved_by, x.resolved_at
+       (i.effective_at at time zone r.time_zone)::date, coalesce(t.metadata ->> 'bank_reference', ''),
+       t.idempotency_key, i.note, i.item_no, x.reason, x.resolved_by, x.resolved_at
   from ledger.reconciliation_items i
   join ledger.reconciliation_runs r on r.id = i.run_id
   left join ledger.transactions t on t.id = i.transaction_id
