@@ -6,14 +6,15 @@
 alter table ledger.reconciliation_runs
     add column encoding text not null default 'utf-8' check (encoding in ('utf-8', 'gb18030'));
 
--- An entry matched to a bank line, once: later runs leave it out. The item is the match's own.
+-- An entry matched to a bank line, once: later runs leave it out. The item is the match's own
+-- (it names the entry's transaction). No foreign key to the entries: the journal's refusal of
+-- TRUNCATE must stay its own append-only error.
 create table ledger.reconciliation_matches (
     account_id      bigint not null,
     account_version bigint not null,
     run_id          bigint not null,
     item_no         int not null,
     primary key (account_id, account_version),
-    foreign key (account_id, account_version) references ledger.entries (account_id, account_version),
     foreign key (run_id, item_no) references ledger.reconciliation_items (run_id, item_no)
 );
 

@@ -641,7 +641,6 @@ table ledger.reconciliation_matches
   column account_version bigint not null
   column run_id bigint not null
   column item_no integer not null
-  constraint reconciliation_matches_account_id_account_version_fkey FOREIGN KEY (account_id, account_version) REFERENCES ledger.entries(account_id, account_version)
   constraint reconciliation_matches_pkey PRIMARY KEY (account_id, account_version)
   constraint reconciliation_matches_run_id_item_no_fkey FOREIGN KEY (run_id, item_no) REFERENCES ledger.reconciliation_items(run_id, item_no)
   UNIQUE INDEX reconciliation_matches_pkey ON ledger.reconciliation_matches USING btree (account_id, account_version)
