@@ -29,6 +29,7 @@ unmatched) is resolved once, with a reason and who resolved it (`resolve_break`)
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -206,8 +207,8 @@ def _by_reference(lines: list[BankLine], entries: list[LedgerEntry]) -> tuple[di
     return pairs, notes
 
 
-def _runs_of_dates(lines: list[int], entries: list[int], line_day: Any, entry_day: Any,
-                   window_days: int) -> list[tuple[list[int], list[int]]]:
+def _runs_of_dates(lines: list[int], entries: list[int], line_day: Callable[[int], date],
+                   entry_day: Callable[[int], date], window_days: int) -> list[tuple[list[int], list[int]]]:
     """Split one amount's lines and entries where the dates leave a gap wider than the window:
     no pair can cross it."""
     items = sorted([(line_day(n), 0, n) for n in lines] + [(entry_day(i), 1, i) for i in entries])

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Optional
 import psycopg
 import strawberry
 from strawberry.types import Info
+from strawberry.types.nodes import SelectedField
 
 from graphql_api.context import context_of, page_size, principal_of, require_role
 from graphql_api.core import loaders
@@ -80,6 +81,12 @@ def _trial_balance(conn: psycopg.Connection[Any], as_of: datetime | None) -> Tri
     return TrialBalance(as_of=as_of, lines=lines, totals=totals, balanced=all(t.balanced for t in totals))
 
 
+def _selects_entries(info: Info) -> bool:
+    """Whether the statement's lines are asked for (a fragment may ask: read them then too)."""
+    return any(not isinstance(selection, SelectedField) or selection.name == "entries"
+               for field in info.selected_fields for selection in field.selections)
+
+
 @strawberry.type
 class CoreQuery:
     @strawberry.field(description="The account with this code; null when there is none the caller may see.")
@@ -123,8 +130,9 @@ class CoreQuery:
         if row is None:
             raise AccountNotFound(f"no account with code {account_code}", account=account_code)
         # Later pages read through the cut their cursor carries, so they match the first.
+        size = page_size(info, first) if _selects_entries(info) else 0
         read = await context_of(info).run(core_statement_cut.read_statement, row.id, row.currency, from_, to,
-                                          first=page_size(info, first), after=after, known_at=known_at)
+                                          first=size, after=after, known_at=known_at)
         return Statement(account=Account.of(row), known_at=read.known_at, after=after, read=read)
 
     @strawberry.field(description="Posted balances of every account as of an effective time (default: now).")
