@@ -126,3 +126,13 @@ def test_exported_files_carry_the_cuts_position_not_the_fetchs(conn, db_url):
     first = json.loads(to_json_bytes(original))
     del first["laterChanges"], first["closingNow"]
     assert later == first
+
+
+def test_a_statement_reads_and_charges_its_page_only_when_its_entries_are_asked_for(api, conn):
+    _setup(conn)
+    args = f'accountCode: "{WALLET}", from: "{PERIOD["from"]}", to: "{PERIOD["to"]}", first: 500'
+    totals = "{ " + " ".join(f"s{n}: statement({args}) {{ closing {{ amount }} }}" for n in range(11)) + " }"
+    assert {s["closing"]["amount"] for s in api.data(totals, role="auditor").values()} == {"12540"}
+    pages = "{ " + " ".join(f"s{n}: statement({args}) {{ entries {{ pageInfo {{ hasNextPage }} }} }}"
+                            for n in range(11)) + " }"
+    assert api.errors(pages, role="auditor")[0]["extensions"] == {"code": "VALIDATION", "field": "first"}
