@@ -19,6 +19,7 @@ from psycopg import errors as pg_errors
 __all__ = [
     "LedgerError",
     "ValidationError",
+    "KnownAtNotFinal",
     "UnbalancedTransaction",
     "CurrencyMismatch",
     "AccountNotFound",
@@ -67,6 +68,13 @@ class ValidationError(LedgerError):
     def __init__(self, message: str, *, field: str = "", **details: Any) -> None:
         super().__init__(message, field=field, **details)
         self.field = field
+
+
+class KnownAtNotFinal(ValidationError):
+    """A statement asked for as known at a time the journal is not final for yet (after the
+    journal horizon, or in the future): it could still change. `horizon` is the latest final time."""
+
+    code = "KNOWN_AT_NOT_FINAL"
 
 
 class UnbalancedTransaction(LedgerError):

@@ -3,10 +3,11 @@
 The figures come from ledger.statements (the same functions the GraphQL statement uses), so a
 statement exported here and one read over GraphQL with the same `knownAt` are identical.
 
-A statement is cut at `known_at` (a recorded time) and records it with the journal position
-(the feed horizon xmin) of the cut. Without an explicit `known_at` the cut is
+A statement is cut at `known_at` (a recorded time) and records it with the journal position of
+the cut (ledger/statement_cut.py). Without an explicit `known_at` the cut is
 `ledger.journal_horizon()`: a time no transaction still in flight can record at, so cutting the
-same statement again later with that `known_at` gives the same figures. Postings recorded after
+same statement again later with that `known_at` gives the same bytes; a later `known_at` is
+refused. Postings recorded after
 the cut but effective before the period's end (backdated) are listed as later changes, with
 the figures the statement would show if cut now.
 
@@ -34,11 +35,12 @@ from ledger.accounts import Account, get_account
 from ledger.errors import ValidationError
 from ledger.journal import get_transactions
 from ledger.money import minor_digits
+from ledger.statement_cut import cut_position, final_cut, one_snapshot
 from ledger.statements import StatementLine, statement_page, statement_totals
 from ledger import statements as _statements
 
 __all__ = [
-    "LaterChange", "Statement", "cut_statement", "journal_horizon", "to_csv", "to_json",
+    "LaterChange", "Statement", "cut_statement", "to_csv", "to_json",
     "to_pdf", "to_json_bytes", "render", "units", "statement_lines_max", "later_changes_max", "CSV_COLUMNS",
 ]
 
@@ -72,7 +74,7 @@ class Statement:
     start: datetime
     end: datetime
     known_at: datetime
-    position: int          # journal feed horizon (snapshot xmin) at the cut
+    position: int          # the cut's journal position (statement_cut.cut_position)
     opening: int
     closing: int
     total_debits: int
@@ -83,42 +85,23 @@ class Statement:
     closing_now: int       # the closing balance if the statement were cut now
 
 
-def journal_horizon(conn: psycopg.Connection[Any]) -> tuple[datetime, int]:
-    """(known_at, xmin): the latest safe cut (see sql/functions/journal_horizon.sql)."""
-    row = conn.execute("select known_at, xmin::text::bigint from ledger.journal_horizon()").fetchone()
-    assert row is not None
-    return row[0], int(row[1])
-
-
 def cut_statement(conn: psycopg.Connection[Any], code: str, start: datetime, end: datetime, *,
                   known_at: datetime | None = None, with_lines: bool = True) -> Statement:
-    """The whole statement of an account for [start, end) as known at `known_at` (without its
-    lines when only the figures and the later changes are wanted).
+    """The whole statement of an account for [start, end) as known at `known_at` (default: the
+    journal horizon; a later one is refused, KnownAtNotFinal), without its lines when only the
+    figures and the later changes are wanted.
 
-    On an idle autocommit connection (the usual case) the cut is taken first, then every page,
-    the totals and the later changes are read in one repeatable-read snapshot taken after it; so
-    the default cut reproduces exactly. Inside the caller's transaction the caller's snapshot is
-    used as it is (it may predate the cut: pass `known_at` for an exact reproduction).
+    The cut is taken first, then every page, the totals and the later changes are read in one
+    repeatable-read snapshot taken after it (inside a caller's transaction, the caller's).
     """
-    horizon_at, xmin = journal_horizon(conn)
-    if conn.autocommit and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
-        with conn.transaction():
-            conn.execute("set transaction isolation level repeatable read, read only")
-            return _cut(conn, code, start, end, known_at, with_lines, horizon_at, xmin)
-    return _cut(conn, code, start, end, known_at, with_lines, horizon_at, xmin)
+    known = final_cut(conn, known_at)
+    with one_snapshot(conn):
+        return _cut(conn, code, start, end, known, with_lines)
 
 
-def _cut(conn: psycopg.Connection[Any], code: str, start: datetime, end: datetime, known_at: datetime | None,
-         with_lines: bool, horizon_at: datetime, xmin: int) -> Statement:
+def _cut(conn: psycopg.Connection[Any], code: str, start: datetime, end: datetime, known_at: datetime,
+         with_lines: bool) -> Statement:
     account = get_account(conn, code)
-    if known_at is None:
-        known_at = horizon_at
-    elif known_at.tzinfo is None:
-        raise ValidationError("knownAt must carry a UTC offset", field="knownAt")
-    elif known_at > horizon_at:
-        raise ValidationError(
-            f"knownAt {known_at.isoformat()} is later than the journal is final for "
-            f"({horizon_at.isoformat()}); a statement cut there could change", field="knownAt")
     lines: list[StatementLine] = []
     after = None
     while with_lines:
@@ -136,8 +119,8 @@ def _cut(conn: psycopg.Connection[Any], code: str, start: datetime, end: datetim
     closing_now = totals.closing + sum(c.signed for c in later)
     transactions = get_transactions(conn, sorted({line.transaction_id for line in lines}))
     kinds = {i: (t.kind, t.description) for i, t in transactions.items()}
-    return Statement(account, start, end, known_at, xmin, totals.opening, totals.closing, totals.total_debits,
-                     totals.total_credits, lines, kinds, later, closing_now)
+    return Statement(account, start, end, known_at, cut_position(conn, account.id, known_at), totals.opening,
+                     totals.closing, totals.total_debits, totals.total_credits, lines, kinds, later, closing_now)
 
 
 _LATER_SQL = """

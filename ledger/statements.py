@@ -2,7 +2,7 @@
 their running balance, closing balance and debit and credit totals.
 
 A period is half-open, [from, to). A statement is cut at a recorded time (`known_at`, default
-now) so that every page of it, and a reproduction of it later, shows the same figures whatever
+the journal horizon, see ledger/statement_cut.py) so that every page of it, and a reproduction of it later, shows the same figures whatever
 is posted meanwhile. Pages are keyset-paginated on (effective_at, entry id); the cursor carries
 the running balance, so a page deep in a long period costs what the first one does.
 """
@@ -162,7 +162,8 @@ def statement_page(
         after_at, after_id = position.effective_at, position.entry_id
         running, known = position.running_balance, position.known_at
     else:
-        known = known_at or conn.execute("select clock_timestamp()").fetchone()[0]  # type: ignore[index]
+        # The journal horizon: no transaction in flight can still record at or before it.
+        known = known_at or conn.execute("select known_at from ledger.journal_horizon()").fetchone()[0]  # type: ignore[index]
         after_at, after_id = start - _MICROSECOND, 0
         running = opening_balance(conn, account_id, start, known)
     rows = conn.execute(_PAGE_SQL, {

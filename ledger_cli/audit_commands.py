@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import sys
 import time
@@ -20,7 +21,7 @@ from ledger.checkpoints import export_checkpoint, list_checkpoints, store_checkp
 from ledger_cli.options import add_database_options, connection_url
 from ledger.errors import ValidationError
 from ledger.feed import item_json, journal_page, page_size_max
-from ledger.reconcile import Reconciliation, reconcile, window_days_default
+from ledger.reconcile import ReconItem, Reconciliation, reconcile, resolve_break, window_days_default
 from ledger.statement_export import cut_statement, render, units
 
 follow_interval_s = 1.0
@@ -58,16 +59,27 @@ def register(subparsers: Any) -> None:
                              "to keep outside the database")
     parser.set_defaults(run=_checkpoint)
 
-    parser = subparsers.add_parser("reconcile", help="match a bank statement CSV to an account's entries")
+    parser = subparsers.add_parser("reconcile", help="match a bank statement CSV to an account's entries",
+                                   description="Reconcile a file (--account, --file), or resolve a break of a run: "
+                                               "`reconcile resolve --run N --item M --reason TEXT`.")
     add_database_options(parser)
-    parser.add_argument("--account", required=True, help="account code (e.g. assets:reserves:icbc)")
-    parser.add_argument("--file", required=True, type=Path, help="CSV with date,reference,amount[,description]")
+    parser.add_argument("--account", help="account code (e.g. assets:reserves:icbc)")
+    parser.add_argument("--file", type=Path, help="CSV with date,reference,amount[,description] (UTF-8 or GBK)")
     parser.add_argument("--window-days", type=int, default=window_days_default,
                         help=f"amount matches may differ in date by this many days (default {window_days_default})")
     parser.add_argument("--time-zone", default=None,
                         help="IANA zone of the bank's dates (default: the business time zone)")
     parser.add_argument("--json", action="store_true", help="print the run as JSON")
     parser.set_defaults(run=_reconcile)
+    actions = parser.add_subparsers(dest="action")
+    resolve = actions.add_parser("resolve", help="record how a break of a run was resolved (once, append-only)")
+    add_database_options(resolve)
+    resolve.add_argument("--run", dest="run_id", type=int, required=True, help="the reconciliation run's id")
+    resolve.add_argument("--item", dest="item_no", type=int, required=True, help="the break's item number in the run")
+    resolve.add_argument("--reason", required=True, help="why the break is settled")
+    resolve.add_argument("--by", default=None, help="who resolves it (default: the operating-system user)")
+    resolve.add_argument("--json", action="store_true", help="print the run as JSON")
+    resolve.set_defaults(run=_resolve)
 
 
 def _journal(args: argparse.Namespace) -> int:
@@ -133,6 +145,9 @@ def _checkpoint(args: argparse.Namespace) -> int:
 
 
 def _reconcile(args: argparse.Namespace) -> int:
+    for name in ("account", "file"):
+        if getattr(args, name) is None:
+            raise ValidationError(f"--{name} is required to reconcile a file", field=name)
     try:
         data = args.file.read_bytes()
     except OSError as exc:
@@ -147,10 +162,24 @@ def _reconcile(args: argparse.Namespace) -> int:
     return 0
 
 
+def _resolve(args: argparse.Namespace) -> int:
+    by = args.by if args.by is not None else f"user {getpass.getuser()}"
+    with psycopg.connect(connection_url(args), autocommit=True) as conn:
+        run = resolve_break(conn, args.run_id, args.item_no, args.reason, by)
+    if args.json:
+        print(json.dumps(run_json(run), ensure_ascii=False, indent=2))
+    else:
+        _print_run(run)
+    return 0
+
+
 def run_json(run: Reconciliation) -> dict[str, Any]:
     def item(i: Any) -> dict[str, Any]:
         return {
-            "status": i.status, "rule": i.rule, "note": i.note,
+            "item": i.item_no, "status": i.status, "rule": i.rule, "note": i.note,
+            "resolution": None if i.resolution is None else {
+                "reason": i.resolution.reason, "resolvedBy": i.resolution.resolved_by,
+                "resolvedAt": i.resolution.resolved_at.isoformat()},
             "bankLine": None if i.line is None else {
                 "line": i.line.line_no, "date": i.line.date.isoformat(), "reference": i.line.reference,
                 "amountMinor": str(i.line.amount), "description": i.line.description},
@@ -160,7 +189,7 @@ def run_json(run: Reconciliation) -> dict[str, Any]:
         }
     return {
         "id": run.id, "account": run.account_code, "currency": run.currency, "fileSha256": run.file_sha256,
-        "alreadyImported": run.already_imported, "windowDays": run.window_days,
+        "alreadyImported": run.already_imported, "windowDays": run.window_days, "encoding": run.encoding,
         "periodStart": run.period_start.isoformat(), "periodEnd": run.period_end.isoformat(),
         "bankTotalMinor": str(run.bank_total), "ledgerTotalMinor": str(run.ledger_total),
         "differenceMinor": str(run.difference),
@@ -169,10 +198,16 @@ def run_json(run: Reconciliation) -> dict[str, Any]:
     }
 
 
+def _resolved(item: ReconItem) -> str:
+    r = item.resolution
+    return "" if r is None else f"; resolved by {r.resolved_by} at {r.resolved_at.isoformat()}: {r.reason}"
+
+
 def _print_run(run: Reconciliation) -> None:
     c = run.currency
     seen = " (this file was imported before: the stored run)" if run.already_imported else ""
-    print(f"reconciliation {run.id}{seen}: {run.account_code}, {run.period_start} to {run.period_end}")
+    print(f"reconciliation {run.id}{seen}: {run.account_code}, {run.period_start} to {run.period_end} "
+          f"(file read as {run.encoding})")
     for i in run.matched:
         assert i.line is not None and i.entry is not None
         print(f"  matched ({i.rule}) line {i.line.line_no} {i.line.date} {i.line.reference!r} "
@@ -180,12 +215,12 @@ def _print_run(run: Reconciliation) -> None:
     for i in run.unmatched_bank:
         assert i.line is not None
         note = f" ({i.note})" if i.note else ""
-        print(f"  unmatched bank line {i.line.line_no} {i.line.date} {i.line.reference!r} "
-              f"{units(i.line.amount, c)}{note}")
+        print(f"  break {i.item_no}: unmatched bank line {i.line.line_no} {i.line.date} {i.line.reference!r} "
+              f"{units(i.line.amount, c)}{note}{_resolved(i)}")
     for i in run.unmatched_ledger:
         assert i.entry is not None
-        print(f"  unmatched ledger entry: transaction {i.entry.transaction_id} {i.entry.day} "
-              f"{units(i.entry.amount, c)}")
+        print(f"  break {i.item_no}: unmatched ledger entry: transaction {i.entry.transaction_id} {i.entry.day} "
+              f"{units(i.entry.amount, c)}{_resolved(i)}")
     print(f"bank total {units(run.bank_total, c)} {c}, ledger total {units(run.ledger_total, c)} {c}, "
           f"difference {units(run.difference, c)} {c}; matched {len(run.matched)}, "
           f"unmatched bank {len(run.unmatched_bank)}, unmatched ledger {len(run.unmatched_ledger)}")

@@ -687,6 +687,33 @@ table ledger.reconciliation_items
   TRIGGER reconciliation_items_no_truncate BEFORE TRUNCATE ON ledger.reconciliation_items FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
   grant INSERT, SELECT to ledger_app
 
+table ledger.reconciliation_matches
+  column account_id bigint not null
+  column account_version bigint not null
+  column run_id bigint not null
+  column item_no integer not null
+  constraint reconciliation_matches_pkey PRIMARY KEY (account_id, account_version)
+  constraint reconciliation_matches_run_id_item_no_fkey FOREIGN KEY (run_id, item_no) REFERENCES ledger.reconciliation_items(run_id, item_no)
+  UNIQUE INDEX reconciliation_matches_pkey ON ledger.reconciliation_matches USING btree (account_id, account_version)
+  TRIGGER reconciliation_matches_no_change BEFORE DELETE OR UPDATE ON ledger.reconciliation_matches FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
+  TRIGGER reconciliation_matches_no_truncate BEFORE TRUNCATE ON ledger.reconciliation_matches FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
+  grant INSERT, SELECT to ledger_app
+
+table ledger.reconciliation_resolutions
+  column run_id bigint not null
+  column item_no integer not null
+  column reason text not null
+  column resolved_by text not null
+  column resolved_at timestamp with time zone not null default clock_timestamp()
+  constraint reconciliation_resolutions_pkey PRIMARY KEY (run_id, item_no)
+  constraint reconciliation_resolutions_reason_check CHECK (((length(reason) >= 1) AND (length(reason) <= 1000)))
+  constraint reconciliation_resolutions_resolved_by_check CHECK (((length(resolved_by) >= 1) AND (length(resolved_by) <= 200)))
+  constraint reconciliation_resolutions_run_id_item_no_fkey FOREIGN KEY (run_id, item_no) REFERENCES ledger.reconciliation_items(run_id, item_no)
+  UNIQUE INDEX reconciliation_resolutions_pkey ON ledger.reconciliation_resolutions USING btree (run_id, item_no)
+  TRIGGER reconciliation_resolutions_no_change BEFORE DELETE OR UPDATE ON ledger.reconciliation_resolutions FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
+  TRIGGER reconciliation_resolutions_no_truncate BEFORE TRUNCATE ON ledger.reconciliation_resolutions FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
+  grant INSERT, SELECT to ledger_app
+
 table ledger.reconciliation_runs
   column id bigint not null generated always as identity
   column account_id bigint not null
@@ -703,10 +730,12 @@ table ledger.reconciliation_runs
   column unmatched_bank integer not null
   column unmatched_ledger integer not null
   column created_at timestamp with time zone not null default clock_timestamp()
+  column encoding text not null default 'utf-8'::text
   constraint reconciliation_runs_account_id_file_sha256_key UNIQUE (account_id, file_sha256)
   constraint reconciliation_runs_account_id_fkey FOREIGN KEY (account_id) REFERENCES ledger.accounts(id)
   constraint reconciliation_runs_bank_lines_check CHECK ((bank_lines > 0))
   constraint reconciliation_runs_check CHECK ((period_end >= period_start))
+  constraint reconciliation_runs_encoding_check CHECK ((encoding = ANY (ARRAY['utf-8'::text, 'gb18030'::text])))
   constraint reconciliation_runs_file_name_check CHECK ((length(file_name) <= 200))
   constraint reconciliation_runs_file_sha256_check CHECK ((length(file_sha256) = 32))
   constraint reconciliation_runs_period_range CHECK (((period_start >= '1970-01-01'::date) AND (period_end < '9999-01-01'::date)))
@@ -787,6 +816,7 @@ table ledger.transactions
   constraint transactions_pkey PRIMARY KEY (id)
   constraint transactions_resolves_hold_id_fkey FOREIGN KEY (resolves_hold_id) REFERENCES ledger.transactions(id)
   constraint transactions_reverses_id_fkey FOREIGN KEY (reverses_id) REFERENCES ledger.transactions(id)
+  INDEX transactions_bank_reference_idx ON ledger.transactions USING btree (((metadata ->> 'bank_reference'::text))) WHERE (metadata ? 'bank_reference'::text)
   INDEX transactions_effective_idx ON ledger.transactions USING btree (effective_at, id)
   UNIQUE INDEX transactions_idempotency_key_key ON ledger.transactions USING btree (idempotency_key)
   UNIQUE INDEX transactions_pkey ON ledger.transactions USING btree (id)

@@ -16,7 +16,8 @@ from ledger.accounts import AccountType, NewAccount, Side, create_account
 from ledger_cli.main import main
 from ledger.errors import ValidationError
 from ledger.posting import Leg, Transfer, post
-from ledger.statement_export import CSV_COLUMNS, cut_statement, journal_horizon, to_csv, to_json, to_pdf
+from ledger.statement_cut import journal_horizon
+from ledger.statement_export import CSV_COLUMNS, cut_statement, to_csv, to_json, to_pdf
 from ledger.statements import statement_page, statement_totals
 
 WALLET = "liabilities:wallets:u1"

@@ -19,7 +19,8 @@ from ledger.statement_export import Statement as CoreStatement
 
 __all__ = [
     "TransactionEdge", "TransactionConnection", "AuditDigest", "BankLine", "ReconciledEntry",
-    "ReconciliationMatch", "UnmatchedBankLine", "Reconciliation", "StatementChange", "StatementDifferences",
+    "ReconciliationMatch", "UnmatchedBankLine", "BreakResolution", "ReconciliationBreak", "Reconciliation",
+    "StatementChange", "StatementDifferences",
 ]
 
 
@@ -88,6 +89,23 @@ class UnmatchedBankLine:
     note: str = strawberry.field(description="Why a near candidate did not match, when there was one.")
 
 
+@strawberry.type(description="How a break was resolved, and by whom (append-only).")
+class BreakResolution:
+    reason: str
+    resolved_by: str
+    resolved_at: datetime
+
+
+@strawberry.type(description="An item a run left unmatched: a bank line or a ledger entry; open until resolved.")
+class ReconciliationBreak:
+    item_id: strawberry.ID = strawberry.field(description="The item's number in its run.")
+    kind: str = strawberry.field(description="bank (a bank line with no entry) or ledger (an entry with no line)")
+    bank_line: Optional[BankLine]
+    entry: Optional[ReconciledEntry]
+    note: str
+    resolution: Optional[BreakResolution] = strawberry.field(description="Null while the break is open.")
+
+
 @strawberry.type(description="A stored bank reconciliation run (append-only).")
 class Reconciliation:
     id: strawberry.ID
@@ -99,11 +117,17 @@ class Reconciliation:
     period_start: date
     period_end: date
     bank_total: Money
-    ledger_total: Money = strawberry.field(description="Posted entries effective within the statement's dates.")
-    difference: Money = strawberry.field(description="Bank total minus ledger total.")
+    ledger_total: Money = strawberry.field(
+        description="The entries the run reports: matched ones (whatever their date) and unmatched ones effective "
+                    "within the statement's dates.")
+    difference: Money = strawberry.field(
+        description="Bank total minus ledger total: the unmatched bank lines' sum minus the unmatched entries'.")
     matched: list[ReconciliationMatch]
     unmatched_bank_lines: list[UnmatchedBankLine]
     unmatched_ledger_entries: list[ReconciledEntry]
+    breaks: list[ReconciliationBreak] = strawberry.field(
+        description="The unmatched bank lines and entries, open or resolved.")
+    encoding: str = strawberry.field(description="The encoding the file was read in: utf-8 or gb18030 (GBK).")
     created_at: datetime
 
     @classmethod
@@ -133,7 +157,15 @@ class Reconciliation:
                      for i in run.matched],
             unmatched_bank_lines=[UnmatchedBankLine(bank_line=line(i.line), note=i.note) for i in run.unmatched_bank],
             unmatched_ledger_entries=[entry(i.entry) for i in run.unmatched_ledger],
-            created_at=run.created_at)
+            breaks=[ReconciliationBreak(
+                item_id=strawberry.ID(str(i.item_no)), kind=i.status,
+                bank_line=line(i.line) if i.line is not None else None,
+                entry=entry(i.entry) if i.entry is not None else None, note=i.note,
+                resolution=None if i.resolution is None else BreakResolution(
+                    reason=i.resolution.reason, resolved_by=i.resolution.resolved_by,
+                    resolved_at=i.resolution.resolved_at))
+                for i in run.breaks],
+            encoding=run.encoding, created_at=run.created_at)
 
 
 @strawberry.type(description="A posted entry recorded after the statement's cut, effective before its end.")
@@ -150,7 +182,9 @@ class StatementChange:
 @strawberry.type(description="How a statement cut at `knownAt` differs from the same statement cut now.")
 class StatementDifferences:
     known_at: datetime
-    journal_position: str = strawberry.field(description="The journal horizon (snapshot xmin) when compared.")
+    journal_position: str = strawberry.field(
+        description="The journal position of the cut: createdXact of the account's newest transaction recorded by "
+                    "knownAt.")
     opening_as_known: Money
     closing_as_known: Money
     closing_now: Money

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Optional
 import psycopg
 import strawberry
 from strawberry.types import Info
+from strawberry.types.nodes import SelectedField
 
 from graphql_api.context import context_of, page_size, principal_of, require_role
 from graphql_api.core import loaders
@@ -27,7 +28,7 @@ from graphql_api.scalars import DateTime, MinorUnits
 from ledger import accounts as core_accounts
 from ledger import balances as core_balances
 from ledger import journal as core_journal
-from ledger import statements as core_statements
+from ledger import statement_cut as core_statement_cut
 from ledger.cursors import decode_cursor, encode_cursor
 from ledger.errors import AccountNotFound, ValidationError
 from ledger.tokens import Role
@@ -80,13 +81,10 @@ def _trial_balance(conn: psycopg.Connection[Any], as_of: datetime | None) -> Tri
     return TrialBalance(as_of=as_of, lines=lines, totals=totals, balanced=all(t.balanced for t in totals))
 
 
-async def _now(info: Info) -> datetime:
-    """The database's clock: the cut of a statement must be on the clock that stamps recorded_at."""
-    def now(conn: psycopg.Connection[Any]) -> datetime:
-        row = conn.execute("select clock_timestamp()").fetchone()
-        assert row is not None
-        return row[0]  # type: ignore[no-any-return]
-    return await context_of(info).run(now)
+def _selects_entries(info: Info) -> bool:
+    """Whether the statement's lines are asked for (a fragment may ask: read them then too)."""
+    return any(not isinstance(selection, SelectedField) or selection.name == "entries"
+               for field in info.selected_fields for selection in field.selections)
 
 
 @strawberry.type
@@ -121,7 +119,8 @@ class CoreQuery:
         row = await visible_transaction(info, parse_id(id, "id"))
         return Transaction.of(row) if row is not None else None
 
-    @strawberry.field(description="An account statement for [from, to), cut at knownAt (default: now).")
+    @strawberry.field(description="An account statement for [from, to), cut at knownAt (default: the journal "
+                                  "horizon, up to which the journal is final; a later knownAt is refused).")
     async def statement(
         self, info: Info, account_code: str,
         from_: Annotated[DateTime, strawberry.argument(name="from")], to: DateTime,
@@ -130,12 +129,11 @@ class CoreQuery:
         row = await load_account(info, account_code)
         if row is None:
             raise AccountNotFound(f"no account with code {account_code}", account=account_code)
-        if after is not None:  # the cut travels in the cursor, so later pages match the first
-            known = core_statements.StatementCursor.decode(after).known_at
-        else:
-            known = known_at or await _now(info)
-        return Statement(account=Account.of(row), known_at=known, period_from=from_, period_to=to, first=first,
-                         after=after)
+        # Later pages read through the cut their cursor carries, so they match the first.
+        size = page_size(info, first) if _selects_entries(info) else 0
+        read = await context_of(info).run(core_statement_cut.read_statement, row.id, row.currency, from_, to,
+                                          first=size, after=after, known_at=known_at)
+        return Statement(account=Account.of(row), known_at=read.known_at, after=after, read=read)
 
     @strawberry.field(description="Posted balances of every account as of an effective time (default: now).")
     async def trial_balance(self, info: Info, as_of: Optional[DateTime] = None) -> TrialBalance:

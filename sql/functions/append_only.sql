@@ -35,6 +35,7 @@ call ledger.make_append_only('transactions', 'entries', 'account_status_changes'
                              'period_closes',
                              'api_tokens', 'api_token_revocations',
                              'checkpoints', 'checkpoint_heads', 'reconciliation_runs', 'reconciliation_items',
+                             'reconciliation_matches', 'reconciliation_resolutions',
                              'merchant_settings', 'payments', 'payment_steps',
                              'purchase_invoices', 'factoring_advances', 'factoring_steps',
                              'credit_lines', 'loans', 'loan_plans', 'loan_instalments', 'loan_steps',
