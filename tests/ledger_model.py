@@ -1,0 +1,355 @@
+"""A pure-Python model of the ledger core, for the stateful tests in tests/test_model.py.
+
+It knows nothing of SQL: accounts with limits and statuses, a journal of transactions with
+posted and pending legs, holds that resolve once or expire, reversals, idempotency keys, closed
+periods, and balances now, as of an effective time and as known at a recorded time. Given a
+request, `Model.predict` says what the engine must answer (accepted with these legs, a replay of
+that transaction, or one of a set of typed errors); `Model.apply` records an accepted request.
+
+Time: the model never reads a clock. Each step of a test is numbered; a request without an
+effective time takes effect at the engine's clock during its step, which the test represents by
+the database clock read just after the step (the step's checkpoint): so "effective at or before
+checkpoint k" is exactly "posted in step k or earlier". Explicit times in the tests lie hours or
+days away from any step, so comparing them with the engine's clock is never a close call.
+
+The rules that are expected to change are each in one small function marked CHANGING.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from ledger.errors import (
+    AccountFrozen,
+    AccountNotFound,
+    AlreadyReversed,
+    CurrencyMismatch,
+    HoldExpired,
+    HoldNotFound,
+    HoldNotPending,
+    IdempotencyConflict,
+    InsufficientFunds,
+    LedgerError,
+    LimitExceeded,
+    PeriodClosed,
+    TransactionNotFound,
+    UnbalancedTransaction,
+    ValidationError,
+)
+from ledger.journal import HoldStatus
+from ledger.posting import Hold, PostHold, Request, Reverse, Transfer, VoidHold
+
+HOLD_LIFETIME_MAX = timedelta(days=30)    # ledger.settings hold_lifetime_max
+FUTURE_EFFECTIVE_MAX = timedelta(days=7)  # ledger.settings future_effective_max
+HOLD_EFFECTIVE_SLACK = timedelta(seconds=300)  # a hold's effective time must be this close to now
+LEGS_MAX = 100
+
+POSTED = "posted"
+PENDING = "pending"
+
+
+@dataclass
+class ModelAccount:
+    code: str
+    normal_side: str  # "debit" or "credit"
+    currency: str
+    min_balance: int | None = None
+    max_balance: int | None = None
+    status: str = "open"
+
+
+@dataclass(frozen=True)
+class ModelLeg:
+    account: str
+    side: str
+    amount: int
+    layer: str
+
+
+@dataclass
+class ModelTxn:
+    id: int
+    key: str
+    step: int
+    effective_at: datetime
+    legs: tuple[ModelLeg, ...]
+    is_hold: bool = False
+    expires_at: datetime | None = None  # None: the default expiry, 30 days ahead, never reached in a test
+    expired: bool = False               # set once the test has waited past expires_at
+    resolved_by: int | None = None      # the post or void of this hold
+    hold_action: str | None = None      # "post" or "void", on the resolving transaction
+    resolves: int | None = None
+    reversed_by: int | None = None
+
+
+@dataclass(frozen=True)
+class Accepted:
+    legs: tuple[ModelLeg, ...]
+
+
+@dataclass(frozen=True)
+class Replayed:
+    transaction_id: int
+
+
+@dataclass(frozen=True)
+class Refused:
+    errors: frozenset[type[LedgerError]]
+
+    def allows(self, error: BaseException) -> bool:
+        return type(error) in self.errors
+
+
+Outcome = Accepted | Replayed | Refused
+
+
+def refused(*errors: type[LedgerError]) -> Refused:
+    return Refused(frozenset(errors))
+
+
+@dataclass(frozen=True)
+class ModelBalance:
+    posted: int
+    pending: int
+    available: int
+
+
+def fingerprint(request: Request) -> Request:
+    """What makes two requests under one key the same request: everything but the key."""
+    return dataclasses.replace(request, idempotency_key="")
+
+
+@dataclass
+class Model:
+    accounts: dict[str, ModelAccount] = field(default_factory=dict)
+    txns: dict[int, ModelTxn] = field(default_factory=dict)
+    keys: dict[str, tuple[Request, int]] = field(default_factory=dict)
+    closed_until: datetime | None = None
+
+    # -- balances ----------------------------------------------------------------------------
+
+    def signed(self, leg: ModelLeg) -> int:
+        return leg.amount if leg.side == self.accounts[leg.account].normal_side else -leg.amount
+
+    def hold_flows(self, hold: ModelTxn, code: str) -> tuple[int, int]:
+        """(outgoing, incoming) of a hold on an account: legs against and on its normal side."""
+        normal = self.accounts[code].normal_side
+        out = sum(leg.amount for leg in hold.legs if leg.account == code and leg.side != normal)
+        incoming = sum(leg.amount for leg in hold.legs if leg.account == code and leg.side == normal)
+        return out, incoming
+
+    def active_holds(self) -> list[ModelTxn]:
+        """Holds that still reserve funds now: unresolved and not expired."""
+        return [t for t in self.txns.values() if t.is_hold and t.resolved_by is None and not t.expired]
+
+    def balance_now(self, code: str) -> ModelBalance:
+        posted = sum(self.signed(leg) for t in self.txns.values() for leg in t.legs
+                     if leg.account == code and leg.layer == POSTED)
+        pending_layer = sum(self.signed(leg) for t in self.txns.values() for leg in t.legs
+                            if leg.account == code and leg.layer == PENDING)
+        out = sum(self.hold_flows(h, code)[0] for h in self.active_holds())
+        return ModelBalance(posted, posted + pending_layer, posted - out)
+
+    def balance_at(self, code: str, as_of: datetime | None, known_step: int | None) -> ModelBalance:
+        """As of an effective time (None: the end of time) as known after a step (None: now)."""
+        known = [t for t in self.txns.values() if known_step is None or t.step <= known_step]
+        effective = [t for t in known if as_of is None or t.effective_at <= as_of]
+        posted = sum(self.signed(leg) for t in effective for leg in t.legs
+                     if leg.account == code and leg.layer == POSTED)
+        pending_layer = sum(self.signed(leg) for t in effective for leg in t.legs
+                            if leg.account == code and leg.layer == PENDING)
+        out = sum(self.hold_flows(h, code)[0] for h in effective
+                  if h.is_hold and hold_open_as_of(h, as_of, [x for x in effective if x.resolves == h.id]))
+        return ModelBalance(posted, posted + pending_layer, posted - out)
+
+    def hold_status(self, hold: ModelTxn) -> HoldStatus:
+        if hold.resolved_by is not None:
+            return HoldStatus.POSTED if self.txns[hold.resolved_by].hold_action == "post" else HoldStatus.VOIDED
+        return HoldStatus.EXPIRED if hold.expired else HoldStatus.PENDING
+
+    # -- requests ----------------------------------------------------------------------------
+
+    def predict(self, request: Request, now: datetime) -> Outcome:
+        """The engine's answer to one request posted alone, `now` being its clock to within
+        seconds. Checks run in the engine's order: Python's validation, the batch's shape, replays,
+        legs, targets, status, balance, time, limits."""
+        shape = self._shape(request, now)
+        if shape is not None:
+            return shape
+        if request.idempotency_key in self.keys:
+            earlier, transaction_id = self.keys[request.idempotency_key]
+            if earlier == fingerprint(request):
+                return Replayed(transaction_id)
+            return refused(IdempotencyConflict)
+        legs = self._legs(request, now)
+        if isinstance(legs, Refused):
+            return legs
+        for leg in legs:
+            if self.accounts[leg.account].status != "open" and not isinstance(request, VoidHold):
+                return refused(AccountFrozen)
+        balance = self._balance_check(legs)
+        if balance is not None:
+            return balance
+        effective = request.effective_at or now
+        if self.closed_until is not None and effective <= self.closed_until:
+            return refused(PeriodClosed)
+        if effective > now + FUTURE_EFFECTIVE_MAX:
+            return refused(ValidationError)
+        limits = self._limit_check(request, legs)
+        if limits is not None:
+            return limits
+        zero = nets_to_zero_refusal(self, legs)
+        if zero is not None:
+            return zero
+        return Accepted(legs)
+
+    def _shape(self, request: Request, now: datetime) -> Refused | None:
+        if isinstance(request, (Transfer, Hold)) and (
+                not 2 <= len(request.legs) <= LEGS_MAX or any(leg.amount <= 0 for leg in request.legs)):
+            return refused(ValidationError)
+        if isinstance(request, PostHold) and request.amount is not None and request.amount <= 0:
+            return refused(ValidationError)
+        if isinstance(request, Hold):
+            if request.effective_at is not None and abs(request.effective_at - now) > HOLD_EFFECTIVE_SLACK:
+                return refused(ValidationError)
+            if request.expires_at is not None and not now < request.expires_at <= now + HOLD_LIFETIME_MAX:
+                return refused(ValidationError)
+        return None
+
+    def _legs(self, request: Request, now: datetime) -> tuple[ModelLeg, ...] | Refused:
+        if isinstance(request, (Transfer, Hold)):
+            layer = PENDING if isinstance(request, Hold) else POSTED
+            for leg in request.legs:
+                if leg.account not in self.accounts:
+                    return refused(AccountNotFound)
+                if leg.currency is not None and leg.currency != self.accounts[leg.account].currency:
+                    return refused(CurrencyMismatch)
+            return tuple(ModelLeg(leg.account, leg.side.value, leg.amount, layer) for leg in request.legs)
+        if isinstance(request, Reverse):
+            target = self.txns.get(request.transaction_id)
+            if target is None:
+                return refused(TransactionNotFound)
+            if target.reversed_by is not None:
+                return refused(AlreadyReversed)
+            posted = [leg for leg in target.legs if leg.layer == POSTED]
+            if not posted:
+                return refused(ValidationError)
+            return tuple(ModelLeg(leg.account, opposite(leg.side), leg.amount, POSTED) for leg in posted)
+        hold = self.txns.get(request.hold_id)
+        if hold is None or not hold.is_hold:
+            return refused(HoldNotFound)
+        if hold.resolved_by is not None:
+            return refused(HoldNotPending)
+        release = tuple(ModelLeg(leg.account, opposite(leg.side), leg.amount, PENDING) for leg in hold.legs)
+        if isinstance(request, VoidHold):
+            return release
+        if hold.expired:
+            return refused(HoldExpired)
+        if request.amount is not None and (len(hold.legs) != 2 or request.amount > max(l.amount for l in hold.legs)):
+            return refused(ValidationError)
+        return release + tuple(ModelLeg(leg.account, leg.side, request.amount or leg.amount, POSTED)
+                               for leg in hold.legs)
+
+    def _balance_check(self, legs: Sequence[ModelLeg]) -> Refused | None:
+        nets: dict[tuple[str, str], int] = {}
+        for leg in legs:
+            key = (self.accounts[leg.account].currency, leg.layer)
+            nets[key] = nets.get(key, 0) + (leg.amount if leg.side == "debit" else -leg.amount)
+        if all(net == 0 for net in nets.values()):
+            return None
+        if len({currency for currency, _ in nets}) > 1:
+            return refused(CurrencyMismatch)
+        return refused(UnbalancedTransaction)
+
+    def _limit_check(self, request: Request, legs: Sequence[ModelLeg]) -> Refused | None:
+        """Invariant 4: a request may not move an account past a limit in the direction it moves
+        it. When several accounts break limits the engine names any one of them."""
+        errors: set[type[LedgerError]] = set()
+        target = self.txns.get(request.hold_id) if isinstance(request, (PostHold, VoidHold)) else None
+        for code in sorted({leg.account for leg in legs}):
+            account = self.accounts[code]
+            if account.min_balance is None and account.max_balance is None:
+                continue
+            now = self.balance_now(code)
+            out_active = now.posted - now.available
+            in_active = sum(self.hold_flows(h, code)[1] for h in self.active_holds())
+            d_posted = sum(self.signed(leg) for leg in legs if leg.account == code and leg.layer == POSTED)
+            d_out = d_in = 0
+            if isinstance(request, Hold):
+                d_out = sum(leg.amount for leg in legs if leg.account == code and leg.side != account.normal_side)
+                d_in = sum(leg.amount for leg in legs if leg.account == code and leg.side == account.normal_side)
+            elif target is not None and not target.expired:
+                freed_out, freed_in = self.hold_flows(target, code)
+                d_out, d_in = -freed_out, -freed_in
+            posted_after = now.posted + d_posted
+            if (account.min_balance is not None and d_posted - d_out < 0
+                    and posted_after - (out_active + d_out) < account.min_balance):
+                errors.add(InsufficientFunds)
+            elif (account.max_balance is not None and d_posted + d_in > 0
+                    and posted_after + in_active + d_in > account.max_balance):
+                errors.add(LimitExceeded)
+        return Refused(frozenset(errors)) if errors else None
+
+    def apply(self, request: Request, outcome: Accepted, transaction_id: int, step: int,
+              checkpoint: datetime) -> None:
+        """Record an accepted request: its transaction took effect at its explicit time, or at
+        the engine's clock during `step`, which `checkpoint` (read just after) stands for."""
+        txn = ModelTxn(transaction_id, request.idempotency_key, step, request.effective_at or checkpoint,
+                       outcome.legs)
+        if isinstance(request, Hold):
+            txn.is_hold = True
+            txn.expires_at = request.expires_at
+        elif isinstance(request, (PostHold, VoidHold)):
+            txn.resolves = request.hold_id
+            txn.hold_action = "post" if isinstance(request, PostHold) else "void"
+            self.txns[request.hold_id].resolved_by = transaction_id
+        elif isinstance(request, Reverse):
+            self.txns[request.transaction_id].reversed_by = transaction_id
+        self.txns[transaction_id] = txn
+        self.keys[request.idempotency_key] = (fingerprint(request), transaction_id)
+
+    def refuse(self, request: Request, outcome: Refused) -> None:
+        key_after_refusal(self, request, outcome)
+
+    def expire(self, hold_id: int) -> None:
+        self.txns[hold_id].expired = True
+
+    def close_period(self, until: datetime, now: datetime) -> Refused | None:
+        if self.closed_until is not None and until <= self.closed_until:
+            return refused(PeriodClosed)
+        if until > now:
+            return refused(ValidationError)
+        self.closed_until = until
+        return None
+
+
+def opposite(side: str) -> str:
+    return "credit" if side == "debit" else "debit"
+
+
+def hold_open_as_of(hold: ModelTxn, as_of: datetime | None, resolutions: Sequence[ModelTxn]) -> bool:
+    """Whether a hold reserved funds at `as_of` (given only what was known): made within the hold
+    lifetime before it, not yet expired then, not resolved by then. As of the end of time (None)
+    no hold counts: every hold expires within 30 days. CHANGING if as-known-at balances without
+    an as-of time come to mean "as of the recorded time"."""
+    if as_of is None:
+        return False
+    if not as_of - HOLD_LIFETIME_MAX < hold.effective_at <= as_of:
+        return False
+    if hold.expires_at is not None and hold.expires_at <= as_of:
+        return False
+    return not resolutions
+
+
+def nets_to_zero_refusal(model: Model, legs: Sequence[ModelLeg]) -> Refused | None:
+    """CHANGING: today a transaction whose legs net to zero on every account is accepted."""
+    return None
+
+
+def key_after_refusal(model: Model, request: Request, outcome: Refused) -> None:
+    """CHANGING: today a refused request leaves its key unused, so the key may be used again for
+    anything. If refusals come to be recorded per key and replayed, record it here."""
+    return
