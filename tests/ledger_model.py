@@ -17,6 +17,7 @@ The rules that are expected to change are each in one small function marked CHAN
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -205,6 +206,25 @@ class Model:
         if zero is not None:
             return zero
         return Accepted(legs)
+
+    def predict_batch(self, requests: Sequence[Request], now: datetime) -> list[Outcome] | Refused:
+        """A batch is all or nothing: each request judged after the ones before it. The engine
+        checks stage by stage over the whole batch (shapes, replays, legs, targets, status,
+        balance, time, limits), so when several requests would be refused it names one of them:
+        any of their errors is allowed."""
+        if len({r.idempotency_key for r in requests}) < len(requests):
+            return refused(ValidationError)
+        scratch = copy.deepcopy(self)
+        outcomes: list[Outcome] = []
+        errors: set[type[LedgerError]] = set()
+        for position, request in enumerate(requests):
+            outcome = scratch.predict(request, now)
+            if isinstance(outcome, Refused):
+                errors |= outcome.errors
+            elif isinstance(outcome, Accepted):
+                scratch.apply(request, outcome, -1 - position, -1, now)
+            outcomes.append(outcome)
+        return Refused(frozenset(errors)) if errors else outcomes
 
     def _shape(self, request: Request, now: datetime) -> Refused | None:
         if isinstance(request, (Transfer, Hold)) and (

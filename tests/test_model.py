@@ -24,6 +24,7 @@ Hypothesis then prints the seed of a failure, which `--hypothesis-seed=N` replay
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
 import random
 import threading
@@ -67,15 +68,17 @@ from ledger.journal import (
     trial_balance,
     trial_balance_totals,
 )
-from ledger.periods import close_period
+from ledger.periods import close_period, closed_until
 from ledger.posting import (
     Hold,
     Leg,
+    Posted,
     PostHold,
     Request,
     Reverse,
     Transfer,
     VoidHold,
+    post,
     post_one,
 )
 
@@ -110,12 +113,28 @@ offsets = st.sampled_from([None, None, None, timedelta(hours=-30), timedelta(hou
 
 
 class Databases:
-    """Fresh databases copied from the migrated template, one per example."""
+    """Databases copied from the migrated template. An example gives its database back when it
+    closed no period (its accounts and keys are its own, so the next example can share it);
+    dropping a database costs a checkpoint of the server."""
 
     def __init__(self, server_url: str, template: str, drop: Callable[[str], None]) -> None:
         self.server_url = server_url
         self.template = template
         self.drop = drop
+        self.free: list[tuple[str, str]] = []
+
+    def take(self) -> tuple[str, str]:
+        return self.free.pop() if self.free else self.create()
+
+    def give_back(self, database: tuple[str, str], *, reusable: bool) -> None:
+        if reusable:
+            self.free.append(database)
+        else:
+            self.drop(database[0])
+
+    def close(self) -> None:
+        while self.free:
+            self.drop(self.free.pop()[0])
 
     def create(self) -> tuple[str, str]:
         name = f"ledger_model_{uuid.uuid4().hex[:12]}"
@@ -144,9 +163,12 @@ class LedgerMachine(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        self.db_name, self.url = self.databases.create()
+        self.database = self.databases.take()
+        self.url = self.database[1]
+        self.tag = uuid.uuid4().hex[:8]  # this example's accounts and keys
         self.conn = psycopg.connect(self.url, autocommit=True)
-        self.model = Model()
+        self.model = Model(closed_until=closed_until(self.conn))
+        self.may_close = False
         self.start = clock(self.conn)
         self.checkpoints: list[datetime] = []  # the database clock after each step
         self.sent: list[Sent] = []
@@ -160,13 +182,17 @@ class LedgerMachine(RuleBasedStateMachine):
         if self._client is not None:
             self._client.__exit__(None, None, None)
         self.conn.close()
-        self.databases.drop(self.db_name)
+        self.databases.give_back(self.database, reusable=not self.may_close)
 
     # -- helpers --------------------------------------------------------------------------------
 
     def key(self) -> str:
         self.keys += 1
-        return f"k{self.keys}"
+        return f"{self.tag}-k{self.keys}"
+
+    def real(self, code: str) -> str:
+        """This example's account for one of the names the rules draw from."""
+        return f"{code}_{self.tag}"
 
     def now(self) -> datetime:
         return self.checkpoints[-1] if self.checkpoints else self.start
@@ -200,6 +226,22 @@ class LedgerMachine(RuleBasedStateMachine):
         self.sent.append(Sent(request, "accepted"))
         return transaction_id
 
+    def step_batch(self, requests: list[Request]) -> None:
+        """Post requests as one batch: all accepted (each as the model says) or one refusal."""
+        expected = self.model.predict_batch(requests, self.now())
+        try:
+            got: list[Posted] | LedgerError = post(self.conn, requests)
+        except LedgerError as exc:
+            got = exc
+        checkpoint = clock(self.conn)
+        self.checkpoints.append(checkpoint)
+        if isinstance(expected, Refused):
+            assert isinstance(got, LedgerError) and allowed(expected, got), (requests, expected, got)
+            return
+        assert not isinstance(got, LedgerError), (requests, expected, got)
+        for request, outcome, posted in zip(requests, expected, got, strict=True):
+            self.judge(request, outcome, (posted.transaction_id, posted.replayed), checkpoint)
+
     def _post(self, request: Request) -> tuple[int, bool] | LedgerError:
         try:
             posted = post_one(self.conn, request)
@@ -208,7 +250,7 @@ class LedgerMachine(RuleBasedStateMachine):
         return posted.transaction_id, posted.replayed
 
     def legs(self, pairs: list[tuple[str, Side, int]]) -> list[Leg]:
-        return [Leg(code, side, amount) for code, side, amount in pairs]
+        return [Leg(self.real(code), side, amount) for code, side, amount in pairs]
 
     def pick(self, data: st.DataObject, label: str, *, holds_only: bool) -> int:
         """Mostly a transaction the request can act on (a pending hold; one with posted legs not
@@ -218,7 +260,7 @@ class LedgerMachine(RuleBasedStateMachine):
             usable = [t.id for t in txns if self.model.hold_status(t).value == "PENDING"]
         else:
             usable = [t.id for t in txns if t.reversed_by is None and any(leg.layer == "posted" for leg in t.legs)]
-        others = [max(self.model.txns, default=0) + 1000]
+        others = [2**62]  # no such transaction
         if holds_only:
             others += [t.id for t in self.model.txns.values() if not t.is_hold][:1]
         dice = data.draw(st.integers(0, 9), label=f"{label} kind")
@@ -231,16 +273,19 @@ class LedgerMachine(RuleBasedStateMachine):
     # -- setup ----------------------------------------------------------------------------------
 
     @initialize(limits=st.lists(st.tuples(mins, maxes), min_size=3, max_size=3), usd_min=mins,
-                graphql=st.integers(0, 3))
+                graphql=st.integers(0, 3), may_close=st.integers(0, 3))
     def open_accounts(self, limits: list[tuple[int | None, int | None]], usd_min: int | None,
-                      graphql: int) -> None:
-        """The accounts; one example in four also speaks GraphQL (starting the app costs time)."""
+                      graphql: int, may_close: int) -> None:
+        """The accounts; one example in four also speaks GraphQL (starting the app costs time),
+        one in four closes periods (which then holds for the whole database)."""
         self.graphql = graphql == 0
-        specs = [NewAccount(BANK, "Bank", AccountType.ASSET, "CNY"),
-                 NewAccount(USD_BANK, "USD bank", AccountType.ASSET, "USD"),
-                 NewAccount(USD_WALLET, "USD wallet", AccountType.LIABILITY, "USD", min_balance=usd_min)]
+        self.may_close = may_close == 0
+        specs = [NewAccount(self.real(BANK), "Bank", AccountType.ASSET, "CNY"),
+                 NewAccount(self.real(USD_BANK), "USD bank", AccountType.ASSET, "USD"),
+                 NewAccount(self.real(USD_WALLET), "USD wallet", AccountType.LIABILITY, "USD", min_balance=usd_min)]
         for code, (low, high) in zip(WALLETS, limits):
-            specs.append(NewAccount(code, code, AccountType.LIABILITY, "CNY", min_balance=low, max_balance=high))
+            specs.append(NewAccount(self.real(code), code, AccountType.LIABILITY, "CNY", min_balance=low,
+                                    max_balance=high))
         for spec in specs:
             account, created = create_account(self.conn, spec)
             assert created
@@ -284,7 +329,7 @@ class LedgerMachine(RuleBasedStateMachine):
             "wrong_leg_currency": [(a, Side.DEBIT, x), (b, Side.CREDIT, x)],
         }[shape]
         currency = {"leg_currency": "CNY", "wrong_leg_currency": "USD"}.get(shape)
-        self.step(Transfer(self.key(), "model.split", [Leg(code, side, amount, currency)
+        self.step(Transfer(self.key(), "model.split", [Leg(self.real(code), side, amount, currency)
                                                        for code, side, amount in legs]))
 
     @rule(data=st.data(), three=st.booleans(), amount=amounts, incoming=st.booleans(),
@@ -362,6 +407,27 @@ class LedgerMachine(RuleBasedStateMachine):
     def reverse(self, data: st.DataObject, offset: timedelta | None) -> None:
         self.step(Reverse(self.key(), self.pick(data, "transaction", holds_only=False), effective_at=self.at(offset)))
 
+    @rule(data=st.data(), size=st.integers(2, 4))
+    def batch(self, data: st.DataObject, size: int) -> None:
+        """Several requests in one call: transfers, holds, reversals, replays, a key twice."""
+        requests: list[Request] = []
+        for i in range(size):
+            kinds = ["transfer", "transfer", "hold"] + ["reverse"] * bool(self.model.txns) + [
+                "replay"] * bool(self.sent) + ["same_key"] * bool(requests)
+            kind = data.draw(st.sampled_from(kinds), label=f"request {i}")
+            if kind == "replay":
+                requests.append(data.draw(st.sampled_from(self.sent), label="earlier").request)
+            elif kind == "same_key":
+                requests.append(dataclasses.replace(requests[0], description="again"))
+            elif kind == "reverse":
+                requests.append(Reverse(self.key(), self.pick(data, "transaction", holds_only=False)))
+            else:
+                pairs = [(data.draw(some_accounts, label="from"), Side.DEBIT, amount := data.draw(amounts)),
+                         (data.draw(some_accounts, label="to"), Side.CREDIT, amount)]
+                kind_class = Transfer if kind == "transfer" else Hold
+                requests.append(kind_class(self.key(), f"model.{kind}", self.legs(pairs)))
+        self.step_batch(requests)
+
     @precondition(lambda self: bool(self.sent))
     @rule(data=st.data())
     def replay(self, data: st.DataObject) -> None:
@@ -380,8 +446,8 @@ class LedgerMachine(RuleBasedStateMachine):
     @rule(code=st.sampled_from(ACCOUNTS), status=st.sampled_from([AccountStatus.OPEN] * 4 + [
                                                                   AccountStatus.FROZEN, AccountStatus.CLOSED]))
     def change_status(self, code: str, status: AccountStatus) -> None:
-        changed = set_status(self.conn, code, status, "model")
-        self.model.accounts[code].status = status.value
+        changed = set_status(self.conn, self.real(code), status, "model")
+        self.model.accounts[self.real(code)].status = status.value
         assert changed.status == status.value
         self.checkpoints.append(clock(self.conn))
 
@@ -392,11 +458,12 @@ class LedgerMachine(RuleBasedStateMachine):
         if low is not None and high is not None and low > high:
             return
         self.conn.execute("update ledger.accounts set min_balance = %s, max_balance = %s where code = %s",
-                          (low, high, code))
-        self.model.accounts[code].min_balance = low
-        self.model.accounts[code].max_balance = high
+                          (low, high, self.real(code)))
+        self.model.accounts[self.real(code)].min_balance = low
+        self.model.accounts[self.real(code)].max_balance = high
         self.checkpoints.append(clock(self.conn))
 
+    @precondition(lambda self: self.may_close)
     @rule(data=st.data())
     def close_books(self, data: st.DataObject) -> None:
         """Close at a past time, the last step's time, or (refused) the future."""
@@ -425,8 +492,8 @@ class LedgerMachine(RuleBasedStateMachine):
         if as_of is None and known_step is None:
             known_step = len(self.checkpoints) - 1
         known_at = None if known_step is None else (self.start if known_step == -1 else self.checkpoints[known_step])
-        got = balance(self.conn, get_account(self.conn, code).id, as_of=as_of, known_at=known_at)
-        expected = self.model.balance_at(code, as_of, known_step)
+        got = balance(self.conn, get_account(self.conn, self.real(code)).id, as_of=as_of, known_at=known_at)
+        expected = self.model.balance_at(self.real(code), as_of, known_step)
         assert (got.posted, got.pending, got.available) == (expected.posted, expected.pending, expected.available), (
             code, as_of, known_step)
 
@@ -467,8 +534,8 @@ class LedgerMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.graphql)
     @rule(code=st.sampled_from(ACCOUNTS))
     def graphql_balance(self, code: str) -> None:
-        got = self.api().data(BALANCE, {"code": code})["account"]["balance"]
-        expected = self.model.balance_now(code)
+        got = self.api().data(BALANCE, {"code": self.real(code)})["account"]["balance"]
+        expected = self.model.balance_now(self.real(code))
         assert tuple(int(got[k]["amount"]) for k in ("posted", "pending", "available")) == (
             expected.posted, expected.pending, expected.available), code
 
@@ -516,7 +583,10 @@ BALANCE = """query($code: String!) { account(code: $code) { balance {
 
 def test_ledger_agrees_with_the_model(server_url: str, template_db: str, _dropper: Any) -> None:
     LedgerMachine.databases = Databases(server_url, template_db, _dropper.drop)
-    run_state_machine_as_test(LedgerMachine, settings=SETTINGS)
+    try:
+        run_state_machine_as_test(LedgerMachine, settings=SETTINGS)
+    finally:
+        LedgerMachine.databases.close()
 
 
 # -- concurrent steps ------------------------------------------------------------------------------
