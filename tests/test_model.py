@@ -300,6 +300,9 @@ class LedgerMachine(RuleBasedStateMachine):
             assert (again.id, created) == (account.id, False)
         for wallet in WALLETS:
             self.top_up(wallet, 1000)
+        # Every example starts with a pending hold and an expired one to post, void and reverse.
+        self.step(Hold(self.key(), "model.hold", self.legs([(WALLETS[0], Side.DEBIT, 300), (BANK, Side.CREDIT, 300)])))
+        self.hold_that_expires([(WALLETS[1], Side.DEBIT, 200), (WALLETS[2], Side.CREDIT, 200)])
 
     # -- postings -------------------------------------------------------------------------------
 
