@@ -3,7 +3,8 @@ time, and as known at a recorded time.
 
 - posted: the sum of posted legs.
 - pending: posted plus the pending layer, i.e. as if every open hold were posted.
-- available: posted minus outgoing holds that have not expired.
+- available: posted minus outgoing holds that have not expired (as of the effective time asked
+  for; as known at a recorded time alone, at that time, so known at now is the balance now).
 
 Now is read from the projection (`ledger.balances`, `ledger.open_holds`). "As known at R" starts
 from the last entry recorded by R, which carries the balances after it; "as of T" then takes
@@ -73,9 +74,9 @@ holds as (
       cross join acc
       join ledger.transactions h on h.id = e.transaction_id
      where e.account_id = %(id)s and e.layer = 'pending' and h.is_hold and e.side <> acc.normal_side
-       and e.effective_at > %(as_of)s - (select value::interval from ledger.settings where name = 'hold_lifetime_max')
+       and e.effective_at > %(holds_at)s - (select value::interval from ledger.settings where name = 'hold_lifetime_max')
        and e.effective_at <= %(as_of)s and e.recorded_at <= %(known_at)s
-       and (h.expires_at is null or h.expires_at > %(as_of)s)
+       and (h.expires_at is null or h.expires_at > %(holds_at)s)
        and not exists (select 1 from ledger.transactions x
                         where x.resolves_hold_id = h.id and x.effective_at <= %(as_of)s
                           and x.recorded_at <= %(known_at)s))
@@ -107,8 +108,11 @@ def balance(
     for name, value in (("asOf", as_of), ("knownAt", known_at)):
         if value is not None and value.tzinfo is None:
             raise ValidationError(f"{name} must carry a UTC offset", field=name)
+    # Holds are judged open or expired at the effective time asked for; with none, at the
+    # recorded time, as the balance now judges them at the clock.
     row = conn.execute(
-        _AS_OF_SQL, {"id": account_id, "as_of": as_of or _INFINITY, "known_at": known_at or _INFINITY},
+        _AS_OF_SQL, {"id": account_id, "as_of": as_of or _INFINITY, "known_at": known_at or _INFINITY,
+                     "holds_at": as_of or known_at},
         prepare=False,  # the best plan depends on the times given; a cached generic one scans
     ).fetchone()
     if row is None:

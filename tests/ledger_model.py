@@ -154,16 +154,20 @@ class Model:
         out = sum(self.hold_flows(h, code)[0] for h in self.active_holds())
         return ModelBalance(posted, posted + pending_layer, posted - out)
 
-    def balance_at(self, code: str, as_of: datetime | None, known_step: int | None) -> ModelBalance:
-        """As of an effective time (None: the end of time) as known after a step (None: now)."""
+    def balance_at(self, code: str, as_of: datetime | None, known_step: int | None,
+                   known_at: datetime | None) -> ModelBalance:
+        """As of an effective time (None: the end of time) as known after a step (None: now),
+        `known_at` being that step's checkpoint. Holds are judged at the effective time, or
+        without one at the recorded time (as the balance now judges them at the clock)."""
         known = [t for t in self.txns.values() if known_step is None or t.step <= known_step]
         effective = [t for t in known if as_of is None or t.effective_at <= as_of]
         posted = sum(self.signed(leg) for t in effective for leg in t.legs
                      if leg.account == code and leg.layer == POSTED)
         pending_layer = sum(self.signed(leg) for t in effective for leg in t.legs
                             if leg.account == code and leg.layer == PENDING)
+        holds_at = as_of if as_of is not None else known_at
         out = sum(self.hold_flows(h, code)[0] for h in effective
-                  if h.is_hold and hold_open_as_of(h, as_of, [x for x in effective if x.resolves == h.id]))
+                  if h.is_hold and hold_open_at(h, holds_at, [x for x in effective if x.resolves == h.id]))
         return ModelBalance(posted, posted + pending_layer, posted - out)
 
     def hold_status(self, hold: ModelTxn) -> HoldStatus:
@@ -350,16 +354,14 @@ def opposite(side: str) -> str:
     return "credit" if side == "debit" else "debit"
 
 
-def hold_open_as_of(hold: ModelTxn, as_of: datetime | None, resolutions: Sequence[ModelTxn]) -> bool:
-    """Whether a hold reserved funds at `as_of` (given only what was known): made within the hold
-    lifetime before it, not yet expired then, not resolved by then. As of the end of time (None)
-    no hold counts: every hold expires within 30 days. CHANGING if as-known-at balances without
-    an as-of time come to mean "as of the recorded time"."""
-    if as_of is None:
+def hold_open_at(hold: ModelTxn, at: datetime | None, resolutions: Sequence[ModelTxn]) -> bool:
+    """Whether a hold reserved funds at `at` (given only what was known): made within the hold
+    lifetime before it, not yet expired then, not resolved by what is counted."""
+    if at is None:
         return False
-    if not as_of - HOLD_LIFETIME_MAX < hold.effective_at <= as_of:
+    if not at - HOLD_LIFETIME_MAX < hold.effective_at:
         return False
-    if hold.expires_at is not None and hold.expires_at <= as_of:
+    if hold.expires_at is not None and hold.expires_at <= at:
         return False
     return not resolutions
 

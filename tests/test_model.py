@@ -500,7 +500,7 @@ class LedgerMachine(RuleBasedStateMachine):
             known_step = len(self.checkpoints) - 1
         known_at = None if known_step is None else (self.start if known_step == -1 else self.checkpoints[known_step])
         got = balance(self.conn, get_account(self.conn, self.real(code)).id, as_of=as_of, known_at=known_at)
-        expected = self.model.balance_at(self.real(code), as_of, known_step)
+        expected = self.model.balance_at(self.real(code), as_of, known_step, known_at)
         assert (got.posted, got.pending, got.available) == (expected.posted, expected.pending, expected.available), (
             code, as_of, known_step)
 
