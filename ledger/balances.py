@@ -3,7 +3,8 @@ time, and as known at a recorded time.
 
 - posted: the sum of posted legs.
 - pending: posted plus the holds that have neither resolved nor expired, as if they were posted.
-- available: posted minus outgoing holds that have not expired.
+- available: posted minus outgoing holds that have not expired (as of the effective time asked
+  for; as known at a recorded time alone, at that time, so known at now is the balance now).
 
 An expired hold that nobody voided yet leaves pending as it leaves available: it reserves nothing
 (it can only be voided). Its pending legs stay in the journal until then, so the entries'
@@ -78,9 +79,9 @@ holds as (
       cross join acc
       join ledger.transactions h on h.id = e.transaction_id
      where e.account_id = %(id)s and e.layer = 'pending' and h.is_hold
-       and e.effective_at > %(as_of)s - (select value::interval from ledger.settings where name = 'hold_lifetime_max')
+       and e.effective_at > %(holds_at)s - (select value::interval from ledger.settings where name = 'hold_lifetime_max')
        and e.effective_at <= %(as_of)s and e.recorded_at <= %(known_at)s
-       and (h.expires_at is null or h.expires_at > %(as_of)s)
+       and (h.expires_at is null or h.expires_at > %(holds_at)s)
        and not exists (select 1 from ledger.transactions x
                         where x.resolves_hold_id = h.id and x.effective_at <= %(as_of)s
                           and x.recorded_at <= %(known_at)s))
@@ -109,8 +110,11 @@ def balance(
     for name, value in (("asOf", as_of), ("knownAt", known_at)):
         if value is not None:
             check_instant(value, name)
+    # Holds are judged open or expired at the effective time asked for; with none, at the
+    # recorded time, as the balance now judges them at the clock.
     row = conn.execute(
-        _AS_OF_SQL, {"id": account_id, "as_of": as_of or _INFINITY, "known_at": known_at or _INFINITY},
+        _AS_OF_SQL, {"id": account_id, "as_of": as_of or _INFINITY, "known_at": known_at or _INFINITY,
+                     "holds_at": as_of or known_at},
         prepare=False,  # the best plan depends on the times given; a cached generic one scans
     ).fetchone()
     if row is None:

@@ -9,7 +9,7 @@ from ledger.accounts import AccountType, NewAccount, Side, create_account
 from ledger.balances import balance, rollup
 from ledger.journal import TrialBalanceLine, TrialBalanceTotal, trial_balance, trial_balance_totals
 from ledger.money import Money
-from ledger.posting import Leg, Transfer, post, post_one
+from ledger.posting import Hold, Leg, Transfer, VoidHold, post, post_one
 
 
 def _now(conn) -> datetime:
@@ -46,6 +46,23 @@ def test_as_known_at_a_recorded_time_ignores_later_backdated_postings(conn):
     assert balance(conn, wallet, as_of=day - timedelta(hours=1), known_at=printed_at).posted == 0
     assert balance(conn, wallet, known_at=printed_at).posted == 100
     assert balance(conn, wallet, known_at=datetime(2000, 1, 1, tzinfo=timezone.utc)).posted == 0
+
+
+def test_available_as_known_at_a_recorded_time_counts_the_holds_open_then(conn):
+    """Known at R alone judges holds at R, as the balance now judges them at the clock: known at
+    now is the balance now (it once counted no hold at all, judging them at the end of time)."""
+    ids = open_book(conn)
+    wallet = ids[WALLET_U1]
+    top_up(conn, WALLET_U1, 1000, "seed")
+    hold = post_one(conn, Hold("auth", "payment.authorize", [Leg(WALLET_U1, Side.DEBIT, 300),
+                                                             Leg(MERCHANT_M1, Side.CREDIT, 300)])).transaction_id
+    held_at = _now(conn)
+    now = balance(conn, wallet)
+    assert (now.posted, now.pending, now.available) == (1000, 700, 700)
+    assert balance(conn, wallet, known_at=held_at) == now
+    post_one(conn, VoidHold("void", hold))
+    assert balance(conn, wallet, known_at=held_at).available == 700
+    assert balance(conn, wallet, known_at=_now(conn)).available == 1000
 
 
 def test_the_version_known_at_a_time_is_found_for_every_version(conn):
