@@ -269,6 +269,18 @@ table ledger.credit_settings
   UNIQUE INDEX credit_settings_pkey ON ledger.credit_settings USING btree (name)
   grant SELECT to ledger_app
 
+table ledger.cursor_key
+  column one boolean not null default true
+  column key bytea not null
+  column created_at timestamp with time zone not null default clock_timestamp()
+  constraint cursor_key_key_check CHECK ((length(key) >= 16))
+  constraint cursor_key_one_check CHECK (one)
+  constraint cursor_key_pkey PRIMARY KEY (one)
+  UNIQUE INDEX cursor_key_pkey ON ledger.cursor_key USING btree (one)
+  TRIGGER cursor_key_no_change BEFORE DELETE OR UPDATE ON ledger.cursor_key FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
+  TRIGGER cursor_key_no_truncate BEFORE TRUNCATE ON ledger.cursor_key FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
+  grant SELECT to ledger_app
+
 table ledger.entries
   column account_id bigint not null
   column account_version bigint not null

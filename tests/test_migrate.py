@@ -72,8 +72,9 @@ def test_a_book_posted_before_the_engine_migration_upgrades_and_verifies(empty_d
         newest = conn.execute("select recorded_at from ledger.entries where account_id = %s",
                               (ids[WALLET_U1],)).fetchone()[0]
     applied = migrate(empty_db)
+    later = [m.name for m in migrations() if m.name[:4] > "0071"]
     assert applied[:2] == ["0070_posting_per_row_cost.sql", "0071_statement_opening.sql"]
-    assert applied[2:] == [d.file_name for d in definitions()]
+    assert applied[2:] == later + [d.file_name for d in definitions()]
     with psycopg.connect(empty_db, autocommit=True) as conn:
         assert conn.execute("select last_recorded_at from ledger.balances where account_id = %s",
                             (ids[WALLET_U1],)).fetchone()[0] == newest
@@ -96,7 +97,9 @@ def test_a_database_built_before_the_definitions_left_the_migrations_upgrades_in
         post_one(conn, spend(WALLET_U1, 30, "before-2"))
         conn.execute("select ledger.close_period(now() - interval '1 day')")
 
-    assert migrate(empty_db) == [d.file_name for d in definitions()]
+    before = {m.name for m in migrations(BEFORE_SPLIT_DIR)}
+    later = [m.name for m in migrations() if m.name not in before]
+    assert migrate(empty_db) == later + [d.file_name for d in definitions()]
     assert migrate(empty_db) == []
     with psycopg.connect(empty_db, autocommit=True) as conn:
         recorded = {r[0]: r[1] for r in conn.execute("select name, checksum from ledger.schema_migrations")}
@@ -121,7 +124,7 @@ def test_the_checksums_before_the_split_are_those_of_the_old_files():
     old = {path.name: (path.name[:4], hashlib.sha256(path.read_bytes()).hexdigest())
            for path in BEFORE_SPLIT_DIR.glob("*.sql")}
     assert listed == old
-    assert sorted(name for name in old) == [m.name for m in migrations()]
+    assert sorted(name for name in old) == [m.name for m in migrations()][:len(old)]  # later ones are new
 
 
 def test_an_edited_migration_is_refused(empty_db, tmp_path: Path):

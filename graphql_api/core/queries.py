@@ -131,7 +131,7 @@ class CoreQuery:
         if row is None:
             raise AccountNotFound(f"no account with code {account_code}", account=account_code)
         if after is not None:  # the cut travels in the cursor, so later pages match the first
-            known = core_statements.StatementCursor.decode(after).known_at
+            known = await context_of(info).run(core_statements.statement_cut, row.id, from_, to, after)
         else:
             known = known_at or await _now(info)
         return Statement(account=Account.of(row), known_at=known, period_from=from_, period_to=to, first=first,
