@@ -320,9 +320,16 @@ def test_a_client_process_killed_during_a_large_batch_leaves_all_or_nothing(db_u
     """)
     child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     assert child.stdout is not None and child.stdout.readline().strip() == "posting"
-    time.sleep(0.2)
+    with psycopg.connect(db_url, autocommit=True) as watcher:
+        # Killed only once the server is running the batch, so the kill lands mid-batch.
+        deadline = time.monotonic() + 30
+        while not watcher.execute("select count(*) from pg_stat_activity where state = 'active' "
+                                  "and query like '%%post_batch%%' and pid <> pg_backend_pid() "
+                                  "and datname = current_database()").fetchone()[0]:
+            assert child.poll() is None and time.monotonic() < deadline
+            time.sleep(0.01)
     child.send_signal(signal.SIGKILL)
-    child.wait(10)
+    assert child.wait(10) == -signal.SIGKILL  # killed, not finished before the kill
     child.stdout.close()
     time.sleep(0.5)  # the server notices the closed socket and aborts the statement
     with psycopg.connect(db_url, autocommit=True) as conn:
