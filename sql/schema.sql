@@ -836,7 +836,7 @@ function ledger.entry_payload(p_account_id bigint, p_account_version bigint, p_t
 
 function ledger.explicit_legs(p_requests ledger.request[]) returns ledger.leg[]
   language plpgsql, stable, parallel unsafe, cost 100
-  source sha256 01ea27564b3a3ca8233a7b6356facca0db2e3f3680bad078eed6234acfd05d63
+  source sha256 619697361ebaa15ae9f313579a2c9fbeed0e4ba8079ff394a23cba80c867c032
 
 function ledger.factoring_fee_due(p_advance_ids bigint[], p_on date) returns TABLE(advance_id bigint, fee_fen bigint)
   language sql, stable, parallel unsafe, cost 100, rows 1000

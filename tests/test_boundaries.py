@@ -15,7 +15,7 @@ from book import BANK, CAPPED, MERCHANT_M1, WALLET_U1, WALLET_U2, open_book, top
 from ledger.accounts import Side
 from ledger.errors import IdempotencyConflict, InsufficientFunds, LimitExceeded, PeriodClosed, ValidationError
 from ledger.periods import close_period
-from ledger.posting import Hold, Leg, PostHold, Transfer, post_one
+from ledger.posting import Hold, Leg, PostHold, Reverse, Transfer, post_one
 from ledger.statements import statement_page, statement_totals
 
 T = datetime(2026, 6, 1, 12, tzinfo=timezone.utc)
@@ -206,3 +206,11 @@ def test_entries_on_a_statements_edges(conn):
     assert before_last.lines == []
     version = conn.execute("select ledger.version_known_at(%s, %s)", (ids[WALLET_U1], recorded)).fetchone()[0]
     assert version == 3
+
+
+def test_only_posted_legs_are_reversed(conn):
+    open_book(conn)
+    top_up(conn, WALLET_U1, 100, "fund")
+    hold_id, _ = _hold(conn)
+    with pytest.raises(ValidationError, match=f"transaction {hold_id} has no posted legs to reverse"):
+        post_one(conn, Reverse("undo-hold", hold_id))
