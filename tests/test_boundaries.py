@@ -15,7 +15,7 @@ from book import BANK, CAPPED, MERCHANT_M1, WALLET_U1, WALLET_U2, open_book, top
 from ledger.accounts import Side
 from ledger.errors import IdempotencyConflict, InsufficientFunds, LimitExceeded, PeriodClosed, ValidationError
 from ledger.periods import close_period
-from ledger.posting import Hold, Leg, PostHold, Reverse, Transfer, post_one
+from ledger.posting import Hold, Leg, PostHold, Reverse, Transfer, batch_size_max, post, post_one
 from ledger.statements import statement_page, statement_totals
 
 T = datetime(2026, 6, 1, 12, tzinfo=timezone.utc)
@@ -214,3 +214,25 @@ def test_only_posted_legs_are_reversed(conn):
     hold_id, _ = _hold(conn)
     with pytest.raises(ValidationError, match=f"transaction {hold_id} has no posted legs to reverse"):
         post_one(conn, Reverse("undo-hold", hold_id))
+
+
+def test_the_python_layer_refuses_a_batch_one_past_the_size(conn):
+    legs = [Leg(BANK, Side.DEBIT, 1), Leg(WALLET_U1, Side.CREDIT, 1)]
+    batch = [Transfer(f"k{n}", "wallet.top_up", legs) for n in range(batch_size_max + 1)]
+    with pytest.raises(ValidationError, match=f"at most {batch_size_max} requests, got {batch_size_max + 1}") as caught:
+        post(conn, batch)
+    assert caught.value.details["field"] == "batch"
+
+
+def test_a_hold_of_everything_available_posts_and_voids(conn):
+    """Resolving a hold frees its reservation in the same check that counts its postings, so a hold
+    of the whole available balance can be posted (and another one voided)."""
+    ids = open_book(conn)
+    top_up(conn, WALLET_U1, 100, "fund")
+    hold_id, _ = _hold(conn, amount=100)
+    post_one(conn, PostHold("all", hold_id))
+    top_up(conn, WALLET_U1, 100, "again")
+    other, _ = _hold(conn, amount=100, key="other")
+    post_one(conn, PostHold("part", other, amount=60))
+    assert conn.execute("select posted_credits - posted_debits from ledger.balances where account_id = %s",
+                        (ids[WALLET_U1],)).fetchone()[0] == 40

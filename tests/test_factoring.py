@@ -227,6 +227,13 @@ def test_advance_on_a_partly_paid_invoice_uses_what_is_unpaid(conn: psycopg.Conn
     assert (made.base_fen, made.principal_fen) == (74_999_999, 59_999_999)
 
 
+def test_an_advance_rounds_down_even_past_a_half(conn: psycopg.Connection[Any]) -> None:
+    invoice(conn)
+    f.settle_invoice(conn, "S1", "INV-1", idempotency_key="p1", amount=25_000_003)
+    made = advance(conn, days=0)
+    assert (made.base_fen, made.principal_fen) == (74_999_997, 59_999_997)  # 59999997.6, rounded down
+
+
 def test_default_moves_the_rest_to_recourse_recovered_later(conn: psycopg.Connection[Any]) -> None:
     invoice(conn, issued=40, due_in=-5)
     made = advance(conn, days=35)

@@ -115,7 +115,15 @@ def test_a_transaction_with_one_leg_or_none_fails_at_commit(db_url):
     with psycopg.connect(db_url) as conn:
         with conn.cursor() as cur:
             _raw_transaction(cur, "raw-empty")
-        with pytest.raises(psycopg.Error, match="at least two"):
+        with pytest.raises(psycopg.Error, match="has 0 legs; a transaction needs at least two"):
+            conn.commit()
+    with psycopg.connect(db_url, autocommit=True) as setup:
+        ids = open_book(setup)
+    with psycopg.connect(db_url) as conn:
+        with conn.cursor() as cur:
+            tx = _raw_transaction(cur, "raw-one")
+            _raw_entry(cur, tx, ids[BANK], 1, "debit", 100)
+        with pytest.raises(psycopg.Error, match=f"transaction {tx} has 1 legs; a transaction needs at least two"):
             conn.commit()
 
 
