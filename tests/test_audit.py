@@ -11,7 +11,8 @@ import pytest
 from book import BANK, MERCHANT_M1, WALLET_U1, open_book, spend, top_up
 from ledger.audit import audit_digest, chain_hash, entry_payload, genesis_hash, verify
 from ledger_cli.main import main
-from ledger.posting import post_one
+from ledger.accounts import Side
+from ledger.posting import Hold, Leg, post_one
 
 
 def _book_with_history(conn) -> dict[str, int]:
@@ -95,6 +96,29 @@ def test_verify_catches_a_one_sided_edit_that_keeps_every_chain_valid(conn):
     report = verify(conn, progress=None, stop_at_first=False)
     assert any("does not balance" in p for p in report.problems), report.problems
     assert any("trial balance CNY posted" in p for p in report.problems), report.problems
+
+
+def test_verify_compares_the_projections_head_hash(conn):
+    """Balances and version intact, only the head hash in the projection changed: still broken."""
+    ids = _book_with_history(conn)
+    _tamper(conn, "update ledger.balances set last_hash = sha256(last_hash) where account_id = %s", ids[MERCHANT_M1])
+    report = verify(conn, progress=None)
+    assert len(report.problems) == 1, report.problems
+    assert report.problems[0].startswith(f"account {MERCHANT_M1}: projection (1, 0, 300, 0, 0, ")
+
+
+@pytest.mark.parametrize("statement", [
+    "update ledger.open_holds set amount_out = amount_out + 1",
+    "delete from ledger.open_holds",
+    "update ledger.open_holds set amount_out = amount_in, amount_in = amount_out",
+])
+def test_verify_compares_the_open_holds_projection(conn, statement):
+    _book_with_history(conn)
+    hold_id = post_one(conn, Hold("h", "payment.authorize", [Leg(WALLET_U1, Side.DEBIT, 10),
+                                                             Leg(MERCHANT_M1, Side.CREDIT, 10)])).transaction_id
+    assert verify(conn, progress=None).ok
+    _tamper(conn, statement)
+    assert verify(conn, progress=None).problems == [f"open holds projection differs from the journal at hold {hold_id}"]
 
 
 def test_the_digest_changes_with_every_posting_and_with_tampering(conn):

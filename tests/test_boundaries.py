@@ -204,8 +204,13 @@ def test_entries_on_a_statements_edges(conn):
     before_last = statement_page(conn, ids[WALLET_U1], "CNY", T + timedelta(days=1), T + timedelta(days=2),
                                  known_at=recorded - US)
     assert before_last.lines == []
-    version = conn.execute("select ledger.version_known_at(%s, %s)", (ids[WALLET_U1], recorded)).fetchone()[0]
-    assert version == 3
+    known = "select ledger.version_known_at(%s, %s)"
+    assert conn.execute(known, (ids[WALLET_U1], recorded)).fetchone()[0] == 3
+    for version in (1, 2):
+        at = conn.execute("select recorded_at from ledger.entries where account_id = %s and account_version = %s",
+                          (ids[WALLET_U1], version)).fetchone()[0]
+        assert conn.execute(known, (ids[WALLET_U1], at)).fetchone()[0] == version
+        assert conn.execute(known, (ids[WALLET_U1], at - US)).fetchone()[0] == version - 1
 
 
 def test_only_posted_legs_are_reversed(conn):
