@@ -98,6 +98,26 @@ def test_verify_catches_a_one_sided_edit_that_keeps_every_chain_valid(conn):
     assert any("trial balance CNY posted" in p for p in report.problems), report.problems
 
 
+def test_verify_rebuilds_the_pending_balance_after_each_entry(conn):
+    """A pending balance after rewritten with its chain and head recomputed: only the rebuilt
+    balance can tell."""
+    ids = _book_with_history(conn)
+    rows = conn.execute(
+        """select account_id, account_version, transaction_id, currency, side, amount, layer, effective_at,
+                  recorded_at, posted_balance_after, pending_balance_after
+             from ledger.entries where account_id = %s order by account_version""", (ids[BANK],)).fetchall()
+    previous = genesis_hash
+    for row in rows:
+        pending = row[10] + (7 if row[1] == 1 else 0)
+        previous = chain_hash(previous, entry_payload(*row[:10], pending))
+        _tamper(conn, """update ledger.entries set pending_balance_after = %s, hash = %s
+                          where account_id = %s and account_version = %s""", pending, previous, row[0], row[1])
+    _tamper(conn, "update ledger.balances set last_hash = %s where account_id = %s", previous, ids[BANK])
+    problems = verify(conn, progress=None).problems
+    assert len(problems) == 1 and problems[0].startswith(f"account {BANK} entry version 1 "), problems
+    assert problems[0].endswith("balances after (1000, 1007) differ from the sum of entries (1000, 1000)")
+
+
 def test_verify_compares_the_projections_head_hash(conn):
     """Balances and version intact, only the head hash in the projection changed: still broken."""
     ids = _book_with_history(conn)
