@@ -8,7 +8,7 @@ import io
 import psycopg
 import pytest
 
-from book import BANK, MERCHANT_M1, WALLET_U1, open_book, spend, top_up
+from book import BANK, MERCHANT_M1, WALLET_U1, WALLET_U2, open_book, spend, top_up
 from ledger.audit import audit_digest, chain_hash, entry_payload, genesis_hash, verify
 from ledger_cli.main import main
 from ledger.accounts import Side
@@ -116,6 +116,13 @@ def test_verify_rebuilds_the_pending_balance_after_each_entry(conn):
     problems = verify(conn, progress=None).problems
     assert len(problems) == 1 and problems[0].startswith(f"account {BANK} entry version 1 "), problems
     assert problems[0].endswith("balances after (1000, 1007) differ from the sum of entries (1000, 1000)")
+
+
+def test_verify_refuses_a_projection_version_without_entries(conn):
+    ids = _book_with_history(conn)
+    _tamper(conn, "update ledger.balances set version = 1 where account_id = %s", ids[WALLET_U2])
+    assert verify(conn, progress=None).problems == [
+        f"account {WALLET_U2}: projection has version 1 but there are no entries"]
 
 
 def test_verify_compares_the_projections_head_hash(conn):

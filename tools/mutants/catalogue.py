@@ -258,7 +258,8 @@ MUTANTS: tuple[Mutant, ...] = (
        "if state[\"recorded\"] is not None and recorded_at < state[\"recorded\"]:", "if False:", (T_AUDIT,),
        "verify accepts recorded times that fall as versions rise"),
     _m("verify-empty-account-projection", "ledger/audit.py",
-       "if account_id not in seen and expected[0] != 0:", "if False:", (T_AUDIT,),
+       "if account_id not in seen and expected[0] != 0:", "if False:",
+       ("tests/test_audit.py::test_verify_refuses_a_projection_version_without_entries",),
        "verify accepts a projection with versions but no entries"),
     # --- rounding (ledger/products/rounding.py) ---
     _m("round-down-floors-negatives", "ledger/products/rounding.py",
