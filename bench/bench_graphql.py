@@ -43,7 +43,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from ledger.accounts import AccountType, NewAccount, Side, create_account  # noqa: E402
 from ledger.migrate import migrate  # noqa: E402
 from ledger.posting import Leg, Transfer, post  # noqa: E402
-from ledger.statements import StatementCursor  # noqa: E402
+from ledger.cursor_keys import cursor_key  # noqa: E402
+from ledger.statements import StatementCursor, statement_binding  # noqa: E402
 from ledger.tokens import create_token  # noqa: E402
 
 WALLETS = 1000
@@ -232,11 +233,12 @@ def deep_cursor(url: str) -> tuple[str, str, str]:
         entry = conn.execute(
             """select e.effective_at, e.id from ledger.entries e where e.account_id = %s
                 order by e.effective_at, e.id offset %s limit 1""", (account_id, skip)).fetchone()
+        key = cursor_key(conn)
     # Every deep entry is a credit of 100 on a credit-normal account: running balance = 100 x position.
-    cursor = StatementCursor(entry[0], entry[1], 100 * (skip + 1), now).encode()
-    start = first_at.isoformat()
-    end = (last_at + timedelta(seconds=1)).isoformat()
-    return start, end, cursor
+    end_at = last_at + timedelta(seconds=1)
+    cursor = StatementCursor(entry[0], entry[1], 100 * (skip + 1), now).encode(
+        key=key, binding=statement_binding(account_id, first_at, end_at))
+    return first_at.isoformat(), end_at.isoformat(), cursor
 
 
 async def statement_pages(base: str, token: str, url: str, rounds: int) -> dict[str, float]:

@@ -21,7 +21,8 @@ from typing import Any
 import psycopg
 
 from ledger.errors import KnownAtNotFinal, ValidationError
-from ledger.statements import StatementCursor, StatementPage, StatementTotals, statement_page, statement_totals
+from ledger.statements import StatementPage, StatementTotals, statement_page, statement_totals
+from ledger.statements import statement_cut as cut_in_cursor
 
 __all__ = ["journal_horizon", "final_cut", "one_snapshot", "cut_position", "StatementRead", "read_statement"]
 
@@ -90,7 +91,7 @@ def read_statement(conn: psycopg.Connection[Any], account_id: int, currency: str
     """A statement's totals and one page, in one snapshot, cut at `known_at` (default: the
     horizon) or, for a later page, at the cut its cursor `after` carries."""
     if after is not None:
-        known_at = StatementCursor.decode(after).known_at
+        known_at = cut_in_cursor(conn, account_id, start, end, after)  # its signature checked first
     known = final_cut(conn, known_at, field="after" if after is not None else "knownAt")
     with one_snapshot(conn):
         totals = statement_totals(conn, account_id, start, end, known)

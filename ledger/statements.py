@@ -4,7 +4,9 @@ their running balance, closing balance and debit and credit totals.
 A period is half-open, [from, to). A statement is cut at a recorded time (`known_at`, default
 the journal horizon, see ledger/statement_cut.py) so that every page of it, and a reproduction of it later, shows the same figures whatever
 is posted meanwhile. Pages are keyset-paginated on (effective_at, entry id); the cursor carries
-the running balance, so a page deep in a long period costs what the first one does.
+the running balance, so a page deep in a long period costs what the first one does. The server
+trusts that balance, so the cursor is signed and bound to its account and period
+(`ledger.cursors.sign_cursor`): an edited or replayed cursor is a ValidationError.
 """
 
 from __future__ import annotations
@@ -15,13 +17,14 @@ from typing import Any
 
 import psycopg
 
-from ledger.cursors import decode_cursor, encode_cursor, instant_of_micros
+from ledger.cursor_keys import cursor_key
+from ledger.cursors import instant_of_micros, open_signed_cursor, sign_cursor
 from ledger.epoch import epoch_us
 from ledger.errors import ValidationError
 from ledger.instants import check_instant
 
 __all__ = ["StatementLine", "StatementPage", "StatementTotals", "StatementCursor", "statement_page",
-           "statement_totals", "opening_balance", "page_size_max"]
+           "statement_totals", "statement_cut", "statement_binding", "opening_balance", "page_size_max"]
 
 page_size_max = 500
 # Opening balances are summed forwards when few entries precede the period, else backwards from
@@ -64,7 +67,8 @@ class StatementCursor:
     """Where a statement page ended: its last line, that line's running balance, and the cut.
 
     This module alone knows the format; callers pass the encoded string through unopened, and
-    read the cut from it with `StatementCursor.decode(after).known_at`.
+    read the cut from it with `statement_cut`. The cursor is signed with the deployment's key and
+    bound (`statement_binding`) to the account and period it pages.
     """
 
     effective_at: datetime
@@ -72,16 +76,31 @@ class StatementCursor:
     running_balance: int
     known_at: datetime
 
-    def encode(self) -> str:
-        return encode_cursor({"at": epoch_us(self.effective_at), "id": self.entry_id,
-                              "balance": self.running_balance, "known": epoch_us(self.known_at)})
+    def encode(self, *, key: bytes, binding: str) -> str:
+        return sign_cursor({"at": epoch_us(self.effective_at), "id": self.entry_id,
+                            "balance": self.running_balance, "known": epoch_us(self.known_at)},
+                           key=key, binding=binding)
 
     @classmethod
-    def decode(cls, cursor: str, *, field: str = "after") -> StatementCursor:
-        """A ValidationError on `field` when `cursor` is not a statement cursor."""
-        position = decode_cursor(cursor, fields={"at": int, "id": int, "balance": int, "known": int}, field=field)
-        return cls(instant_of_micros(position["at"]), position["id"], position["balance"],
-                   instant_of_micros(position["known"]))
+    def decode(cls, cursor: str, *, key: bytes, binding: str, field: str = "after") -> StatementCursor:
+        """A ValidationError on `field` when `cursor` is not a statement cursor signed for `binding`."""
+        position = open_signed_cursor(cursor, fields={"at": int, "id": int, "balance": int, "known": int},
+                                      key=key, binding=binding, field=field)
+        return cls(instant_of_micros(position["at"], field=field), position["id"], position["balance"],
+                   instant_of_micros(position["known"], field=field))
+
+
+def statement_binding(account_id: int, start: datetime, end: datetime) -> str:
+    """What a statement cursor pages: one account over one period."""
+    return f"statement {account_id} {epoch_us(start)} {epoch_us(end)}"
+
+
+def statement_cut(conn: psycopg.Connection[Any], account_id: int, start: datetime, end: datetime,
+                  after: str) -> datetime:
+    """The cut (`known_at`) a statement cursor carries, once its signature is checked."""
+    _check_period(start, end)
+    return StatementCursor.decode(after, key=cursor_key(conn),
+                                  binding=statement_binding(account_id, start, end)).known_at
 
 
 _MICROSECOND = timedelta(microseconds=1)
@@ -157,8 +176,9 @@ def statement_page(
     _check_period(start, end)
     if isinstance(first, bool) or not isinstance(first, int) or not 0 <= first <= page_size_max:
         raise ValidationError(f"first must be between 0 and {page_size_max}", field="first")
+    key, binding = cursor_key(conn), statement_binding(account_id, start, end)
     if after is not None:
-        position = StatementCursor.decode(after)
+        position = StatementCursor.decode(after, key=key, binding=binding)
         after_at, after_id = position.effective_at, position.entry_id
         running, known = position.running_balance, position.known_at
     else:
@@ -173,7 +193,7 @@ def statement_page(
     lines = []
     for row in rows[:first]:
         running += row[7]
-        cursor = StatementCursor(row[5], row[0], running, known).encode()
+        cursor = StatementCursor(row[5], row[0], running, known).encode(key=key, binding=binding)
         lines.append(StatementLine(row[0], row[1], row[2], row[3], row[4], row[5], row[6], running, cursor))
     return StatementPage(account_id, currency, known, lines, has_next_page=len(rows) > first)
 

@@ -304,6 +304,18 @@ table ledger.credit_settings
   UNIQUE INDEX credit_settings_pkey ON ledger.credit_settings USING btree (name)
   grant SELECT to ledger_app
 
+table ledger.cursor_key
+  column one boolean not null default true
+  column key bytea not null
+  column created_at timestamp with time zone not null default clock_timestamp()
+  constraint cursor_key_key_check CHECK ((length(key) >= 16))
+  constraint cursor_key_one_check CHECK (one)
+  constraint cursor_key_pkey PRIMARY KEY (one)
+  UNIQUE INDEX cursor_key_pkey ON ledger.cursor_key USING btree (one)
+  TRIGGER cursor_key_no_change BEFORE DELETE OR UPDATE ON ledger.cursor_key FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
+  TRIGGER cursor_key_no_truncate BEFORE TRUNCATE ON ledger.cursor_key FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
+  grant SELECT to ledger_app
+
 table ledger.entries
   column account_id bigint not null
   column account_version bigint not null
@@ -1069,7 +1081,7 @@ function ledger.epoch_us(p_at timestamp with time zone) returns text
 
 function ledger.explicit_legs(p_requests ledger.request[]) returns ledger.leg[]
   language plpgsql, stable, parallel unsafe, cost 100
-  source sha256 01ea27564b3a3ca8233a7b6356facca0db2e3f3680bad078eed6234acfd05d63
+  source sha256 619697361ebaa15ae9f313579a2c9fbeed0e4ba8079ff394a23cba80c867c032
 
 function ledger.factoring_fee_due(p_advance_ids bigint[], p_on date, p_time_zone text) returns TABLE(advance_id bigint, fee_fen bigint)
   language sql, stable, parallel unsafe, cost 100, rows 1000

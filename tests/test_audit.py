@@ -8,11 +8,12 @@ import io
 import psycopg
 import pytest
 
-from book import BANK, MERCHANT_M1, WALLET_U1, open_book, spend, top_up
+from book import BANK, MERCHANT_M1, WALLET_U1, WALLET_U2, open_book, spend, top_up
 from ledger.audit import audit_digest, chain_hash, entry_payload, entry_payload_v2, genesis_hash, verify
 from ledger.epoch import epoch_us
 from ledger_cli.main import main
-from ledger.posting import post_one
+from ledger.accounts import Side
+from ledger.posting import Hold, Leg, post_one
 
 
 def _book_with_history(conn) -> dict[str, int]:
@@ -116,10 +117,64 @@ def test_verify_catches_a_one_sided_edit_that_keeps_every_chain_valid(conn):
     assert any("trial balance CNY posted" in p for p in report.problems), report.problems
 
 
+def test_verify_rebuilds_the_pending_balance_after_each_entry(conn):
+    """A pending balance after rewritten with its chain and head recomputed: only the rebuilt
+    balance can tell."""
+    ids = _book_with_history(conn)
+    rows = conn.execute(
+        """select account_id, account_version, transaction_id, currency, side, amount, layer, effective_at,
+                  recorded_at, posted_balance_after, pending_balance_after
+             from ledger.entries where account_id = %s order by account_version""", (ids[BANK],)).fetchall()
+    previous = genesis_hash
+    for row in rows:
+        pending = row[10] + (7 if row[1] == 1 else 0)
+        previous = chain_hash(previous, entry_payload(*row[:10], pending))
+        _tamper(conn, """update ledger.entries set pending_balance_after = %s, hash = %s
+                          where account_id = %s and account_version = %s""", pending, previous, row[0], row[1])
+    _tamper(conn, "update ledger.balances set last_hash = %s where account_id = %s", previous, ids[BANK])
+    problems = verify(conn, progress=None).problems
+    assert len(problems) == 1 and problems[0].startswith(f"account {BANK} entry version 1 "), problems
+    assert problems[0].endswith("balances after (1000, 1007) differ from the sum of entries (1000, 1000)")
+
+
+def test_verify_refuses_a_projection_version_without_entries(conn):
+    ids = _book_with_history(conn)
+    _tamper(conn, "update ledger.balances set version = 1 where account_id = %s", ids[WALLET_U2])
+    assert verify(conn, progress=None).problems == [
+        f"account {WALLET_U2}: projection has version 1 but there are no entries"]
+
+
+def test_verify_compares_the_projections_head_hash(conn):
+    """Balances and version intact, only the head hash in the projection changed: still broken."""
+    ids = _book_with_history(conn)
+    _tamper(conn, "update ledger.balances set last_hash = sha256(last_hash) where account_id = %s", ids[MERCHANT_M1])
+    report = verify(conn, progress=None)
+    assert len(report.problems) == 1, report.problems
+    assert report.problems[0].startswith(f"account {MERCHANT_M1}: projection (1, 0, 300, 0, 0, ")
+
+
+@pytest.mark.parametrize("statement", [
+    "update ledger.open_holds set amount_out = amount_out + 1",
+    "delete from ledger.open_holds",
+    "update ledger.open_holds set amount_out = amount_in, amount_in = amount_out",
+])
+def test_verify_compares_the_open_holds_projection(conn, statement):
+    _book_with_history(conn)
+    hold_id = post_one(conn, Hold("h", "payment.authorize", [Leg(WALLET_U1, Side.DEBIT, 10),
+                                                             Leg(MERCHANT_M1, Side.CREDIT, 10)])).transaction_id
+    assert verify(conn, progress=None).ok
+    _tamper(conn, statement)
+    assert verify(conn, progress=None).problems == [f"open holds projection differs from the journal at hold {hold_id}"]
+
+
 def test_the_digest_changes_with_every_posting_and_with_tampering(conn):
     ids = _book_with_history(conn)
     first = audit_digest(conn)
-    assert first == audit_digest(conn).__class__(first.digest, first.accounts, first.entries, first.taken_at)
+    # Recomputed outside the database from the heads (docs/design.md, "Hash chain").
+    heads = conn.execute("select account_id, version, last_hash from ledger.balances order by account_id").fetchall()
+    lines = "\n".join(f"{account_id}:{version}:{bytes(head).hex()}" for account_id, version, head in heads)
+    assert first.digest == hashlib.sha256(lines.encode()).hexdigest()
+    assert (first.accounts, first.entries) == (len(heads), sum(version for _, version, _ in heads)) == (len(ids), 6)
     assert audit_digest(conn).digest == first.digest
     top_up(conn, WALLET_U1, 1, "t3")
     second = audit_digest(conn)

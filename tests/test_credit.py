@@ -111,6 +111,31 @@ def test_equal_principal_and_conversion_schedules(conn):
         credit.convert_to_instalments(conn, "c2", purchase.id, 6, "0.005")
 
 
+def test_credit_bounds_are_refused_one_past_them(conn):
+    """2 to 36 instalments; monthly rate and fee rate at most 5%; a purchase at most 5 minutes
+    ahead; a catch-up run of at most 3,660 days."""
+    _setup(conn)
+    purchase = credit.purchase_on_credit(conn, "p1", "U1", "M1", 100000, _days_ago(1))
+    for count in (1, 37):
+        with pytest.raises(ValidationError, match=f"instalments must be a whole number from 2 to 36, got {count}"):
+            credit.convert_to_instalments(conn, f"c{count}", purchase.id, count, "0.005")
+    with pytest.raises(ValidationError, match="monthlyFeeRate must be a decimal from 0 to 0.05") as fee:
+        credit.convert_to_instalments(conn, "c-fee", purchase.id, 3, "0.0501")
+    assert fee.value.field == "monthlyFeeRate"
+    assert len(credit.convert_to_instalments(conn, "c36", purchase.id, 36, "0.05").schedule) == 36
+    with pytest.raises(ValidationError, match="monthlyRate must be a decimal from 0 to 0.05") as rate:
+        credit.originate_loan(conn, "o1", "U1", 10000, "0.0501", 3, credit.Method.EQUAL_PRINCIPAL, calendar.today())
+    assert rate.value.field == "monthlyRate"
+    credit.originate_loan(conn, "o2", "U1", 10000, "0.05", 3, credit.Method.EQUAL_PRINCIPAL, calendar.today())
+    with pytest.raises(ValidationError, match="is in the future") as ahead:
+        credit.purchase_on_credit(conn, "p2", "U1", "M1", 1, datetime.now(UTC) + timedelta(minutes=6))
+    assert ahead.value.field == "purchasedAt"
+    credit.purchase_on_credit(conn, "p3", "U1", "M1", 1, datetime.now(UTC) + timedelta(minutes=4))
+    first = date(2000, 1, 1)
+    with pytest.raises(ValidationError, match="a run covers 1 to 3660 days"):
+        credit_day.run_credit_days(conn, first, first + timedelta(days=3660), progress=None)
+
+
 # Purchases and the credit line -------------------------------------------------------------------
 
 def test_purchase_pays_merchant_and_respects_limit(conn):

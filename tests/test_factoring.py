@@ -234,6 +234,27 @@ def test_advance_on_a_partly_paid_invoice_uses_what_is_unpaid(conn: psycopg.Conn
     assert (made.base_fen, made.principal_fen) == (74_999_999, 59_999_999)
 
 
+def test_an_advance_falls_between_issue_and_due_date(conn: psycopg.Connection[Any]) -> None:
+    """From the day the invoice was issued, up to the day before it falls due."""
+    invoice(conn, "EARLY", issued=10, due_in=20)
+    with pytest.raises(ValidationError, match="before the invoice was issued") as early:
+        advance(conn, "EARLY", days=11)
+    assert early.value.field == "advancedOn"
+    assert advance(conn, "EARLY", days=10).principal_fen == 80_000_000
+    invoice(conn, "LATE", issued=10, due_in=-2)
+    with pytest.raises(ValidationError, match="too late to advance") as late:
+        advance(conn, "LATE", days=2)
+    assert late.value.field == "advancedOn"
+    assert advance(conn, "LATE", days=3).principal_fen == 80_000_000
+
+
+def test_an_advance_rounds_down_even_past_a_half(conn: psycopg.Connection[Any]) -> None:
+    invoice(conn)
+    f.settle_invoice(conn, "S1", "INV-1", idempotency_key="p1", amount=25_000_003)
+    made = advance(conn, days=0)
+    assert (made.base_fen, made.principal_fen) == (74_999_997, 59_999_997)  # 59999997.6, rounded down
+
+
 def test_default_moves_the_rest_to_recourse_recovered_later(conn: psycopg.Connection[Any]) -> None:
     invoice(conn, issued=40, due_in=-5)
     made = advance(conn, days=35)

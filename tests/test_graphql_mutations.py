@@ -215,9 +215,12 @@ def test_posting_roles(api, conn):
     assert post(api, "d", legs, role="admin")["__typename"] == "PostedTransaction"
     hold_input = transfer("hh", [(WALLET_U1, "DEBIT", 1), (MERCHANT_M1, "CREDIT", 1)], kind="payment.authorize")
     assert api.data(HOLD, hold_input, role="holder", holder="U1")["createHold"]["__typename"] == "Forbidden"
+    assert api.data(HOLD, hold_input, role="auditor")["createHold"]["__typename"] == "Forbidden"
     assert api.data(REVERSE, {"input": {"idempotencyKey": "r", "transactionId": "1"}},
                     role="auditor")["reverseTransaction"]["__typename"] == "Forbidden"
     assert api.data(POST_HOLD, {"input": {"idempotencyKey": "x", "holdId": "1"}},
                     role="auditor")["postHold"]["__typename"] == "Forbidden"
     assert api.data(VOID_HOLD, {"input": {"idempotencyKey": "x", "holdId": "1"}},
                     role="holder", holder="U1")["voidHold"]["__typename"] == "Forbidden"
+    assert api.data(VOID_HOLD, {"input": {"idempotencyKey": "x", "holdId": "1"}},
+                    role="auditor")["voidHold"]["__typename"] == "Forbidden"

@@ -3,6 +3,8 @@ empty, exactly one page, last page), transactions, trial balance, rollup, and qu
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 from datetime import datetime, timedelta, timezone
 
@@ -148,6 +150,25 @@ def test_statement_errors(api, conn):
     backwards = api.errors(STATEMENT, {"code": WALLET_U1, "from": T0.isoformat(),
                                        "to": (T0 - timedelta(days=1)).isoformat()})
     assert backwards[0]["extensions"] == {"code": "VALIDATION", "field": "to"}
+
+
+def test_a_forged_or_replayed_statement_cursor_is_a_validation_error(api, conn):
+    """An edited running balance, or a cursor from another account's statement, is refused with
+    a typed error on `after`: never a server error, never a page with the forged balance."""
+    open_book(conn)
+    daily_top_ups(conn, WALLET_U1, 4, amount=100)
+    daily_top_ups(conn, WALLET_U2, 4, amount=100)
+    period = {"from": T0.isoformat(), "to": (T0 + timedelta(days=4)).isoformat(), "first": 2}
+    cursor = api.data(STATEMENT, {**period, "code": WALLET_U1})["statement"]["entries"]["pageInfo"]["endCursor"]
+    payload, tag = cursor.split(".")
+    position = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    position["balance"] = 100_000_000_000
+    edited = base64.urlsafe_b64encode(json.dumps(position, separators=(",", ":"), sort_keys=True).encode())
+    for code, after in ((WALLET_U1, edited.decode().rstrip("=") + "." + tag), (WALLET_U2, cursor)):
+        errors = api.errors(STATEMENT, {**period, "code": code, "after": after})
+        assert errors[0]["extensions"] == {"code": "VALIDATION", "field": "after"}
+    rest = api.data(STATEMENT, {**period, "code": WALLET_U1, "after": cursor})["statement"]["entries"]["edges"]
+    assert [line["node"]["runningBalance"]["amount"] for line in rest] == ["300", "400"]
 
 
 def test_transaction_query(api, conn):

@@ -46,7 +46,7 @@ def test_a_hold_reserves_funds_on_the_available_balance(conn):
 def test_a_hold_cannot_reserve_more_than_is_available(conn):
     open_book(conn)
     top_up(conn, WALLET_U1, 100, "t1")
-    with pytest.raises(InsufficientFunds):
+    with pytest.raises(InsufficientFunds, match="liabilities:wallets:U1 has 100 available, 101 requested"):
         _authorize(conn, amount=101)
 
 
@@ -86,7 +86,7 @@ def test_a_hold_resolves_once(conn):
     post_one(conn, PostHold("capture", hold_id, amount=100))
     with pytest.raises(HoldNotPending, match="already posted or voided"):
         post_one(conn, PostHold("capture-again", hold_id, amount=100))
-    with pytest.raises(HoldNotPending):
+    with pytest.raises(HoldNotPending, match=f"hold {hold_id} was already posted or voided"):
         post_one(conn, VoidHold("void", hold_id))
     # A retry of the first request is a replay, not a second posting.
     assert post_one(conn, PostHold("capture", hold_id, amount=100)).replayed
@@ -155,7 +155,7 @@ def test_a_reversal_respects_limits(conn):
     open_book(conn)
     original = top_up(conn, WALLET_U1, 100, "t1")
     post_one(conn, spend(WALLET_U1, 60, "s1"))
-    with pytest.raises(InsufficientFunds):
+    with pytest.raises(InsufficientFunds, match="liabilities:wallets:U1 has 40 available, 100 requested"):
         post_one(conn, Reverse("undo", original))
 
 

@@ -25,13 +25,15 @@ def _raw_transaction(cur, key: str) -> int:
            values (%s, '\\x00', 'attack.raw', now()) returning id""", (key,)).fetchone()[0]
 
 
-def _raw_entry(cur, transaction_id: int, account_id: int, version: int, side: str, amount: int, currency="CNY"):
+def _raw_entry(cur, transaction_id: int, account_id: int, version: int, side: str, amount: int, currency="CNY",
+               layer="posted", shift_s=0):
     cur.execute(
         """insert into ledger.entries (account_id, account_version, transaction_id, currency, side, amount, layer,
                                        effective_at, recorded_at, posted_balance_after, pending_balance_after, hash)
-           select %s, %s, %s, %s, %s, %s, 'posted', t.effective_at, now(), 0, 0, decode(repeat('00', 32), 'hex')
+           select %s, %s, %s, %s, %s, %s, %s, t.effective_at + make_interval(secs => %s), now(), 0, 0,
+                  decode(repeat('00', 32), 'hex')
              from ledger.transactions t where t.id = %s""",
-        (account_id, version, transaction_id, currency, side, amount, transaction_id))
+        (account_id, version, transaction_id, currency, side, amount, layer, shift_s, transaction_id))
 
 
 def test_an_unbalanced_transaction_fails_at_commit(db_url):
@@ -48,11 +50,80 @@ def test_an_unbalanced_transaction_fails_at_commit(db_url):
         assert conn.execute("select count(*) from ledger.entries").fetchone()[0] == 0
 
 
+@pytest.mark.parametrize("legs, match", [
+    ([("debit", 100, "posted"), ("credit", 100, "pending")],
+     "CNY (posted debits exceed credits by 100|pending debits exceed credits by -100)"),
+    ([("debit", 99, "posted"), ("credit", 100, "posted")], "CNY posted debits exceed credits by -1"),
+])
+def test_each_layer_balances_on_its_own_at_commit(db_url, legs, match):
+    """Debits equal credits per currency and layer: a posted debit is not balanced by a pending
+    credit, and credits exceeding debits are refused as surely as the reverse."""
+    with psycopg.connect(db_url, autocommit=True) as setup:
+        ids = open_book(setup)
+    with psycopg.connect(db_url) as conn:
+        with conn.cursor() as cur:
+            tx = _raw_transaction(cur, "raw-layers")
+            for (side, amount, layer), account in zip(legs, (BANK, WALLET_U1)):
+                _raw_entry(cur, tx, ids[account], 1, side, amount, layer=layer)
+        with pytest.raises(psycopg.Error, match=f"transaction {tx} does not balance: {match}"):
+            conn.commit()
+
+
+def test_a_leg_dated_apart_from_its_transaction_fails_at_commit(db_url):
+    with psycopg.connect(db_url, autocommit=True) as setup:
+        ids = open_book(setup)
+    with psycopg.connect(db_url) as conn:
+        with conn.cursor() as cur:
+            tx = _raw_transaction(cur, "raw-time")
+            _raw_entry(cur, tx, ids[BANK], 1, "debit", 100)
+            _raw_entry(cur, tx, ids[WALLET_U1], 1, "credit", 100, shift_s=1)
+        with pytest.raises(psycopg.Error, match=f"transaction {tx} has a leg whose effective time differs"):
+            conn.commit()
+
+
+def test_a_transaction_row_claiming_another_database_transaction_fails_at_commit(db_url):
+    with psycopg.connect(db_url) as conn:
+        with conn.cursor() as cur:
+            tx = cur.execute(
+                """insert into ledger.transactions (idempotency_key, fingerprint, kind, effective_at, created_xact)
+                   values ('raw-xact', '\\x00', 'attack.raw', now(), '3'::xid8) returning id""").fetchone()[0]
+        with pytest.raises(psycopg.Error, match=f"transaction {tx} claims to be written by another"):
+            conn.commit()
+
+
+def test_the_engine_itself_refuses_bad_legs(conn):
+    """post_batch judges legs before it writes, whoever calls it: the commit check and the table
+    constraints are backstops, not the rule."""
+    open_book(conn)
+    leg = {"account": BANK, "side": "debit", "amount": 1}
+    for legs, match in (([leg], "request 1 has 1 legs; a transaction has between 2 and 100"),
+                        ([leg] * 101, "request 1 has 101 legs; a transaction has between 2 and 100"),
+                        ([{**leg, "amount": 0}, {**leg, "side": "credit"}], "request 1 leg 1: amount must be a whole")):
+        with pytest.raises(psycopg.Error, match=match) as caught:
+            conn.execute("select ledger.post_batch(%s)",
+                         (json.dumps([{"op": "transfer", "key": "k", "kind": "a.b", "legs": legs}]),))
+        assert caught.value.sqlstate == "LD001"
+
+
+def test_an_accounts_currency_never_changes(conn):
+    ids = open_book(conn)
+    with pytest.raises(psycopg.Error, match="id, code, type, normal side and currency never change"):
+        conn.execute("update ledger.accounts set currency = 'USD' where id = %s", (ids[WALLET_U2],))
+
+
 def test_a_transaction_with_one_leg_or_none_fails_at_commit(db_url):
     with psycopg.connect(db_url) as conn:
         with conn.cursor() as cur:
             _raw_transaction(cur, "raw-empty")
-        with pytest.raises(psycopg.Error, match="at least two"):
+        with pytest.raises(psycopg.Error, match="has 0 legs; a transaction needs at least two"):
+            conn.commit()
+    with psycopg.connect(db_url, autocommit=True) as setup:
+        ids = open_book(setup)
+    with psycopg.connect(db_url) as conn:
+        with conn.cursor() as cur:
+            tx = _raw_transaction(cur, "raw-one")
+            _raw_entry(cur, tx, ids[BANK], 1, "debit", 100)
+        with pytest.raises(psycopg.Error, match=f"transaction {tx} has 1 legs; a transaction needs at least two"):
             conn.commit()
 
 
@@ -320,9 +391,16 @@ def test_a_client_process_killed_during_a_large_batch_leaves_all_or_nothing(db_u
     """)
     child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     assert child.stdout is not None and child.stdout.readline().strip() == "posting"
-    time.sleep(0.2)
+    with psycopg.connect(db_url, autocommit=True) as watcher:
+        # Killed only once the server is running the batch, so the kill lands mid-batch.
+        deadline = time.monotonic() + 30
+        while not watcher.execute("select count(*) from pg_stat_activity where state = 'active' "
+                                  "and query like '%%post_batch%%' and pid <> pg_backend_pid() "
+                                  "and datname = current_database()").fetchone()[0]:
+            assert child.poll() is None and time.monotonic() < deadline
+            time.sleep(0.01)
     child.send_signal(signal.SIGKILL)
-    child.wait(10)
+    assert child.wait(10) == -signal.SIGKILL  # killed, not finished before the kill
     child.stdout.close()
     time.sleep(0.5)  # the server notices the closed socket and aborts the statement
     with psycopg.connect(db_url, autocommit=True) as conn:

@@ -131,6 +131,15 @@ def test_merchant_without_fee_refund_keeps_the_fee(shop):
     assert pay.get_payment(conn, payment.id).refunded_fen == 20000
 
 
+@pytest.mark.parametrize("captured_fen, fee_fen", [(750, 5), (250, 2), (749, 4)])
+def test_the_merchant_fee_rounds_half_up(shop, captured_fen, fee_fen):
+    """At 0.6%: 4.5 fen -> 5 (half-even would give 4, truncation 4), 1.5 -> 2, 4.494 -> 4."""
+    payment = _authorize(shop, amount=1000)
+    captured = pay.capture_payment(shop, idempotency_key="cap", payment_id=payment.id, amount_fen=captured_fen).payment
+    assert (captured.captured_fen, captured.fee_fen) == (captured_fen, fee_fen)
+    assert _posted(shop, pay.MERCHANT_FEE_INCOME) == fee_fen
+
+
 def test_partial_capture_releases_the_rest(shop):
     conn = shop
     payment = _authorize(conn, amount=10000)

@@ -109,7 +109,11 @@ def test_a_sum_past_64_bits_is_refused_with_nothing_written(conn):
 
 
 @pytest.mark.parametrize("legs, error, message", [
-    ([Leg(BANK, Side.DEBIT, 10), Leg(WALLET_U1, Side.CREDIT, 9)], UnbalancedTransaction, "does not balance"),
+    # The engine's own check refuses, naming the request: the commit trigger is only a backstop.
+    ([Leg(BANK, Side.DEBIT, 10), Leg(WALLET_U1, Side.CREDIT, 9)], UnbalancedTransaction,
+     "request 1 does not balance: CNY debits - credits = 1"),
+    ([Leg(BANK, Side.DEBIT, 9), Leg(WALLET_U1, Side.CREDIT, 10)], UnbalancedTransaction,
+     "request 1 does not balance: CNY debits - credits = -1"),
     ([Leg(BANK, Side.DEBIT, 10)], ValidationError, "between 2 and 100 legs"),
     ([Leg(BANK, Side.DEBIT, 10), Leg("liabilities:wallets:NOPE", Side.CREDIT, 10)], AccountNotFound, "no account with code liabilities:wallets:NOPE"),
     ([Leg(USD_BANK, Side.DEBIT, 10), Leg(WALLET_U1, Side.CREDIT, 10)], CurrencyMismatch, "mixes currencies"),

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from book import BANK, MERCHANT_M1, WALLET_U1, open_book
 from ledger.accounts import Side
+from ledger.cursor_keys import cursor_key, key_env_var, parse_key
 from ledger.errors import ValidationError
 from ledger.posting import Leg, Transfer, post, post_one
-from ledger.statements import StatementCursor, opening_balance, statement_page, statement_totals
+from ledger.statements import (StatementCursor, opening_balance, statement_binding, statement_cut, statement_page,
+                               statement_totals)
 
 DAY = datetime(2026, 3, 1, tzinfo=timezone.utc)
 
@@ -101,12 +105,105 @@ def test_the_cursor_carries_the_position_and_the_cut(conn):
                          effective_at=DAY + timedelta(hours=n)) for n in range(3)])
     known = datetime(2030, 1, 2, 3, 4, 5, 678901, tzinfo=timezone.utc)
     page = statement_page(conn, ids[WALLET_U1], "CNY", DAY, DAY + timedelta(days=1), first=2, known_at=known)
-    position = StatementCursor.decode(page.lines[-1].cursor)
+    key, binding = cursor_key(conn), statement_binding(ids[WALLET_U1], DAY, DAY + timedelta(days=1))
+    position = StatementCursor.decode(page.lines[-1].cursor, key=key, binding=binding)
     last = page.lines[-1]
     assert position == StatementCursor(last.effective_at, last.entry_id, 20, known)
-    assert position.encode() == last.cursor
-    with pytest.raises(ValidationError):
-        StatementCursor.decode("eyJ4IjoxfQ")
+    assert position.encode(key=key, binding=binding) == last.cursor
+    assert statement_cut(conn, ids[WALLET_U1], DAY, DAY + timedelta(days=1), last.cursor) == known
+    with pytest.raises(ValidationError, match="not a cursor this API issued"):
+        StatementCursor.decode("eyJ4IjoxfQ", key=key, binding=binding)
+
+
+def _two_pages(conn, ids):
+    post(conn, [Transfer(f"f{n}", "wallet.top_up", [Leg(BANK, Side.DEBIT, 10), Leg(WALLET_U1, Side.CREDIT, 10)],
+                         effective_at=DAY + timedelta(hours=n)) for n in range(4)])
+    return statement_page(conn, ids[WALLET_U1], "CNY", DAY, DAY + timedelta(days=1), first=2)
+
+
+def _refused(conn, account_id, after, start=DAY, end=DAY + timedelta(days=1)):
+    with pytest.raises(ValidationError, match="not a cursor this API issued") as caught:
+        statement_page(conn, account_id, "CNY", start, end, first=2, after=after)
+    assert caught.value.field == "after"
+
+
+def test_a_cursor_with_an_edited_balance_is_refused(conn):
+    ids = open_book(conn)
+    cursor = _two_pages(conn, ids).lines[-1].cursor
+    payload, tag = cursor.split(".")
+    position = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    assert position["balance"] == 20
+    position["balance"] = 100_000_000_000
+    forged = base64.urlsafe_b64encode(json.dumps(position, separators=(",", ":"), sort_keys=True).encode())
+    _refused(conn, ids[WALLET_U1], forged.decode().rstrip("=") + "." + tag)
+    _refused(conn, ids[WALLET_U1], forged.decode().rstrip("="))  # the old unsigned form
+
+
+def test_a_cursor_pages_only_the_account_and_period_it_was_issued_for(conn):
+    ids = open_book(conn)
+    cursor = _two_pages(conn, ids).lines[-1].cursor
+    post(conn, [Transfer("m", "wallet.top_up", [Leg(BANK, Side.DEBIT, 10), Leg(MERCHANT_M1, Side.CREDIT, 10)],
+                         effective_at=DAY + timedelta(hours=5))])
+    _refused(conn, ids[MERCHANT_M1], cursor)
+    _refused(conn, ids[WALLET_U1], cursor, end=DAY + timedelta(days=2))
+    _refused(conn, ids[WALLET_U1], cursor, start=DAY - timedelta(microseconds=1))
+    rest = statement_page(conn, ids[WALLET_U1], "CNY", DAY, DAY + timedelta(days=1), first=2, after=cursor)
+    assert [line.running_balance for line in rest.lines] == [30, 40]
+
+
+def test_a_cursor_signed_with_another_key_is_refused(conn, monkeypatch):
+    ids = open_book(conn)
+    cursor = _two_pages(conn, ids).lines[-1].cursor
+    monkeypatch.setenv(key_env_var, "00" * 32)
+    _refused(conn, ids[WALLET_U1], cursor)
+    signed_with_env = statement_page(conn, ids[WALLET_U1], "CNY", DAY, DAY + timedelta(days=1), first=2)
+    rest = statement_page(conn, ids[WALLET_U1], "CNY", DAY, DAY + timedelta(days=1), first=2,
+                          after=signed_with_env.lines[-1].cursor)
+    assert [line.running_balance for line in rest.lines] == [30, 40]
+
+
+def test_every_one_byte_change_to_a_cursor_is_refused_or_harmless(conn):
+    """Each position replaced by each of a few other characters: a typed error on `after`, or
+    (where base64 ignores the changed bits) exactly the page the cursor gives."""
+    ids = open_book(conn)
+    cursor = _two_pages(conn, ids).lines[-1].cursor
+    expected = statement_page(conn, ids[WALLET_U1], "CNY", DAY, DAY + timedelta(days=1), first=2, after=cursor)
+    outcomes = set()
+    for index, char in enumerate(cursor):
+        for replacement in {chr(ord(char) ^ 1), "A", ".", "\u00e9"} - {char}:
+            changed = cursor[:index] + replacement + cursor[index + 1:]
+            try:
+                page = statement_page(conn, ids[WALLET_U1], "CNY", DAY, DAY + timedelta(days=1), first=2,
+                                      after=changed)
+            except ValidationError as refused:
+                assert refused.field == "after"
+                outcomes.add("refused")
+            else:
+                assert page.lines == expected.lines
+                outcomes.add("same page")
+    assert "refused" in outcomes
+
+
+def test_the_stored_key_is_one_per_database_and_kept(conn, monkeypatch):
+    monkeypatch.delenv(key_env_var, raising=False)
+    key = cursor_key(conn)
+    assert len(key) == 32
+    assert bytes(conn.execute("select key from ledger.cursor_key").fetchone()[0]) == key
+    with pytest.raises(Exception, match="append-only"):
+        conn.execute("update ledger.cursor_key set key = %s", (b"x" * 32,))
+
+
+@pytest.mark.parametrize("text, size", [("ab" * 16, 16), (base64.b64encode(b"k" * 20).decode(), 20),
+                                        (base64.urlsafe_b64encode(b"\xff" * 24).decode().rstrip("="), 24)])
+def test_the_key_is_read_as_hex_or_base64(text, size):
+    assert len(parse_key(text)) == size
+
+
+@pytest.mark.parametrize("text", ["ab" * 8 + "zz", "abcd", "not a key!"])
+def test_a_short_or_garbled_key_is_refused(text):
+    with pytest.raises(ValidationError) as caught:
+        parse_key(text)
+    assert caught.value.field == key_env_var
 
 
 def test_the_period_must_be_ordered(conn):

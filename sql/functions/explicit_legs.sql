@@ -7,17 +7,18 @@ as $$
 declare
     v_raw record;
     v_bad jsonb;
+    v_count record;
     v_legs_max int;
 begin
     select value::int into v_legs_max from ledger.settings where name = 'legs_per_transaction_max';
 
-    select r.pos, jsonb_array_length(r.legs) as n into v_bad from unnest(p_requests) r
+    select r.pos, jsonb_array_length(r.legs) as n into v_count from unnest(p_requests) r
      where r.op in ('transfer', 'hold')
        and (jsonb_array_length(r.legs) < 2 or jsonb_array_length(r.legs) > v_legs_max)
      limit 1;
     if found then
         perform ledger.raise_error('LD001', format(
-            'request %s has %s legs; a transaction has between 2 and %s', v_bad.pos, v_bad.n, v_legs_max),
+            'request %s has %s legs; a transaction has between 2 and %s', v_count.pos, v_count.n, v_legs_max),
             '{"field": "entries"}');
     end if;
 
