@@ -33,12 +33,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.unset import UnsetType
 
 from graphql_api.audit.routes import STATEMENT_ROUTES
 from graphql_api.context import AppState, Limits, RequestContext, app_state, bearer_token
 from graphql_api.core.subscriptions import listener_of
 from graphql_api.schema import schema
+from graphql_api.worker_lifetime import exit_with_parent
+from graphql_api.ws_sessions import PerOperationWSHandler
+from ledger.errors import DatabaseUnavailable, RateLimited
 
 __all__ = ["EXTRA_ROUTES", "create_app", "app_from_env", "DATABASE_URL_ENV"]
 
@@ -51,12 +55,20 @@ DATABASE_URL_ENV = "LEDGER_API_DATABASE_URL"
 
 
 class LedgerGraphQL(GraphQL[RequestContext, None]):
+    graphql_transport_ws_handler_class = PerOperationWSHandler
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             request = Request(scope, receive)
             if not self.should_render_graphql_ide(self.request_adapter_class(request)):
                 token = bearer_token(request)
                 principal = await app_state(request).principal(token) if token else None
+                if principal is not None:
+                    try:
+                        app_state(request).buckets.take(principal.token_id or 0)
+                    except RateLimited as exc:
+                        await rate_limited(exc)(scope, receive, send)
+                        return
                 if principal is None:
                     response = JSONResponse(
                         {"errors": [{"message": "a valid bearer token is required (Authorization: Bearer <token>)",
@@ -72,7 +84,8 @@ class LedgerGraphQL(GraphQL[RequestContext, None]):
         if principal is None and isinstance(request, WebSocket):
             token = bearer_token(request)
             principal = await app_state(request).principal(token) if token else None
-        return RequestContext(request=request, response=response, state=app_state(request), principal=principal)
+        return RequestContext(request=request, response=response, state=app_state(request), principal=principal,
+                              token=bearer_token(request))
 
     async def on_ws_connect(self, context: RequestContext) -> UnsetType | dict[str, object] | None:
         if context.principal is None:
@@ -80,10 +93,31 @@ class LedgerGraphQL(GraphQL[RequestContext, None]):
             header = str(params.get("authorization") or params.get("Authorization") or "")
             scheme, _, token = header.partition(" ")
             if scheme.lower() == "bearer" and token.strip():
-                context.principal = await context.state.principal(token.strip())
+                context.token = token.strip()
+                context.principal = await context.state.principal(context.token)
         if context.principal is None:
             raise ConnectionRejectionError()
         return await super().on_ws_connect(context)
+
+
+def rate_limited(exc: RateLimited) -> JSONResponse:
+    """HTTP 429 with `Retry-After` (whole seconds)."""
+    return JSONResponse({"errors": [{"message": exc.message, "extensions": {
+                            "code": exc.code, "retryable": True, "retryAfterS": exc.retry_after_s}}]},
+                        status_code=429, headers={"Retry-After": str(exc.retry_after_s)})
+
+
+async def rate_limited_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RateLimited)
+    return rate_limited(exc)
+
+
+async def database_unavailable(request: Request, exc: Exception) -> Response:
+    """Any route that could not reach the database: a typed, retryable JSON 503 (never a plain 500)."""
+    log.warning("database unavailable: %s", exc)
+    return JSONResponse({"errors": [{"message": str(exc), "extensions": {
+                            "code": DatabaseUnavailable.code, "retryable": True}}]},
+                        status_code=503, headers={"Retry-After": "1"})
 
 
 class BodyLimit:
@@ -131,10 +165,11 @@ async def healthz(request: Request) -> Response:
     def ping(conn: Any) -> bool:
         return conn.execute("select 1").fetchone() is not None
     try:
-        await app_state(request).run(ping)
+        await app_state(request).run(ping, retry_lost_connection=True)
     except Exception:  # noqa: BLE001 - reported as unhealthy, logged
         log.exception("healthz: database unreachable")
-        return JSONResponse({"status": "unavailable"}, status_code=503)
+        return JSONResponse({"status": "unavailable", "code": DatabaseUnavailable.code, "retryable": True},
+                            status_code=503)
     return JSONResponse({"status": "ok"})
 
 
@@ -145,7 +180,9 @@ def create_app(database_url: str, *, limits: Limits | None = None,
     hears about both, e.g. `print` for the serve command). `connection_kwargs` are extra
     arguments for the pool's connections (see AppState.open)."""
     limits = limits or Limits()
-    graphql = LedgerGraphQL(schema, graphql_ide="graphiql")
+    # Only graphql-transport-ws: its handler gives every operation its own context and re-checks
+    # the token (graphql_api/ws_sessions.py).
+    graphql = LedgerGraphQL(schema, graphql_ide="graphiql", subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -165,11 +202,15 @@ def create_app(database_url: str, *, limits: Limits | None = None,
         WebSocketRoute("/graphql", graphql),
         *EXTRA_ROUTES,
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan,
+                    exception_handlers={DatabaseUnavailable: database_unavailable,
+                                        RateLimited: rate_limited_handler})
     app.add_middleware(BodyLimit, limit=limits.body_bytes_max)
     return app
 
 
 def app_from_env() -> ASGIApp:
-    """Factory for uvicorn workers (`--factory`): the database URL comes from the environment."""
+    """Factory for uvicorn workers (`--factory`): the database URL comes from the environment.
+    It runs in the worker, which from here on ends when its parent does."""
+    exit_with_parent()
     return create_app(os.environ[DATABASE_URL_ENV])

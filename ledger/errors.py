@@ -33,6 +33,9 @@ __all__ = [
     "TransactionNotFound",
     "AlreadyReversed",
     "AppendOnly",
+    "DatabaseUnavailable",
+    "ReadOnlyDatabase",
+    "RateLimited",
     "translate",
     "translated_sqlstates",
 ]
@@ -147,6 +150,32 @@ class AppendOnly(LedgerError):
 
     code = "APPEND_ONLY"
     sqlstate = "LD015"
+
+
+class DatabaseUnavailable(LedgerError):
+    """The database could not be reached, or the connection broke mid-request. Retryable: a
+    mutation carries an idempotency key, so sending it again cannot apply it twice."""
+
+    code = "DATABASE_UNAVAILABLE"
+    retryable: ClassVar[bool] = True
+
+
+class ReadOnlyDatabase(LedgerError):
+    """The database takes no writes here (a standby, or `default_transaction_read_only` is on)."""
+
+    code = "READ_ONLY_DATABASE"
+
+
+class RateLimited(LedgerError):
+    """The caller sent more requests than its token may in this time; `retry_after_s` says when
+    to try again."""
+
+    code = "RATE_LIMITED"
+    retryable: ClassVar[bool] = True
+
+    def __init__(self, message: str, *, retry_after_s: int, **details: Any) -> None:
+        super().__init__(message, retry_after_s=retry_after_s, **details)
+        self.retry_after_s = retry_after_s
 
 
 _BY_SQLSTATE: dict[str, type[LedgerError]] = {

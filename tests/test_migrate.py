@@ -73,7 +73,8 @@ def test_a_book_posted_before_the_engine_migration_upgrades_and_verifies(empty_d
                               (ids[WALLET_U1],)).fetchone()[0]
     applied = migrate(empty_db)
     assert applied[:2] == ["0070_posting_per_row_cost.sql", "0071_statement_opening.sql"]
-    assert applied[2:] == [d.file_name for d in definitions()]
+    later = [m.name for m in migrations() if m.version > "0071"]
+    assert applied[2:] == later + [d.file_name for d in definitions()]
     with psycopg.connect(empty_db, autocommit=True) as conn:
         assert conn.execute("select last_recorded_at from ledger.balances where account_id = %s",
                             (ids[WALLET_U1],)).fetchone()[0] == newest
