@@ -1,0 +1,72 @@
+"""While the database cannot be reached, every answer is a typed, retryable JSON 503
+(DATABASE_UNAVAILABLE): GraphQL, the REST routes and healthz; never a plain-text 500. A
+mutation gets its typed result with the same code, which it may retry with the same key."""
+
+from __future__ import annotations
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from starlette.testclient import TestClient
+
+from book import BANK, WALLET_U1, open_book
+from graphql_api.app import create_app
+from graphql_api.context import Limits
+from ledger.tokens import create_token
+from test_database_restart import terminate_backends
+from test_graphql_mutations import POST, transfer
+from test_serve import free_port
+
+DOWN = Limits(pool_size_min=1, pool_timeout_s=1)
+BALANCE = """query($code: String!) { account(code: $code) { balance { posted { amount } } } }"""
+
+
+def unavailable(response):
+    assert response.status_code == 503, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    return response.json()
+
+
+def test_a_server_that_is_not_there(db_url):
+    nowhere = make_conninfo(db_url, host="127.0.0.1", port=str(free_port()))
+    with TestClient(create_app(nowhere, limits=DOWN), raise_server_exceptions=False) as client:
+        health = unavailable(client.get("/healthz"))
+        assert health == {"status": "unavailable", "code": "DATABASE_UNAVAILABLE", "retryable": True}
+        headers = {"Authorization": "Bearer lct_anything"}
+        body = unavailable(client.post("/graphql", json={"query": "{ trialBalance { balanced } }"}, headers=headers))
+        assert body["errors"][0]["extensions"] == {"code": "DATABASE_UNAVAILABLE", "retryable": True}
+        body = unavailable(client.get(f"/statements/{WALLET_U1}.csv?from=2026-01-01&to=2026-02-01", headers=headers))
+        assert body["errors"][0]["extensions"]["code"] == "DATABASE_UNAVAILABLE"
+
+
+def test_a_database_that_goes_away_under_a_running_app(db_url, conn):
+    open_book(conn)
+    token = create_token(conn, "admin").token
+    headers = {"Authorization": f"Bearer {token}"}
+    name = sql.Identifier(conninfo_to_dict(db_url)["dbname"])
+    admin_url = make_conninfo(db_url, dbname="postgres")
+    with TestClient(create_app(db_url, limits=DOWN), raise_server_exceptions=False) as client:
+        assert client.post("/graphql", json={"query": BALANCE, "variables": {"code": WALLET_U1}},
+                           headers=headers).status_code == 200  # the token is now cached
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(sql.SQL("alter database {} allow_connections false").format(name))
+        try:
+            terminate_backends(db_url)
+            body = unavailable(client.post("/graphql", json={"query": BALANCE, "variables": {"code": WALLET_U1}},
+                                           headers=headers))
+            assert body["errors"][0]["extensions"]["code"] == "DATABASE_UNAVAILABLE"
+            # A mutation answers with its typed result (HTTP 200, like every typed result): retryable.
+            response = client.post("/graphql", json={
+                "query": POST, "variables": transfer("while-down", [(BANK, "DEBIT", 5), (WALLET_U1, "CREDIT", 5)])},
+                headers=headers)
+            assert response.status_code == 200
+            posted = response.json()["data"]["postTransaction"]
+            assert (posted["__typename"], posted["code"]) == ("OperationRefused", "DATABASE_UNAVAILABLE")
+            assert unavailable(client.get("/healthz"))["code"] == "DATABASE_UNAVAILABLE"
+        finally:
+            with psycopg.connect(admin_url, autocommit=True) as admin:
+                admin.execute(sql.SQL("alter database {} allow_connections true").format(name))
+        again = client.post("/graphql", json={
+            "query": POST, "variables": transfer("while-down", [(BANK, "DEBIT", 5), (WALLET_U1, "CREDIT", 5)])},
+            headers=headers)
+        assert again.status_code == 200 and again.json()["data"]["postTransaction"]["__typename"] == "PostedTransaction"
