@@ -33,7 +33,7 @@ from strawberry.types import Info
 from graphql_api.errors import AccessDenied, StatementTimeout
 from ledger.accounts import Account
 from graphql_api.rate_limit import TokenBuckets
-from ledger.errors import DatabaseUnavailable, ValidationError
+from ledger.errors import DatabaseUnavailable, ReadOnlyDatabase, ValidationError
 from ledger.tokens import Principal, Role, principal_for
 
 __all__ = [
@@ -176,6 +176,9 @@ class AppState:
                 "cancelled; ask for less (a smaller page, a shorter period)",
                 statement_timeout_ms=self.limits.statement_timeout_ms,
             ) from exc
+        except pg_errors.ReadOnlySqlTransaction as exc:
+            raise ReadOnlyDatabase("the database is read-only (a standby, or default_transaction_read_only is "
+                                   "on): it answers queries, not mutations") from exc
         except psycopg.OperationalError as exc:
             if connection_lost(exc):
                 raise _ConnectionLost() from exc

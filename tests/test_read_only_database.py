@@ -17,6 +17,8 @@ from psycopg.conninfo import conninfo_to_dict
 from ledger.migrate import MigrationError, database_read_only, migrate
 from ledger.tokens import create_token
 from ledger_cli.main import main
+from book import BANK, WALLET_U1, open_book
+from test_graphql_mutations import POST, transfer
 from test_serve import CLI, free_port, request
 
 
@@ -57,6 +59,7 @@ def test_token_create_answers_clearly(db_url, read_only, monkeypatch, capsys):
 
 @pytest.mark.timeout(120)
 def test_serve_starts_and_answers_queries(db_url, conn, read_only):
+    open_book(conn)
     token = create_token(conn, "auditor").token  # on a session opened before the database went read-only
     port = free_port()
     server = subprocess.Popen([*CLI, "serve", "--port", str(port)], env={**os.environ, "DATABASE_URL": db_url},
@@ -76,6 +79,11 @@ def test_serve_starts_and_answers_queries(db_url, conn, read_only):
                 time.sleep(0.1)
         status, body = request(port, {"query": "{ trialBalance { balanced } }"}, token)
         assert (status, body) == (200, {"data": {"trialBalance": {"balanced": True}}})
+        admin = create_token(conn, "admin").token
+        status, body = request(port, {"query": POST, "variables": transfer(
+            "read-only", [(BANK, "DEBIT", 5), (WALLET_U1, "CREDIT", 5)])}, admin)
+        refused = body["data"]["postTransaction"]
+        assert (status, refused["__typename"], refused["code"]) == (200, "OperationRefused", "READ_ONLY_DATABASE")
     finally:
         server.kill()
         server.communicate()
