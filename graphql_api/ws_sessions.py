@@ -26,7 +26,7 @@ from strawberry.types.execution import ExecutionResult
 from strawberry.utils.aio import aclosing
 
 from graphql_api.context import RequestContext
-from ledger.errors import LedgerError, RateLimited
+from ledger.errors import DatabaseUnavailable, LedgerError, RateLimited
 
 __all__ = ["PerOperationWSHandler", "TokenRevoked", "close_code_revoked"]
 
@@ -55,7 +55,11 @@ class PerOperationWSHandler(BaseGraphQLTransportWSHandler[RequestContext, None])
         interval_s = max(1, self.context.state.limits.token_cache_ttl_s)
         while True:
             await asyncio.sleep(interval_s)
-            if self.connection_acknowledged and not await self.context.still_authorised():
+            try:
+                authorised = not self.connection_acknowledged or await self.context.still_authorised()
+            except DatabaseUnavailable:
+                continue  # cannot tell now; the next check (or the next operation's) will
+            if not authorised:
                 await self.close_revoked()
                 return
 
@@ -68,17 +72,19 @@ class PerOperationWSHandler(BaseGraphQLTransportWSHandler[RequestContext, None])
 
     async def run_operation(self, operation: Operation[RequestContext, None]) -> None:
         """As strawberry's, with a fresh context per operation and the token checked first."""
-        if not await self.context.still_authorised():
-            self.operations.pop(operation.id, None)
-            await self.close_revoked()
-            return
         try:
+            if not await self.context.still_authorised():
+                self.operations.pop(operation.id, None)
+                await self.close_revoked()
+                return
             principal = self.context.principal
             self.context.state.buckets.take((principal.token_id if principal else None) or 0)
-        except RateLimited as exc:
+        except (RateLimited, DatabaseUnavailable) as exc:
+            extensions: dict[str, object] = {"code": exc.code, "retryable": True}
+            if isinstance(exc, RateLimited):
+                extensions["retryAfterS"] = exc.retry_after_s
             await operation.send_operation_message({"id": operation.id, "type": "error", "payload": [
-                {"message": exc.message, "extensions": {"code": exc.code, "retryable": True,
-                                                        "retryAfterS": exc.retry_after_s}}]})
+                {"message": exc.message, "extensions": extensions}]})
             return
         try:
             result_source = await self.schema.stream(

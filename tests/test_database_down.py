@@ -70,3 +70,39 @@ def test_a_database_that_goes_away_under_a_running_app(db_url, conn):
             "query": POST, "variables": transfer("while-down", [(BANK, "DEBIT", 5), (WALLET_U1, "CREDIT", 5)])},
             headers=headers)
         assert again.status_code == 200 and again.json()["data"]["postTransaction"]["__typename"] == "PostedTransaction"
+
+
+def test_a_socket_outlives_an_outage(db_url, conn):
+    """An operation on an open socket while the database is away gets a retryable error
+    message; the socket stays open and answers again once the database is back."""
+    import time
+
+    open_book(conn)
+    token = create_token(conn, "auditor").token
+    name = sql.Identifier(conninfo_to_dict(db_url)["dbname"])
+    admin_url = make_conninfo(db_url, dbname="postgres")
+    limits = Limits(pool_size_min=1, pool_timeout_s=1, token_cache_ttl_s=1)
+    ask = {"query": BALANCE, "variables": {"code": WALLET_U1}}
+    with TestClient(create_app(db_url, limits=limits)) as client:
+        with client.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"]) as socket:
+            socket.send_json({"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}})
+            assert socket.receive_json()["type"] == "connection_ack"
+            with psycopg.connect(admin_url, autocommit=True) as admin:
+                admin.execute(sql.SQL("alter database {} allow_connections false").format(name))
+            try:
+                terminate_backends(db_url)
+                time.sleep(1.2)  # the cached token is stale: checking it needs the database
+                socket.send_json({"id": "1", "type": "subscribe", "payload": ask})
+                refused = socket.receive_json()
+                assert refused["type"] == "error", refused
+                assert refused["payload"][0]["extensions"] == {"code": "DATABASE_UNAVAILABLE", "retryable": True}
+            finally:
+                with psycopg.connect(admin_url, autocommit=True) as admin:
+                    admin.execute(sql.SQL("alter database {} allow_connections true").format(name))
+            for attempt in range(20):
+                socket.send_json({"id": f"again-{attempt}", "type": "subscribe", "payload": ask})
+                answer = socket.receive_json()
+                if answer["type"] == "next":
+                    break
+                time.sleep(0.5)  # the pool reconnects with its own backoff
+            assert answer["payload"]["data"]["account"]["balance"]["posted"]["amount"] == "0"
