@@ -63,12 +63,6 @@ class LedgerGraphQL(GraphQL[RequestContext, None]):
             if not self.should_render_graphql_ide(self.request_adapter_class(request)):
                 token = bearer_token(request)
                 principal = await app_state(request).principal(token) if token else None
-                if principal is not None:
-                    try:
-                        app_state(request).buckets.take(principal.token_id or 0)
-                    except RateLimited as exc:
-                        await rate_limited(exc)(scope, receive, send)
-                        return
                 if principal is None:
                     response = JSONResponse(
                         {"errors": [{"message": "a valid bearer token is required (Authorization: Bearer <token>)",
@@ -76,6 +70,7 @@ class LedgerGraphQL(GraphQL[RequestContext, None]):
                         status_code=401, headers={"WWW-Authenticate": "Bearer"})
                     await response(scope, receive, send)
                     return
+                app_state(request).buckets.take(principal.token_id or 0)  # RateLimited: 429, see create_app
                 scope.setdefault("state", {})["principal"] = principal
         await super().__call__(scope, receive, send)
 
@@ -100,16 +95,12 @@ class LedgerGraphQL(GraphQL[RequestContext, None]):
         return await super().on_ws_connect(context)
 
 
-def rate_limited(exc: RateLimited) -> JSONResponse:
-    """HTTP 429 with `Retry-After` (whole seconds)."""
+async def rate_limited(request: Request, exc: Exception) -> Response:
+    """A token past its rate limit (graphql_api/rate_limit.py): HTTP 429 with `Retry-After`."""
+    assert isinstance(exc, RateLimited)
     return JSONResponse({"errors": [{"message": exc.message, "extensions": {
                             "code": exc.code, "retryable": True, "retryAfterS": exc.retry_after_s}}]},
                         status_code=429, headers={"Retry-After": str(exc.retry_after_s)})
-
-
-async def rate_limited_handler(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, RateLimited)
-    return rate_limited(exc)
 
 
 async def database_unavailable(request: Request, exc: Exception) -> Response:
@@ -204,7 +195,7 @@ def create_app(database_url: str, *, limits: Limits | None = None,
     ]
     app = Starlette(routes=routes, lifespan=lifespan,
                     exception_handlers={DatabaseUnavailable: database_unavailable,
-                                        RateLimited: rate_limited_handler})
+                                        RateLimited: rate_limited})
     app.add_middleware(BodyLimit, limit=limits.body_bytes_max)
     return app
 

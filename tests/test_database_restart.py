@@ -54,7 +54,6 @@ def test_requests_after_a_restart_succeed(db_url, conn):
         assert client.get("/healthz").json() == {"status": "ok"}
 
 
-@pytest.mark.timeout(60)
 def test_a_subscription_resumes_and_pushes_the_balance_posted_after_a_restart(db_url, conn):
     open_book(conn)
     top_up(conn, WALLET_U1, 100, "before")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 
 import psycopg
@@ -57,7 +56,6 @@ def test_token_create_answers_clearly(db_url, read_only, monkeypatch, capsys):
     assert main(["token", "list"]) == 0  # reading still works
 
 
-@pytest.mark.timeout(120)
 def test_serve_starts_and_answers_queries(db_url, conn, read_only):
     open_book(conn)
     token = create_token(conn, "auditor").token  # on a session opened before the database went read-only

@@ -9,7 +9,6 @@ import socket
 import subprocess
 import time
 
-import pytest
 
 from test_serve import CLI, free_port, request
 
@@ -45,7 +44,6 @@ def pids_listening(port):
     return holders
 
 
-@pytest.mark.timeout(120)
 def test_workers_exit_when_the_parent_is_killed(db_url):
     port = free_port()
     server = subprocess.Popen([*CLI, "serve", "--port", str(port), "--workers", "2"],

@@ -7,7 +7,6 @@ from __future__ import annotations
 import time
 from contextlib import contextmanager
 
-import psycopg
 import pytest
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
