@@ -98,3 +98,53 @@ def test_a_read_is_retried_once_on_a_lost_connection_and_a_write_never(db_url):
         assert len(calls) == 1 and lost.value.retryable and lost.value.code == "DATABASE_UNAVAILABLE"
     finally:
         state.close()
+
+
+class ConnectionBreaker:
+    """Pool connection arguments whose next statement, once armed, first ends its own session:
+    a connection lost mid-request."""
+
+    def __init__(self):
+        self.armed = False
+        breaker = self
+
+        class BreakingCursor(psycopg.Cursor):
+            def execute(self, query, *args, **kwargs):
+                if breaker.armed:
+                    breaker.armed = False
+                    super().execute("select pg_terminate_backend(pg_backend_pid())")
+                return super().execute(query, *args, **kwargs)
+
+        self.connection_kwargs = {"cursor_factory": BreakingCursor}
+
+
+def test_over_http_a_query_is_retried_and_a_mutation_is_not(db_url, conn):
+    from test_graphql_mutations import POST, transfer
+
+    from book import BANK
+
+    open_book(conn)
+    top_up(conn, WALLET_U1, 70, "before")
+    token = create_token(conn, "admin").token
+    headers = {"Authorization": f"Bearer {token}"}
+    breaker = ConnectionBreaker()
+    with TestClient(create_app(db_url, connection_kwargs=breaker.connection_kwargs)) as client:
+        def post():
+            return client.post("/graphql", headers=headers, json={
+                "query": POST, "variables": transfer("mid-flight", [(BANK, "DEBIT", 5), (WALLET_U1, "CREDIT", 5)])})
+
+        assert client.post("/graphql", json={"query": BALANCE, "variables": {"code": WALLET_U1}},
+                           headers=headers).status_code == 200  # the token is cached from here on
+        breaker.armed = True
+        read = client.post("/graphql", json={"query": BALANCE, "variables": {"code": WALLET_U1}}, headers=headers)
+        assert not breaker.armed and read.status_code == 200 and amount(read.json()) == "70"
+
+        breaker.armed = True
+        refused = post().json()["data"]["postTransaction"]
+        assert not breaker.armed
+        assert (refused["__typename"], refused["code"]) == ("OperationRefused", "DATABASE_UNAVAILABLE")
+        assert conn.execute("select count(*) from ledger.transactions where idempotency_key = 'mid-flight'"
+                            ).fetchone()[0] == 0
+        posted = post().json()["data"]["postTransaction"]
+        assert posted["__typename"] == "PostedTransaction" and posted["replayed"] is False
+        assert post().json()["data"]["postTransaction"]["replayed"] is True
