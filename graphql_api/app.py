@@ -75,21 +75,21 @@ class LedgerGraphQL(GraphQL[RequestContext, None]):
         await super().__call__(scope, receive, send)
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> RequestContext:
+        # A WebSocket's token is looked up in on_ws_connect, where a database outage closes the
+        # socket with 1013 (graphql_api/ws_sessions.py).
         principal = request.scope.get("state", {}).get("principal")
-        if principal is None and isinstance(request, WebSocket):
-            token = bearer_token(request)
-            principal = await app_state(request).principal(token) if token else None
         return RequestContext(request=request, response=response, state=app_state(request), principal=principal,
                               token=bearer_token(request))
 
     async def on_ws_connect(self, context: RequestContext) -> UnsetType | dict[str, object] | None:
-        if context.principal is None:
-            params = context.connection_params or {}
-            header = str(params.get("authorization") or params.get("Authorization") or "")
-            scheme, _, token = header.partition(" ")
-            if scheme.lower() == "bearer" and token.strip():
-                context.token = token.strip()
-                context.principal = await context.state.principal(context.token)
+        params = context.connection_params or {}
+        header = str(params.get("authorization") or params.get("Authorization") or "")
+        scheme, _, token = header.partition(" ")
+        in_payload = token.strip() if scheme.lower() == "bearer" and token.strip() else None
+        for candidate in (context.token, in_payload):  # the Authorization header's, then the payload's
+            if candidate is not None and context.principal is None:
+                context.principal = await context.state.principal(candidate)
+                context.token = candidate
         if context.principal is None:
             raise ConnectionRejectionError()
         return await super().on_ws_connect(context)

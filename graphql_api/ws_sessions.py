@@ -31,6 +31,7 @@ from ledger.errors import DatabaseUnavailable, LedgerError, RateLimited
 __all__ = ["PerOperationWSHandler", "TokenRevoked", "close_code_revoked"]
 
 close_code_revoked = 4403
+close_code_try_later = 1013
 
 
 class TokenRevoked(LedgerError):
@@ -50,6 +51,15 @@ class PerOperationWSHandler(BaseGraphQLTransportWSHandler[RequestContext, None])
             self._watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._watcher
+
+    async def handle_connection_init(self, message: Any) -> None:
+        """A token that cannot be checked because the database is away: close with 1013 (try
+        again later), not a refusal."""
+        try:
+            await super().handle_connection_init(message)
+        except DatabaseUnavailable:
+            with contextlib.suppress(Exception):
+                await self.websocket.close(code=close_code_try_later, reason="database unavailable; try again")
 
     async def _watch_token(self) -> None:
         interval_s = max(1, self.context.state.limits.token_cache_ttl_s)
