@@ -20,11 +20,14 @@ before the app is built):
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
+import math
 import os
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
+from cross_web import HTTPException
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -39,6 +42,10 @@ from strawberry.types.unset import UnsetType
 from graphql_api.audit.routes import STATEMENT_ROUTES
 from graphql_api.context import AppState, Limits, RequestContext, app_state, bearer_token
 from graphql_api.core.subscriptions import listener_of
+from graphql_api.graphiql import assets_mount, graphiql_page
+from graphql_api.health import HEALTH_ROUTES
+from graphql_api.log_context import RequestIdMiddleware
+from graphql_api.metrics import METRICS_ROUTES
 from graphql_api.schema import schema
 from graphql_api.worker_lifetime import exit_with_parent
 from graphql_api.ws_sessions import PerOperationWSHandler
@@ -55,24 +62,62 @@ DATABASE_URL_ENV = "LEDGER_API_DATABASE_URL"
 
 
 class LedgerGraphQL(GraphQL[RequestContext, None]):
+    """Strawberry's view, with the bearer token checked first and every malformed request (not
+    JSON, not UTF-8, nested too deep, not an object, a content type other than JSON) refused
+    with a 4xx whose body is a GraphQL error with `extensions.code` BAD_REQUEST."""
+
     graphql_transport_ws_handler_class = PerOperationWSHandler
 
+    def __init__(self, limits: Limits) -> None:
+        # Only graphql-transport-ws: its handler gives every operation its own context and
+        # re-checks the token (graphql_api/ws_sessions.py).
+        super().__init__(schema, graphql_ide="graphiql", subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,))
+        self.limits = limits
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            request = Request(scope, receive)
-            if not self.should_render_graphql_ide(self.request_adapter_class(request)):
-                token = bearer_token(request)
-                principal = await app_state(request).principal(token) if token else None
-                if principal is None:
-                    response = JSONResponse(
-                        {"errors": [{"message": "a valid bearer token is required (Authorization: Bearer <token>)",
-                                     "extensions": {"code": "UNAUTHENTICATED"}}]},
-                        status_code=401, headers={"WWW-Authenticate": "Bearer"})
-                    await response(scope, receive, send)
-                    return
-                app_state(request).buckets.take(principal.token_id or 0)  # RateLimited: 429, see create_app
-                scope.setdefault("state", {})["principal"] = principal
-        await super().__call__(scope, receive, send)
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        if not self.should_render_graphql_ide(self.request_adapter_class(request)):
+            token = bearer_token(request)
+            principal = await app_state(request).principal(token) if token else None
+            if principal is None:
+                await _error_response(401, "a valid bearer token is required (Authorization: Bearer <token>)",
+                                      "UNAUTHENTICATED", {"WWW-Authenticate": "Bearer"})(scope, receive, send)
+                return
+            app_state(request).buckets.take(principal.token_id or 0)  # RateLimited: 429, see create_app
+            scope.setdefault("state", {})["principal"] = principal
+        try:
+            response = await self.run(request)
+        except HTTPException as exc:
+            response = _error_response(exc.status_code, exc.reason, "BAD_REQUEST")
+        await response(scope, receive, send)
+
+    def parse_json(self, data: str | bytes) -> Any:
+        try:
+            return self.decode_json(data)
+        except MalformedJSON as exc:
+            raise HTTPException(400, exc.reason) from exc
+
+    def decode_json(self, data: str | bytes) -> object:
+        """A JSON object, or MalformedJSON saying why not (a JSONDecodeError, which the WebSocket
+        transport treats as a message that is not JSON)."""
+        try:
+            text = data.decode("utf-8") if isinstance(data, bytes) else data
+        except UnicodeDecodeError as exc:
+            raise MalformedJSON(f"the body is not UTF-8 (byte {exc.start})") from None
+        try:
+            value = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+        except RecursionError:
+            raise MalformedJSON(f"JSON nested deeper than {self.limits.json_depth_max} levels") from None
+        except ValueError as exc:  # not JSON, NaN, or an integer of thousands of digits
+            raise MalformedJSON(f"not JSON: {str(exc)[:200]}") from None
+        if not isinstance(value, dict):
+            raise MalformedJSON(f"expected a JSON object, got {type(value).__name__}")
+        if _depth_exceeds(value, self.limits.json_depth_max):
+            raise MalformedJSON(f"JSON nested deeper than {self.limits.json_depth_max} levels")
+        return value
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> RequestContext:
         # A WebSocket's token is looked up in on_ws_connect, where a database outage closes the
@@ -93,6 +138,46 @@ class LedgerGraphQL(GraphQL[RequestContext, None]):
         if context.principal is None:
             raise ConnectionRejectionError()
         return await super().on_ws_connect(context)
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        # Our page loads GraphiQL from this app, never from a CDN (graphql_api/graphiql.py).
+        return graphiql_page()
+
+
+class MalformedJSON(json.JSONDecodeError):
+    """A body or message that is not the JSON object a GraphQL request is; `reason` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason, "", 0)
+        self.reason = reason
+
+
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999: what the database's JSON could not hold
+        raise ValueError(f"{text[:40]} is out of range for a JSON number")
+    return value
+
+
+def _depth_exceeds(value: object, depth_max: int) -> bool:
+    """Whether `value` nests deeper than `depth_max` objects and arrays (iteratively: no stack)."""
+    pending: list[tuple[object, int]] = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, (dict, list)):
+            if depth > depth_max:
+                return True
+            pending.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return False
+
+
+def _error_response(status: int, message: str, code: str, headers: dict[str, str] | None = None) -> Response:
+    return JSONResponse({"errors": [{"message": message, "extensions": {"code": code}}]},
+                        status_code=status, headers=headers)
 
 
 async def rate_limited(request: Request, exc: Exception) -> Response:
@@ -142,9 +227,8 @@ class BodyLimit:
             await self._refuse(scope, receive, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = JSONResponse({"errors": [{"message": f"request body larger than {self.limit} bytes",
-                                             "extensions": {"code": "BODY_TOO_LARGE"}}]}, status_code=413)
-        await response(scope, receive, send)
+        await _error_response(413, f"request body larger than {self.limit} bytes", "BODY_TOO_LARGE")(
+            scope, receive, send)
 
 
 class _TooLarge(Exception):
@@ -171,9 +255,7 @@ def create_app(database_url: str, *, limits: Limits | None = None,
     hears about both, e.g. `print` for the serve command). `connection_kwargs` are extra
     arguments for the pool's connections (see AppState.open)."""
     limits = limits or Limits()
-    # Only graphql-transport-ws: its handler gives every operation its own context and re-checks
-    # the token (graphql_api/ws_sessions.py).
-    graphql = LedgerGraphQL(schema, graphql_ide="graphiql", subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,))
+    graphql = LedgerGraphQL(limits)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -193,10 +275,12 @@ def create_app(database_url: str, *, limits: Limits | None = None,
         WebSocketRoute("/graphql", graphql),
         *EXTRA_ROUTES,
     ]
+    routes += [assets_mount(), *HEALTH_ROUTES, *METRICS_ROUTES]
     app = Starlette(routes=routes, lifespan=lifespan,
                     exception_handlers={DatabaseUnavailable: database_unavailable,
                                         RateLimited: rate_limited})
     app.add_middleware(BodyLimit, limit=limits.body_bytes_max)
+    app.add_middleware(RequestIdMiddleware)  # outermost: even a refused request has an id
     return app
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import select
 import time
-import uuid
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
@@ -31,9 +30,10 @@ from strawberry.dataloader import DataLoader
 from strawberry.types import Info
 
 from graphql_api.errors import AccessDenied, StatementTimeout
+from graphql_api.log_context import current_request_id
 from ledger.accounts import Account
 from graphql_api.rate_limit import TokenBuckets
-from ledger.errors import DatabaseUnavailable, ReadOnlyDatabase, ValidationError
+from ledger.errors import DatabaseUnavailable, ReadOnlyDatabase, ValidationError, translate
 from ledger.tokens import Principal, Role, principal_for
 
 __all__ = [
@@ -61,9 +61,17 @@ class Limits:
     pool_size_max: int = 8
     pool_timeout_s: int = 10
     statement_timeout_ms: int = 5_000
+    # Shorter than the statement timeout: a request waiting on a row another transaction holds
+    # gives up first, with its own retryable LOCK_TIMEOUT, instead of running into the statement
+    # timeout (and, gathered, holding up the unrelated requests of its batch for as long).
+    lock_timeout_ms: int = 1_000
     query_depth_max: int = 12
     aliases_max: int = 30
     tokens_max: int = 2_000
+    fields_max: int = 500                 # fields written in one document (graphql_api/query_cost.py)
+    selections_per_level_max: int = 200   # at one level, fragments merged in
+    duplicate_selections_max: int = 10    # selections sharing one response name at one level
+    json_depth_max: int = 32              # nesting of the request's JSON (variables, metadata)
     page_size_max: int = 500
     page_size_default: int = 100
     rows_per_request_max: int = 5_000   # sum of `first` over every connection a request asks for
@@ -132,7 +140,8 @@ class AppState:
                 **(connection_kwargs or {}),
                 "autocommit": True,
                 # Set at connect time, so no statement of the API can run past it.
-                "options": f"-c statement_timeout={limits.statement_timeout_ms}",
+                "options": f"-c statement_timeout={limits.statement_timeout_ms} "
+                           f"-c lock_timeout={limits.lock_timeout_ms}",
             },
             open=False,
             name="graphql_api",
@@ -176,13 +185,18 @@ class AppState:
                 "cancelled; ask for less (a smaller page, a shorter period)",
                 statement_timeout_ms=self.limits.statement_timeout_ms,
             ) from exc
-        except pg_errors.ReadOnlySqlTransaction as exc:
-            raise ReadOnlyDatabase("the database is read-only (a standby, or default_transaction_read_only is "
-                                   "on): it answers queries, not mutations") from exc
-        except psycopg.OperationalError as exc:
-            if connection_lost(exc):
-                raise _ConnectionLost() from exc
-            raise
+        except psycopg.Error as exc:
+            if isinstance(exc, pg_errors.ReadOnlySqlTransaction):
+                raise ReadOnlyDatabase("the database is read-only (a standby, or default_transaction_read_only "
+                                       "is on): it answers queries, not mutations") from exc
+            if isinstance(exc, psycopg.OperationalError) and connection_lost(exc):
+                raise _ConnectionLost() from exc  # `run` retries a read once, else DatabaseUnavailable
+            # A lock wait cut short, or a rule only the database enforces (a date out of range):
+            # the caller gets it typed.
+            error = translate(exc)
+            if error is None:
+                raise
+            raise error from exc
 
     async def principal(self, token: str) -> Principal | None:
         now = time.monotonic()
@@ -203,7 +217,7 @@ class RequestContext:
     response: Any
     state: AppState
     principal: Principal | None
-    request_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
+    request_id: str = field(default_factory=current_request_id)  # the X-Request-Id (log_context.py)
     rows_charged: int = 0
     connection_params: dict[str, Any] | None = None
     _loaders: dict[Hashable, DataLoader[Any, Any]] = field(default_factory=dict)

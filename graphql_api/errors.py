@@ -38,6 +38,7 @@ from typing import Annotated, Any, Union, get_args
 import strawberry
 from strawberry.scalars import JSON
 
+from graphql_api.log_context import note_error_code
 from ledger import errors as core
 
 __all__ = [
@@ -73,8 +74,8 @@ class AccessDenied(core.LedgerError):
     code = "FORBIDDEN"
 
 
-class StatementTimeout(core.LedgerError):
-    """A database statement ran past the API's statement timeout and was cancelled."""
+class StatementTimeout(core.StatementTimeout):
+    """A read ran past the API's statement timeout and was cancelled (retryable, like the core's)."""
 
     code = "STATEMENT_TIMEOUT"
 
@@ -216,7 +217,9 @@ def error_result(exc: core.LedgerError, union: Any = None) -> LedgerErrorType:
         if candidate is not None and (allowed is None or candidate in allowed):
             graphql_type = candidate
             break
-    kwargs: dict[str, Any] = {"code": exc.code, "message": exc.message, "details": _jsonable(exc.details)}
+    note_error_code(exc.code)  # the operation's outcome, for its metrics and log line
+    details = {**exc.details, "retryable": True} if exc.retryable else exc.details
+    kwargs: dict[str, Any] = {"code": exc.code, "message": exc.message, "details": _jsonable(details)}
     if graphql_type is ValidationError:
         kwargs["field"] = getattr(exc, "field", "") or str(exc.details.get("field", ""))
     return graphql_type(**kwargs)

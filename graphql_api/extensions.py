@@ -1,7 +1,10 @@
 """Schema extensions: the query limits, parse/validation caches, and error shaping.
 
-Ledger errors raised in a query keep their message and carry `extensions.code` (and `field`);
-anything unexpected is masked: the client sees a request id, the log has the traceback.
+Before a document is validated, its cost (graphql_api/query_cost.py) and every string the client
+sent (graphql_api/input_text.py) are checked; a refusal skips validation and execution.
+Ledger errors raised in a query keep their message and carry `extensions.code` (and `field`), as
+do database errors `ledger.errors.translate` knows (a value the database refused); anything
+unexpected is masked: the client sees a request id, the log has the traceback.
 """
 
 from __future__ import annotations
@@ -10,16 +13,20 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
+import psycopg
 from graphql import ASTValidationRule, GraphQLError
 from strawberry.extensions import AddValidationRules, MaxTokensLimiter, ParserCache, SchemaExtension, ValidationCache
 from strawberry.extensions.max_aliases import create_validator as aliases_rule
 from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
 
 from graphql_api.context import Limits
+from graphql_api.input_text import unstorable_text_refusal
+from graphql_api.query_cost import complexity_refusal
+from graphql_api.observe import OperationObserver
 from graphql_api.scalars import InvalidScalar
-from ledger.errors import LedgerError
+from ledger.errors import LedgerError, translate
 
-__all__ = ["LedgerErrors", "schema_extensions"]
+__all__ = ["LedgerErrors", "CheckedValidation", "schema_extensions", "with_code"]
 
 log = logging.getLogger("graphql_api")
 documents_cached_max = 512
@@ -46,11 +53,15 @@ class LedgerErrors(SchemaExtension):
     def _shape(self, error: GraphQLError) -> GraphQLError:
         original = error.original_error
         if original is None or isinstance(original, (GraphQLError, InvalidScalar)):
-            return error
+            return with_code(error)
+        if isinstance(original, psycopg.Error):
+            original = translate(original) or original
         if isinstance(original, LedgerError):
             extensions: dict[str, Any] = {"code": original.code}
             if getattr(original, "field", ""):
                 extensions["field"] = original.field  # type: ignore[attr-defined]
+            if original.retryable:
+                extensions["retryable"] = True
             return GraphQLError(original.message, error.nodes, error.source, error.positions, error.path,
                                 extensions=extensions)
         request_id = self._request_id()
@@ -60,6 +71,43 @@ class LedgerErrors(SchemaExtension):
                             extensions={"code": "INTERNAL", "requestId": request_id})
 
 
+def with_code(error: GraphQLError) -> GraphQLError:
+    """graphql-core's own errors about the document or a variable get a code like every other
+    error: GRAPHQL_PARSE_FAILED, BAD_USER_INPUT (a variable or scalar), GRAPHQL_VALIDATION_FAILED.
+    In place: a parse error raised by the parser cache never reaches LedgerErrors, only the
+    schema's process_errors (graphql_api/schema.py)."""
+    if error.path is not None or (error.extensions or {}).get("code"):
+        return error
+    if error.message.startswith("Syntax Error"):
+        code = "GRAPHQL_PARSE_FAILED"
+    elif isinstance(error.original_error, InvalidScalar) or error.message.startswith("Variable '$"):
+        code = "BAD_USER_INPUT"
+    else:
+        code = "GRAPHQL_VALIDATION_FAILED"
+    error.extensions = {**(error.extensions or {}), "code": code}
+    return error
+
+
+class CheckedValidation(ValidationCache):
+    """Validation (cached), after the checks that must not wait for it: a document too costly to
+    validate, or a string the database cannot store, is refused before validation runs."""
+
+    def __init__(self, limits: Limits, maxsize: int) -> None:
+        super().__init__(maxsize=maxsize)
+        self.limits = limits
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        assert context.graphql_document is not None  # parsing succeeded, or validation is not reached
+        refusal = (complexity_refusal(context.graphql_document, self.limits)
+                   or unstorable_text_refusal(context.graphql_document, context.variables))
+        if refusal is None:
+            yield from super().on_validate()
+            return
+        context.pre_execution_errors = [refusal]
+        yield
+
+
 def schema_extensions(limits: Limits | None = None) -> list[Any]:
     limits = limits or Limits()
     # The depth and alias rules are built once: the validation cache is keyed by the rule
@@ -67,9 +115,10 @@ def schema_extensions(limits: Limits | None = None) -> list[Any]:
     rules: list[type[ASTValidationRule]] = [depth_rule(limits.query_depth_max, None), aliases_rule(limits.aliases_max)]
     # Factories: a fresh extension per request (the caches are shared at module level).
     return [
+        OperationObserver,  # first, so it sees the errors as LedgerErrors shaped them
         lambda: MaxTokensLimiter(max_token_count=limits.tokens_max),
         lambda: AddValidationRules(rules),
         lambda: ParserCache(maxsize=documents_cached_max),
-        lambda: ValidationCache(maxsize=documents_cached_max),
+        lambda: CheckedValidation(limits, maxsize=documents_cached_max),
         LedgerErrors,
     ]

@@ -2,7 +2,8 @@
 
 GraphQL's Int is 32-bit and JSON numbers lose precision past 2**53, so amounts cross the API as
 strings of minor units. Anything but an exact decimal-digit string is refused: a number, a float,
-"1e3", " 1", "+1" or a value past 64 bits all get a clear error naming what was expected.
+"1e3", " 1", "+1", "12\n" or a value past 64 bits all get a clear error naming what was expected.
+A DateTime must carry a UTC offset and lie in the range ledger/instants.py accepts.
 """
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ from graphql import StringValueNode, ValueNode
 from strawberry.scalars import JSON
 from strawberry.types.scalar import ScalarDefinition
 
+from ledger.instants import instant_problem
+
 __all__ = ["MinorUnits", "DateTime", "JSON", "InvalidScalar", "SCALAR_MAP", "parse_minor_units", "parse_datetime",
            "json_object"]
 
 minor_units_max = 2**63 - 1  # PostgreSQL bigint
-_MINOR_UNITS_TEXT = re.compile(r"^-?[0-9]{1,19}$")
+_MINOR_UNITS_TEXT = re.compile(r"-?[0-9]{1,19}")
 datetime_length_max = 64
 
 
@@ -33,7 +36,7 @@ def parse_minor_units(value: object) -> int:
         raise InvalidScalar(
             f"MinorUnits must be a string of decimal digits such as \"-12345\", got {type(value).__name__}"
         )
-    if not _MINOR_UNITS_TEXT.match(value):
+    if not _MINOR_UNITS_TEXT.fullmatch(value):
         raise InvalidScalar(f"MinorUnits must be decimal digits with an optional '-', got {value[:40]!r}")
     amount = int(value)
     if not -minor_units_max <= amount <= minor_units_max:
@@ -59,8 +62,9 @@ def parse_datetime(value: object) -> datetime:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         raise InvalidScalar(f"DateTime must be ISO 8601 such as 2026-01-31T09:30:00+08:00, got {value!r}") from None
-    if parsed.tzinfo is None or parsed.utcoffset() is None:
-        raise InvalidScalar(f"DateTime must carry a UTC offset (Z or +08:00), got {value!r}")
+    problem = instant_problem(parsed)
+    if problem is not None:
+        raise InvalidScalar(f"DateTime {value!r} is not accepted: {problem}")
     return parsed
 
 

@@ -21,7 +21,7 @@ from graphql_api.core.queries import CoreQuery
 from graphql_api.core.subscriptions import CoreSubscription
 from graphql_api.credit.mutations import CREDIT_MUTATIONS
 from graphql_api.credit.queries import CreditQuery
-from graphql_api.extensions import schema_extensions
+from graphql_api.extensions import schema_extensions, with_code
 from graphql_api.factoring.mutations import FACTORING_MUTATIONS
 from graphql_api.factoring.queries import FactoringQuery
 from graphql_api.fund.mutations import FUND_MUTATIONS
@@ -62,7 +62,10 @@ Subscription = merge_types("Subscription", tuple(SUBSCRIPTIONS))
 class _Schema(strawberry.Schema):
     def process_errors(self, errors: Any, execution_context: Any = None) -> None:
         """Expected errors are answers, not incidents; the unexpected ones are logged (with the
-        request id) by graphql_api.extensions.LedgerErrors."""
+        request id) by graphql_api.extensions.LedgerErrors. Errors met before execution get
+        their code here."""
+        for error in errors:
+            with_code(error)
 
 
 schema = _Schema(query=Query, mutation=Mutation, subscription=Subscription,

@@ -14,6 +14,7 @@ from psycopg.types.json import Jsonb
 
 from ledger.errors import AccountNotFound, ValidationError
 from ledger.money import parse_currency, parse_signed_amount
+from ledger.text import check_text
 
 __all__ = [
     "AccountType",
@@ -31,7 +32,7 @@ __all__ = [
     "like_category",
 ]
 
-_CODE = re.compile(r"^[a-z][a-z0-9_-]*(:[A-Za-z0-9_.-]+)*$")
+_CODE = re.compile(r"[a-z][a-z0-9_-]*(:[A-Za-z0-9_.-]+)*")
 code_length_max = 200
 
 
@@ -96,7 +97,7 @@ class NewAccount:
     contra: bool = False
 
     def validated(self) -> NewAccount:
-        if not isinstance(self.code, str) or not _CODE.match(self.code) or len(self.code) > code_length_max:
+        if not isinstance(self.code, str) or not _CODE.fullmatch(self.code) or len(self.code) > code_length_max:
             raise ValidationError(
                 f"code must be a colon path such as liabilities:wallet:U1 (lowercase first segment, "
                 f"at most {code_length_max} characters), got {self.code!r}",
@@ -104,11 +105,14 @@ class NewAccount:
             )
         if not isinstance(self.name, str) or not 1 <= len(self.name) <= 200:
             raise ValidationError("name must be 1 to 200 characters", field="name")
+        check_text(self.name, "name")
         if not isinstance(self.type, AccountType):
             raise ValidationError(f"type must be one of {[t.value for t in AccountType]}", field="type")
         parse_currency(self.currency)
         if self.holder_id is not None and (not isinstance(self.holder_id, str) or not 1 <= len(self.holder_id) <= 100):
             raise ValidationError("holderId must be 1 to 100 characters", field="holderId")
+        if self.holder_id is not None:
+            check_text(self.holder_id, "holderId")
         for name, value in (("minBalance", self.min_balance), ("maxBalance", self.max_balance)):
             if value is not None:
                 parse_signed_amount(value, field=name)

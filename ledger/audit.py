@@ -2,14 +2,18 @@
 rebuilds every balance from the entries and checks the projection, the chains, every
 transaction's balance and the trial balance per currency.
 
-The canonical encoding of an entry (also computed in SQL by ledger.entry_payload, so an outside
-auditor can recompute it from the public tables):
+The canonical encodings (docs/design.md, "Hash chain"; also computed in SQL by the functions of
+sql/functions/chain.sql, so an outside auditor can recompute them from the public tables). An
+entry of chain version 1 (written before 0080) is
 
     account_id|account_version|transaction_id|currency|side|amount|layer|
     effective_at_us|recorded_at_us|posted_balance_after|pending_balance_after
 
-in UTF-8, timestamps as microseconds since the Unix epoch; hash = sha256(previous hash ||
-encoding), the previous hash of an account's first entry being 32 zero bytes.
+in UTF-8, timestamps as microseconds since the Unix epoch; version 2 appends
+`|<hex sha256 of its transaction's encoding>`. hash = sha256(previous hash || encoding), the
+previous hash of an account's first entry being 32 zero bytes. Transactions, accounts, status
+changes and account changes are encoded as a tag followed by `|field` per field, each field
+written by `hash_field` (its UTF-8 length, ':' and its text; '-' for null).
 """
 
 from __future__ import annotations
@@ -26,7 +30,11 @@ import psycopg
 from ledger.epoch import epoch_us
 from ledger.progress import Progress
 
-__all__ = ["genesis_hash", "entry_payload", "chain_hash", "Digest", "audit_digest", "VerifyReport", "verify"]
+__all__ = [
+    "genesis_hash", "entry_payload", "entry_payload_v2", "chain_hash", "hash_field", "transaction_hash",
+    "account_record_hash", "status_change_payload", "account_change_payload", "Digest", "audit_digest",
+    "VerifyReport", "verify",
+]
 
 genesis_hash = bytes(32)
 _FETCH_ROWS = 10_000
@@ -42,8 +50,73 @@ def entry_payload(
     )).encode()
 
 
+def entry_payload_v2(
+    account_id: int, account_version: int, transaction_id: int, currency: str, side: str, amount: int,
+    layer: str, effective_at: datetime, recorded_at: datetime, posted_after: int, pending_after: int,
+    transaction_sha256: bytes,
+) -> bytes:
+    return entry_payload(account_id, account_version, transaction_id, currency, side, amount, layer,
+                         effective_at, recorded_at, posted_after, pending_after) + b"|" + transaction_sha256.hex().encode()
+
+
 def chain_hash(previous: bytes, payload: bytes) -> bytes:
     return hashlib.sha256(previous + payload).digest()
+
+
+def hash_field(value: object) -> str:
+    """A field of a version 2 encoding: '-' for null, else its UTF-8 length in bytes, ':', its text.
+
+    Timestamps are microseconds since the epoch, booleans `true`/`false`, jsonb its text as
+    PostgreSQL prints it (`metadata::text`), bytes in lowercase hex.
+    """
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, datetime):
+        text = str(epoch_us(value))
+    elif isinstance(value, (bytes, memoryview)):
+        text = bytes(value).hex()
+    else:
+        text = str(value)
+    return f"{len(text.encode())}:{text}"
+
+
+def _encoding(tag: str, fields: tuple[object, ...]) -> bytes:
+    return "|".join([tag, *(hash_field(value) for value in fields)]).encode()
+
+
+def transaction_hash(
+    transaction_id: int, idempotency_key: str, fingerprint: bytes, kind: str, description: str,
+    effective_at: datetime, recorded_at: datetime, metadata_text: str, is_hold: bool, expires_at: datetime | None,
+    reverses_id: int | None, resolves_hold_id: int | None, hold_action: str | None, created_xact: str,
+) -> bytes:
+    return hashlib.sha256(_encoding("transaction", (
+        transaction_id, idempotency_key, fingerprint, kind, description, effective_at, recorded_at, metadata_text,
+        is_hold, expires_at, reverses_id, resolves_hold_id, hold_action, created_xact))).digest()
+
+
+def account_record_hash(
+    account_id: int, code: str, account_type: str, normal_side: str, currency: str, holder_id: str | None,
+    created_at: datetime, created_xact: str | None,
+) -> bytes:
+    """sha256 of the fields of an account that never change."""
+    return hashlib.sha256(_encoding("account", (
+        account_id, code, account_type, normal_side, currency, holder_id, created_at, created_xact))).digest()
+
+
+def status_change_payload(
+    change_id: int, account_id: int, status: str, reason: str, changed_at: datetime, created_xact: str | None,
+) -> bytes:
+    return _encoding("status", (change_id, account_id, status, reason, changed_at, created_xact))
+
+
+def account_change_payload(
+    change_id: int, account_id: int, name: str, min_balance: int | None, max_balance: int | None,
+    metadata_text: str, changed_at: datetime, created_xact: str | None,
+) -> bytes:
+    return _encoding("change", (change_id, account_id, name, min_balance, max_balance, metadata_text, changed_at,
+                                created_xact))
 
 
 @dataclass(frozen=True)
@@ -113,6 +186,8 @@ def _verify(
     if report.ok or not stop_at_first:
         _verify_transactions(conn, report)
     if report.ok or not stop_at_first:
+        _verify_account_history(conn, report)
+    if report.ok or not stop_at_first:
         _verify_open_holds(conn, report)
     say(f"entries checked: {report.entries:,}; transactions: {report.transactions:,}")
     for currency, debits in sorted(report.currencies.items()):
@@ -143,10 +218,15 @@ def _verify_chains(
     with conn.cursor(name="verify_entries") as cur:
         cur.itersize = _FETCH_ROWS
         cur.execute(
-            """select account_id, account_version, transaction_id, currency, side, amount, layer,
-                      effective_at, recorded_at, posted_balance_after, pending_balance_after, hash
-                 from ledger.entries order by account_id, account_version""")
-        for row in cur:
+            """select e.account_id, e.account_version, e.transaction_id, e.currency, e.side, e.amount, e.layer,
+                      e.effective_at, e.recorded_at, e.posted_balance_after, e.pending_balance_after, e.hash,
+                      e.chain_version, t.id, t.idempotency_key, t.fingerprint, t.kind, t.description,
+                      t.effective_at, t.recorded_at, t.metadata::text, t.is_hold, t.expires_at, t.reverses_id,
+                      t.resolves_hold_id, t.hold_action, t.created_xact::text
+                 from ledger.entries e left join ledger.transactions t on t.id = e.transaction_id
+                order by e.account_id, e.account_version""")
+        for full_row in cur:
+            row, chain_version, transaction = full_row[:12], full_row[12], full_row[13:]
             (account_id, version, transaction_id, currency, side, amount, layer, effective_at, recorded_at,
              posted_after, pending_after, stored_hash) = row
             if account_id != state.get("account"):
@@ -157,12 +237,17 @@ def _verify_chains(
                 state = {"account": account_id, "version": 0, "pd": 0, "pc": 0, "nd": 0, "nc": 0,
                          "posted": 0, "pending": 0, "hash": genesis_hash, "recorded": None}
             problem = _check_entry(accounts, state, row)
+            if problem is None and transaction[0] is None:
+                problem = "its transaction is missing"
             if problem is None:
-                payload = entry_payload(account_id, version, transaction_id, currency, side, amount, layer,
-                                        effective_at, recorded_at, posted_after, pending_after)
+                fields = (account_id, version, transaction_id, currency, side, amount, layer, effective_at,
+                          recorded_at, posted_after, pending_after)
+                payload = (entry_payload(*fields) if chain_version == 1
+                           else entry_payload_v2(*fields, transaction_hash(*transaction)))
                 state["hash"] = chain_hash(state["hash"], payload)
                 if state["hash"] != bytes(stored_hash):
-                    problem = "hash does not chain (entry altered, inserted or removed)"
+                    problem = ("hash does not chain (the entry or its transaction altered, or an entry "
+                               "inserted or removed)")
             if problem is not None:
                 code = accounts.get(account_id, ("?",))[0]
                 report.problems.append(f"account {code} entry version {version} (transaction {transaction_id}): {problem}")
@@ -235,6 +320,22 @@ def _verify_transactions(conn: psycopg.Connection[Any], report: VerifyReport) ->
             order by t.id limit 1""").fetchone()
     if lonely is not None:
         report.problems.append(f"transaction {lonely[0]} has fewer than two legs")
+
+
+def _verify_account_history(conn: psycopg.Connection[Any], report: VerifyReport) -> None:
+    """An account's name, limits, metadata and status are the latest of its recorded changes."""
+    bad = conn.execute(
+        """select a.code from ledger.accounts a
+             left join lateral (select c.name, c.min_balance, c.max_balance, c.metadata from ledger.account_changes c
+                                 where c.account_id = a.id order by c.id desc limit 1) c on true
+             left join lateral (select s.status from ledger.account_status_changes s
+                                 where s.account_id = a.id order by s.id desc limit 1) s on true
+            where (a.name, a.min_balance, a.max_balance, a.metadata, a.status)
+                  is distinct from (c.name, c.min_balance, c.max_balance, c.metadata, s.status)
+            order by a.id limit 1""").fetchone()
+    if bad is not None:
+        report.problems.append(f"account {bad[0]}: its name, limits, metadata or status differ from its recorded "
+                               "changes (account_changes, account_status_changes)")
 
 
 def _verify_open_holds(conn: psycopg.Connection[Any], report: VerifyReport) -> None:

@@ -2,8 +2,12 @@
 time, and as known at a recorded time.
 
 - posted: the sum of posted legs.
-- pending: posted plus the pending layer, i.e. as if every open hold were posted.
+- pending: posted plus the holds that have neither resolved nor expired, as if they were posted.
 - available: posted minus outgoing holds that have not expired.
+
+An expired hold that nobody voided yet leaves pending as it leaves available: it reserves nothing
+(it can only be voided). Its pending legs stay in the journal until then, so the entries'
+pending_balance_after (the pending layer as written) can differ from pending here.
 
 Now is read from the projection (`ledger.balances`, `ledger.open_holds`). "As known at R" starts
 from the last entry recorded by R, which carries the balances after it; "as of T" then takes
@@ -22,6 +26,7 @@ import psycopg
 
 from ledger.accounts import like_category
 from ledger.errors import AccountNotFound, ValidationError
+from ledger.instants import check_instant
 from ledger.money import Money
 
 __all__ = ["Balance", "balance", "balances_now", "rollup"]
@@ -45,34 +50,34 @@ _NOW_SQL = """
 select a.id, a.currency,
        case a.normal_side when 'debit' then b.posted_debits - b.posted_credits
                           else b.posted_credits - b.posted_debits end as posted,
-       case a.normal_side when 'debit' then b.posted_debits - b.posted_credits + b.pending_debits - b.pending_credits
-                          else b.posted_credits - b.posted_debits + b.pending_credits - b.pending_debits end as pending,
-       coalesce((select sum(o.amount_out) from ledger.open_holds o
-                  where o.account_id = a.id and (o.expires_at is null or o.expires_at > clock_timestamp())), 0)::bigint
-         as out_active,
+       coalesce(h.in_active, 0)::bigint as in_active, coalesce(h.out_active, 0)::bigint as out_active,
        b.version
   from ledger.accounts a join ledger.balances b on b.account_id = a.id
+  left join lateral (select sum(o.amount_in) as in_active, sum(o.amount_out) as out_active from ledger.open_holds o
+                      where o.account_id = a.id and (o.expires_at is null or o.expires_at > clock_timestamp())) h on true
  where a.id = any(%(ids)s)
 """
 
 _AS_OF_SQL = """
 with acc as (select a.id, a.currency, a.normal_side from ledger.accounts a where a.id = %(id)s),
 known as (
-    select e.posted_balance_after as posted, e.pending_balance_after as pending, e.account_version as version
+    select e.posted_balance_after as posted, e.account_version as version
       from ledger.entries e
      where e.account_id = %(id)s and e.account_version = ledger.version_known_at(%(id)s, %(known_at)s)),
 later as (
-    select coalesce(sum(case when e.layer = 'posted' then s.signed else 0 end), 0)::bigint as posted,
-           coalesce(sum(s.signed), 0)::bigint as pending
-      from ledger.entries e cross join acc,
-           lateral (select case when e.side = acc.normal_side then e.amount else -e.amount end as signed) s
-     where e.account_id = %(id)s and e.effective_at > %(as_of)s and e.recorded_at <= %(known_at)s),
+    select coalesce(sum(case when e.side = acc.normal_side then e.amount else -e.amount end), 0)::bigint as posted
+      from ledger.entries e cross join acc
+     where e.account_id = %(id)s and e.layer = 'posted' and e.effective_at > %(as_of)s
+       and e.recorded_at <= %(known_at)s),
+-- The holds open at as_of: made by then (so after as_of - hold_lifetime_max), neither expired nor
+-- resolved by then.
 holds as (
-    select coalesce(sum(e.amount), 0)::bigint as out_open
+    select coalesce(sum(e.amount) filter (where e.side = acc.normal_side), 0)::bigint as in_open,
+           coalesce(sum(e.amount) filter (where e.side <> acc.normal_side), 0)::bigint as out_open
       from ledger.entries e
       cross join acc
       join ledger.transactions h on h.id = e.transaction_id
-     where e.account_id = %(id)s and e.layer = 'pending' and h.is_hold and e.side <> acc.normal_side
+     where e.account_id = %(id)s and e.layer = 'pending' and h.is_hold
        and e.effective_at > %(as_of)s - (select value::interval from ledger.settings where name = 'hold_lifetime_max')
        and e.effective_at <= %(as_of)s and e.recorded_at <= %(known_at)s
        and (h.expires_at is null or h.expires_at > %(as_of)s)
@@ -81,8 +86,7 @@ holds as (
                           and x.recorded_at <= %(known_at)s))
 select acc.id, acc.currency,
        coalesce(known.posted, 0) - later.posted as posted,
-       coalesce(known.pending, 0) - later.pending as pending,
-       holds.out_open, coalesce(known.version, 0)
+       holds.in_open, holds.out_open, coalesce(known.version, 0)
   from acc left join known on true cross join later cross join holds
 """
 
@@ -90,9 +94,7 @@ select acc.id, acc.currency,
 def balances_now(conn: psycopg.Connection[Any], account_ids: Sequence[int]) -> dict[int, Balance]:
     """Current balances of many accounts in one query (for pages and data loaders)."""
     rows = conn.execute(_NOW_SQL, {"ids": list(account_ids)}).fetchall()
-    return {
-        row[0]: Balance(row[0], row[1], row[2], row[3], row[2] - row[4], row[5]) for row in rows
-    }
+    return {row[0]: _balance(row) for row in rows}
 
 
 def balance(
@@ -105,15 +107,21 @@ def balance(
             raise AccountNotFound(f"no account with id {account_id}", account=account_id)
         return found[account_id]
     for name, value in (("asOf", as_of), ("knownAt", known_at)):
-        if value is not None and value.tzinfo is None:
-            raise ValidationError(f"{name} must carry a UTC offset", field=name)
+        if value is not None:
+            check_instant(value, name)
     row = conn.execute(
         _AS_OF_SQL, {"id": account_id, "as_of": as_of or _INFINITY, "known_at": known_at or _INFINITY},
         prepare=False,  # the best plan depends on the times given; a cached generic one scans
     ).fetchone()
     if row is None:
         raise AccountNotFound(f"no account with id {account_id}", account=account_id)
-    return Balance(row[0], row[1], row[2], row[3], row[2] - row[4], row[5])
+    return _balance(row)
+
+
+def _balance(row: Sequence[Any]) -> Balance:
+    """From (id, currency, posted, holds in, holds out, version): only live holds count."""
+    account_id, currency, posted, in_open, out_open, version = row
+    return Balance(account_id, currency, posted, posted + in_open - out_open, posted - out_open, version)
 
 
 _INFINITY = "infinity"
@@ -143,6 +151,8 @@ def rollup(conn: psycopg.Connection[Any], prefix: str, *, as_of: datetime | None
     """Posted balance of every account under a code prefix (a category), per currency."""
     if not isinstance(prefix, str) or not prefix:
         raise ValidationError("prefix must be a code prefix such as assets:loans", field="prefix")
+    if as_of is not None:
+        check_instant(as_of, "asOf")
     rows = conn.execute(_ROLLUP_SQL, {"prefix": prefix, "like": like_category(prefix), "as_of": as_of},
                         prepare=False).fetchall()
     return [Money(int(row[1]), row[0]) for row in rows]

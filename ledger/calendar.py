@@ -20,6 +20,7 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ledger.errors import LedgerError, ValidationError
+from ledger.instants import check_instant
 
 __all__ = [
     "BusinessTimeZoneInvalid",
@@ -39,7 +40,7 @@ __all__ = [
 
 time_zone_variable = "LEDGER_BUSINESS_TIME_ZONE"
 time_zone_default = "Asia/Shanghai"
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 class BusinessTimeZoneInvalid(LedgerError):
@@ -117,7 +118,7 @@ def today() -> date:
 
 def parse_date(text: str, *, field: str = "date") -> date:
     """A business date typed as `YYYY-MM-DD`."""
-    if not isinstance(text, str) or not _DATE.match(text.strip()):
+    if not isinstance(text, str) or not _DATE.fullmatch(text.strip()):
         raise ValidationError(f"{field} must be a date YYYY-MM-DD, got {text!r}", field=field)
     try:
         return date.fromisoformat(text.strip())
@@ -128,8 +129,8 @@ def parse_date(text: str, *, field: str = "date") -> date:
 def parse_instant(text: str, *, field: str) -> datetime:
     """A plain `YYYY-MM-DD` (the start of that business day) or an ISO date and time with a
     UTC offset; a date and time without one is refused, not guessed."""
-    if isinstance(text, str) and _DATE.match(text.strip()):
-        return day_start(parse_date(text, field=field))
+    if isinstance(text, str) and _DATE.fullmatch(text.strip()):
+        return check_instant(day_start(parse_date(text, field=field)), field)
     try:
         parsed = datetime.fromisoformat(text)
     except (TypeError, ValueError):
@@ -137,4 +138,4 @@ def parse_instant(text: str, *, field: str) -> datetime:
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         raise ValidationError(f"{field} must carry a UTC offset (e.g. 2026-11-01T00:00:00+08:00), got {text!r}",
                               field=field)
-    return parsed
+    return check_instant(parsed, field)

@@ -33,6 +33,8 @@ __all__ = [
     "TransactionNotFound",
     "AlreadyReversed",
     "AppendOnly",
+    "LockTimeout",
+    "StatementTimeout",
     "DatabaseUnavailable",
     "ReadOnlyDatabase",
     "RateLimited",
@@ -46,6 +48,8 @@ class LedgerError(Exception):
 
     code: ClassVar[str] = "LEDGER_ERROR"
     sqlstate: ClassVar[str | None] = None  # the SQLSTATE the database raises this error with
+    # Whether the same request may succeed if simply sent again later (nothing was written).
+    retryable: ClassVar[bool] = False
 
     def __init__(self, message: str, **details: Any) -> None:
         super().__init__(message)
@@ -152,12 +156,28 @@ class AppendOnly(LedgerError):
     sqlstate = "LD015"
 
 
+class LockTimeout(LedgerError):
+    """A row another transaction holds stayed locked past the lock timeout; nothing was written.
+    The request itself is fine: send it again (same idempotency key) a little later."""
+
+    code = "LOCK_TIMEOUT"
+    retryable = True
+
+
+class StatementTimeout(LedgerError):
+    """A statement ran past the statement timeout and was cancelled; nothing was written."""
+
+    code = "STATEMENT_TIMEOUT"
+    retryable = True
+
+
 class DatabaseUnavailable(LedgerError):
-    """The database could not be reached, or the connection broke mid-request. Retryable: a
-    mutation carries an idempotency key, so sending it again cannot apply it twice."""
+    """The database could not be reached or the connection was lost. A posting sent when the
+    connection broke may or may not have committed: send it again with the same idempotency key,
+    which answers the original if it did."""
 
     code = "DATABASE_UNAVAILABLE"
-    retryable: ClassVar[bool] = True
+    retryable = True
 
 
 class ReadOnlyDatabase(LedgerError):
@@ -171,7 +191,7 @@ class RateLimited(LedgerError):
     to try again."""
 
     code = "RATE_LIMITED"
-    retryable: ClassVar[bool] = True
+    retryable = True
 
     def __init__(self, message: str, *, retry_after_s: int, **details: Any) -> None:
         super().__init__(message, retry_after_s=retry_after_s, **details)
@@ -219,6 +239,9 @@ def translate(exc: psycopg.Error) -> LedgerError | None:
     """The LedgerError a database error stands for, or None when it is not a caller's error."""
     sqlstate = exc.sqlstate or ""
     diag = exc.diag
+    transient = _transient(exc)
+    if transient is not None:
+        return transient
     if sqlstate in _BY_SQLSTATE:
         details: dict[str, Any] = {}
         if diag.message_detail:
@@ -237,6 +260,44 @@ def translate(exc: psycopg.Error) -> LedgerError | None:
     if isinstance(exc, pg_errors.UniqueViolation) and diag.constraint_name in _BY_CONSTRAINT:
         cls, message = _BY_CONSTRAINT[diag.constraint_name]
         return cls(message)
+    if isinstance(exc, pg_errors.CheckViolation) and (diag.constraint_name or "").endswith("_range"):
+        # sql/0082_instant_range.sql: a time or date outside the range the core can read; the
+        # constraints are named <table>_<column>_range.
+        name, table = diag.constraint_name or "", diag.table_name or ""
+        column = name[len(table) + 1:-len("_range")] if name.startswith(f"{table}_") else ""
+        return ValidationError(
+            f"{column or 'a time'} must lie in [1970-01-01T00:00:00Z, 9999-01-01T00:00:00Z)",
+            field=column, constraint=name)
     if isinstance(exc, pg_errors.NumericValueOutOfRange):
         return ValidationError(f"a number is out of range: {diag.message_primary}", field="amount")
+    return _data_error(exc)
+
+
+def _data_error(exc: psycopg.Error) -> ValidationError | None:
+    """A value the database refuses (SQLSTATE class 22: too long, out of range, a bad time, NUL
+    or a bad encoding), or one psycopg refuses to send (a NUL in text), came from the caller."""
+    sqlstate = exc.sqlstate or ""
+    if not (sqlstate.startswith("22") or (not sqlstate and isinstance(exc, psycopg.DataError))):
+        return None
+    reason = exc.diag.message_primary or str(exc).partition("\n")[0]
+    field = exc.diag.column_name or "input"
+    return ValidationError(f"the database refused a value: {reason}", field=field, sqlstate=sqlstate)
+
+
+def _transient(exc: psycopg.Error) -> LedgerError | None:
+    """Waits cut short and lost connections: not the request's fault, so retryable."""
+    if isinstance(exc, pg_errors.LockNotAvailable):
+        return LockTimeout("an account or hold this request touches is locked by another transaction "
+                           "and stayed locked past the lock timeout; nothing was written, send the "
+                           "request again (same idempotency key)")
+    if isinstance(exc, pg_errors.QueryCanceled):
+        return StatementTimeout("a database statement ran past the statement timeout and was cancelled; "
+                                "nothing was written")
+    # No SQLSTATE: the client's own failure to connect or to keep the connection; 08: connection
+    # exceptions; 57P: the server shutting down or restarting.
+    if isinstance(exc, psycopg.OperationalError) and (exc.sqlstate is None or exc.sqlstate[:2] == "08"
+                                                      or exc.sqlstate[:3] == "57P"):
+        # The driver's text names hosts and users: it stays in the server's log, not the answer.
+        return DatabaseUnavailable("the database could not be reached or the connection was lost; if a "
+                                   "posting was under way, send it again with the same idempotency key")
     return None

@@ -3,7 +3,9 @@
 A batch costs one round trip and one commit whatever its size, so under load many callers
 share them; alone a caller goes straight through. A batch is all or nothing: when it is
 refused because of one request (the error names its position), that request gets the error and
-the rest are posted again together; when the culprit is unknown, each is posted on its own.
+the rest are posted again together; when the culprit is unknown, each is posted on its own (so
+a batch refused for a lock wait or a timeout, which names nobody, posts its members that do not
+touch the locked rows, and only the one that does gets the retryable error).
 Either way every caller gets exactly its own result or error.
 
 `post_gathered` is that rule; `Gatherer` applies it for threads sharing a connection pool (the

@@ -11,6 +11,8 @@ from typing import Any
 import psycopg
 from psycopg.rows import class_row
 
+from ledger.instants import check_instant
+
 __all__ = [
     "Transaction",
     "Entry",
@@ -173,6 +175,8 @@ class TrialBalanceLine:
 def trial_balance(conn: psycopg.Connection[Any], *, as_of: datetime | None = None) -> list[TrialBalanceLine]:
     """Posted balances of every account as debit or credit balances; their totals per currency
     are equal exactly when the ledger balances."""
+    if as_of is not None:
+        check_instant(as_of, "asOf")
     rows = conn.execute(
         """select a.id, a.code, a.currency,
                   b.posted_debits - b.posted_credits - coalesce(later.net, 0) as net

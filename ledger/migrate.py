@@ -63,12 +63,12 @@ import psycopg
 
 __all__ = [
     "Definition", "Migration", "MigrationError", "database_read_only", "definitions", "migrate", "migrations",
-    "sql_dir",
+    "pending", "sql_dir",
 ]
 
 _MIGRATION_LOCK_KEY = 7260000
-_NAME_PATTERN = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
-_DEFINITION_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_NAME_PATTERN = re.compile(r"(\d{4})_[a-z0-9_]+\.sql")
+_DEFINITION_NAME = re.compile(r"[a-z][a-z0-9_]*")
 _REQUIRES = re.compile(r"^--\s*requires:(.*)$")
 DEFINITIONS_DIR = "functions"
 SCHEMA_DUMP = "schema.sql"
@@ -118,7 +118,7 @@ def migrations(directory: Path | None = None) -> list[Migration]:
     for path in sorted((directory or sql_dir()).glob("*.sql")):
         if path.name == SCHEMA_DUMP:
             continue
-        match = _NAME_PATTERN.match(path.name)
+        match = _NAME_PATTERN.fullmatch(path.name)
         if not match:
             raise MigrationError(f"{path.name}: migration files are named NNNN_what.sql")
         found.append(Migration(match.group(1), path.name, path.read_text(encoding="utf-8")))
@@ -138,7 +138,7 @@ def _requires(name: str, text: str) -> tuple[str, ...]:
         if match:
             names.extend(n.strip() for n in match.group(1).split(",") if n.strip())
     for required in names:
-        if not _DEFINITION_NAME.match(required):
+        if not _DEFINITION_NAME.fullmatch(required):
             raise MigrationError(f"{DEFINITIONS_DIR}/{name}.sql requires {required!r}, which is not a file name")
     return tuple(names)
 
@@ -147,7 +147,7 @@ def definitions(directory: Path | None = None) -> list[Definition]:
     """The definition files in the order they are applied: each after the files it requires."""
     found: dict[str, Definition] = {}
     for path in sorted(((directory or sql_dir()) / DEFINITIONS_DIR).glob("*.sql")):
-        if not _DEFINITION_NAME.match(path.stem):
+        if not _DEFINITION_NAME.fullmatch(path.stem):
             raise MigrationError(f"{DEFINITIONS_DIR}/{path.name}: definition files are named what_they_define.sql")
         text = path.read_text(encoding="utf-8")
         found[path.stem] = Definition(path.stem, text, _requires(path.stem, text))
@@ -210,6 +210,19 @@ def migrate(conninfo: str, *, directory: Path | None = None) -> list[str]:
     return applied
 
 
+def pending(conn: psycopg.Connection[Any], found_migrations: list[Migration],
+            found_definitions: list[Definition]) -> list[str]:
+    """What `migrate` would apply to this database now, applying nothing: migrations never
+    recorded, then definitions whose recorded checksum is not the file's (a database never
+    migrated has them all). For readiness checks: the code and the schema agree when empty."""
+    if conn.execute("select to_regclass('ledger.schema_migrations') is null").fetchone() != (False,):
+        return [m.name for m in found_migrations] + [d.file_name for d in found_definitions]
+    done = {str(row[0]) for row in conn.execute("select version from ledger.schema_migrations")}
+    recorded = {str(row[0]): str(row[1]) for row in conn.execute("select name, checksum from ledger.schema_definitions")}
+    return ([m.name for m in found_migrations if m.version not in done]
+            + [d.file_name for d in found_definitions if recorded.get(d.name) != d.checksum])
+
+
 def database_read_only(conn: psycopg.Connection[Any]) -> bool:
     """Whether the database takes no writes: a standby, or read-only transactions by default."""
     row = conn.execute("select pg_is_in_recovery() or current_setting('transaction_read_only') = 'on'").fetchone()
@@ -217,22 +230,14 @@ def database_read_only(conn: psycopg.Connection[Any]) -> bool:
 
 
 def _refuse_pending(conn: psycopg.Connection[Any], found: list[Migration], ordered: list[Definition]) -> None:
-    """On a read-only database: nothing to do when every migration and definition is recorded as
-    it is now; else a MigrationError naming what would need writing."""
-    recorded_migrations: dict[str, str] = {}
-    recorded_definitions: dict[str, str] = {}
-    if conn.execute("select to_regclass('ledger.schema_definitions') is not null").fetchone() == (True,):
-        recorded_migrations = {str(r[0]): str(r[1]) for r in conn.execute(
-            "select version, checksum from ledger.schema_migrations")}
-        recorded_definitions = {str(r[0]): str(r[1]) for r in conn.execute(
-            "select name, checksum from ledger.schema_definitions")}
-    pending = [m.name for m in found if recorded_migrations.get(m.version) != m.checksum]
-    pending += [d.file_name for d in ordered if recorded_definitions.get(d.name) != d.checksum]
-    if pending:
+    """On a read-only database: nothing to do when nothing is pending; else a MigrationError
+    naming what would need writing."""
+    names = pending(conn, found, ordered)
+    if names:
         raise MigrationError(
             f"the database is read-only (a standby, or default_transaction_read_only is on) and "
-            f"{len(pending)} schema changes are pending ({', '.join(pending[:5])}"
-            f"{', ...' if len(pending) > 5 else ''}); run `ledger-core migrate` against the primary")
+            f"{len(names)} schema changes are pending ({', '.join(names[:5])}"
+            f"{', ...' if len(names) > 5 else ''}); run `ledger-core migrate` against the primary")
 
 
 def _create_records(conn: psycopg.Connection[Any]) -> None:

@@ -15,8 +15,9 @@ from ledger.errors import ValidationError
 __all__ = ["Money", "amount_max", "parse_amount", "parse_signed_amount", "parse_currency", "minor_digits"]
 
 amount_max = 2**63 - 1  # PostgreSQL bigint
-_INTEGER_TEXT = re.compile(r"^-?[0-9]+$")
-_CURRENCY = re.compile(r"^[A-Z]{3}$")
+_INTEGER_TEXT = re.compile(r"-?[0-9]+")
+_DIGITS_MAX = len(str(amount_max))
+_CURRENCY = re.compile(r"[A-Z]{3}")
 
 # Minor-unit exponents (ISO 4217) of the currencies the platform handles; others default to 2.
 _MINOR_DIGITS = {"CNY": 2, "USD": 2, "EUR": 2, "HKD": 2, "JPY": 0, "KRW": 0}
@@ -34,10 +35,13 @@ def parse_signed_amount(value: object, *, field: str = "amount") -> int:
             field=field,
         )
     if isinstance(value, str):
-        if not _INTEGER_TEXT.match(value):
+        if not _INTEGER_TEXT.fullmatch(value):
             raise ValidationError(
-                f"{field} must be a whole number of minor units written in digits, got {value!r}", field=field
+                f"{field} must be a whole number of minor units written in digits, got {value[:40]!r}", field=field
             )
+        if len(value.lstrip("-")) > _DIGITS_MAX:  # and int() of thousands of digits would raise
+            raise ValidationError(f"{field} {value[:40]}... does not fit in 64 bits (at most {amount_max})",
+                                  field=field)
         value = int(value)
     if not -amount_max <= value <= amount_max:
         raise ValidationError(f"{field} {value} does not fit in 64 bits (at most {amount_max})", field=field)
@@ -53,7 +57,7 @@ def parse_amount(value: object, *, field: str = "amount") -> int:
 
 
 def parse_currency(value: object, *, field: str = "currency") -> str:
-    if not isinstance(value, str) or not _CURRENCY.match(value):
+    if not isinstance(value, str) or not _CURRENCY.fullmatch(value):
         raise ValidationError(f"{field} must be a three-letter ISO 4217 code, got {value!r}", field=field)
     return value
 

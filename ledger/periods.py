@@ -7,15 +7,15 @@ from typing import Any
 
 import psycopg
 
-from ledger.errors import ValidationError, translate
+from ledger.errors import translate
+from ledger.instants import check_instant
 
 __all__ = ["close_period", "closed_until"]
 
 
 def close_period(conn: psycopg.Connection[Any], until: datetime) -> datetime:
     """Close the books up to and including `until`; waits for postings already under way."""
-    if not isinstance(until, datetime) or until.tzinfo is None:
-        raise ValidationError("until must be a date and time with a UTC offset", field="until")
+    check_instant(until, "until")
     try:
         with conn.transaction():
             conn.execute("select ledger.close_period(%s)", (until,))

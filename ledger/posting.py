@@ -19,8 +19,10 @@ from psycopg import errors as pg_errors
 from psycopg.types.json import Jsonb
 
 from ledger.accounts import Side
-from ledger.errors import ValidationError, translate
+from ledger.errors import LedgerError, ValidationError, translate
+from ledger.instants import check_instant
 from ledger.money import parse_amount, parse_currency
+from ledger.text import check_text
 
 __all__ = [
     "Leg",
@@ -43,7 +45,7 @@ batch_size_max = 10_000
 retries_max = 5  # serialization failures and deadlocks are retried; the batch is all or nothing
 key_length_max = 200
 description_length_max = 1000
-_KIND = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$")
+_KIND = re.compile(r"[a-z][a-z0-9_]*(\.[a-z0-9_]+)*")
 
 
 @dataclass(frozen=True)
@@ -129,12 +131,18 @@ def post(conn: psycopg.Connection[Any], requests: Sequence[Request]) -> list[Pos
     On a connection with no transaction open, the batch commits before this returns and is
     retried on serialization failures and deadlocks. Inside the caller's transaction it
     becomes part of it (and the caller owns retries).
+
+    A refusal for what the ledger holds is final for the refused request's key: it is recorded,
+    and the same request again gets it back as a replay. A lock wait is bounded (the caller's
+    lock_timeout, else the engine's `post_lock_timeout`) and ends in a retryable LockTimeout.
+    See docs/design.md, "Refusals, timeouts and retries".
     """
     if not isinstance(requests, Sequence) or not requests:
         raise ValidationError("a batch is a non-empty list of requests", field="batch")
     if len(requests) > batch_size_max:
         raise ValidationError(f"a batch holds at most {batch_size_max} requests, got {len(requests)}", field="batch")
-    payload = Jsonb([_encode(request) for request in requests])
+    encoded = [_encode(request) for request in requests]
+    payload = Jsonb(encoded)
     standalone = conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
     for attempt in range(retries_max + 1):
         try:
@@ -155,8 +163,31 @@ def post(conn: psycopg.Connection[Any], requests: Sequence[Request]) -> list[Pos
             error = translate(exc)
             if error is None:
                 raise
+            _record_refusal(conn, encoded, error)
             raise error from exc
     raise AssertionError("unreachable")
+
+
+def _record_refusal(conn: psycopg.Connection[Any], encoded: Sequence[dict[str, Any]], error: LedgerError) -> None:
+    """Keep the refusal of the request at fault under its key, so that a retry is answered the same
+    (the engine decides which refusals are final: sql/functions/refusals.sql).
+
+    After the refused batch rolled back: on its own in autocommit, as a short transaction of its
+    own on a connection post owned, else as part of the caller's transaction (which decides)."""
+    position = error.details.get("request", 1 if len(encoded) == 1 else None)
+    if error.sqlstate is None or error.details.get("replayed") or not isinstance(position, int) \
+            or not 1 <= position <= len(encoded):
+        return
+    query = "select ledger.record_refusal(%s, %s, %s, %s)"
+    arguments = (Jsonb(encoded[position - 1]), error.sqlstate, error.message, Jsonb(error.details))
+    try:
+        if conn.autocommit and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+            conn.execute(query, arguments)  # a transaction of its own, one round trip
+        else:
+            with conn.transaction():  # a transaction of its own, or a savepoint in the caller's
+                conn.execute(query, arguments)
+    except psycopg.Error:
+        pass  # unrecorded, a retry is judged afresh: the refusal itself still reaches the caller
 
 
 def post_one(conn: psycopg.Connection[Any], request: Request) -> Posted:
@@ -216,17 +247,29 @@ def _legs(legs: Sequence[Leg]) -> list[dict[str, Any]]:
         if leg.currency is not None:
             item["currency"] = parse_currency(leg.currency)
         encoded.append(item)
+    _refuse_moving_nothing(encoded)
     return encoded
+
+
+def _refuse_moving_nothing(legs: Sequence[Mapping[str, Any]]) -> None:
+    """Dr A 5 / Cr A 5, or legs that cancel per account, would post a transaction that moves nothing."""
+    net_by_account: dict[str, int] = {}
+    for leg in legs:
+        signed = leg["amount"] if leg["side"] == Side.DEBIT.value else -leg["amount"]
+        net_by_account[leg["account"]] = net_by_account.get(leg["account"], 0) + signed
+    if not any(net_by_account.values()):
+        raise ValidationError("the transaction moves nothing: every account nets to zero across its legs",
+                              field="entries")
 
 
 def _key(key: object) -> str:
     if not isinstance(key, str) or not 1 <= len(key) <= key_length_max:
         raise ValidationError(f"idempotencyKey must be 1 to {key_length_max} characters", field="idempotencyKey")
-    return key
+    return check_text(key, "idempotencyKey")
 
 
 def _kind(kind: object) -> str:
-    if not isinstance(kind, str) or not _KIND.match(kind) or len(kind) > 100:
+    if not isinstance(kind, str) or not _KIND.fullmatch(kind) or len(kind) > 100:
         raise ValidationError(
             f"kind must be dotted lowercase words such as payment.capture, got {kind!r}", field="kind"
         )
@@ -237,7 +280,7 @@ def _description(description: object) -> str:
     if not isinstance(description, str) or len(description) > description_length_max:
         raise ValidationError(f"description must be text of at most {description_length_max} characters",
                               field="description")
-    return description
+    return check_text(description, "description")
 
 
 def _metadata(metadata: object) -> dict[str, Any]:
@@ -254,9 +297,7 @@ def _metadata(metadata: object) -> dict[str, Any]:
 def _timestamp(value: object, field_name: str) -> str | None:
     if value is None:
         return None
-    if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
-        raise ValidationError(f"{field_name} must be a date and time with a UTC offset", field=field_name)
-    return value.isoformat()
+    return check_instant(value, field_name).isoformat()
 
 
 def _id(value: object, field_name: str) -> int:

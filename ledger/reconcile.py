@@ -42,6 +42,7 @@ from psycopg import errors as pg_errors
 from ledger import calendar
 from ledger.accounts import Account, get_account
 from ledger.errors import LedgerError, ValidationError
+from ledger.instants import instant_max, instant_min
 from ledger.money import amount_max, minor_digits
 
 __all__ = [
@@ -59,9 +60,9 @@ reference_length_max = 200
 description_length_max = 1000
 file_name_length_max = 200
 
-_AMOUNT = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
-_MINOR = re.compile(r"^-?[0-9]+$")
-_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+_AMOUNT = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+_MINOR = re.compile(r"-?[0-9]{1,19}")  # longer does not fit in 64 bits (nor may int() take it)
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _COLUMNS_HELP = "date, reference, amount (or amount_minor) and optionally description"
 
 
@@ -156,12 +157,12 @@ def _header(row: list[str]) -> dict[str, int]:
 def _amount(value: str, columns: dict[str, int], currency: str, line: int) -> int:
     value = value.strip()
     if "amount_minor" in columns:
-        if not _MINOR.match(value):
+        if not _MINOR.fullmatch(value):
             raise BankFileInvalid(f"amount_minor {value!r} is not a whole number of minor units", line=line)
         amount = int(value)
     else:
         digits = minor_digits(currency)
-        if not _AMOUNT.match(value):
+        if not _AMOUNT.fullmatch(value):
             raise BankFileInvalid(f"amount {value!r} is not a number like 1234.56 or -20 "
                                   "(no thousands separators or currency signs)", line=line)
         if "." in value and len(value.split(".")[1]) > digits:
@@ -177,11 +178,13 @@ def _line(row: list[str], columns: dict[str, int], currency: str, line: int) -> 
         raise BankFileInvalid(f"expected {len(columns)} fields ({', '.join(columns)}), got {len(row)}", line=line)
     day = row[columns["date"]].strip()
     try:
-        parsed = date.fromisoformat(day) if _DATE.match(day) else None
+        parsed = date.fromisoformat(day) if _DATE.fullmatch(day) else None
     except ValueError:
         parsed = None
     if parsed is None:
         raise BankFileInvalid(f"date {day!r} is not an ISO date YYYY-MM-DD", line=line)
+    if not instant_min.date() <= parsed < instant_max.date():  # the days around it must be instants too
+        raise BankFileInvalid(f"date {day} lies outside {instant_min.date()} to {instant_max.date()}", line=line)
     reference = row[columns["reference"]].strip()
     if len(reference) > reference_length_max:
         raise BankFileInvalid(f"reference is longer than {reference_length_max} characters", line=line)

@@ -15,9 +15,10 @@ from typing import Any
 
 import psycopg
 
-from ledger.cursors import decode_cursor, encode_cursor
-from ledger.epoch import epoch_us, from_epoch_us
+from ledger.cursors import decode_cursor, encode_cursor, instant_of_micros
+from ledger.epoch import epoch_us
 from ledger.errors import ValidationError
+from ledger.instants import check_instant
 
 __all__ = ["StatementLine", "StatementPage", "StatementTotals", "StatementCursor", "statement_page",
            "statement_totals", "opening_balance", "page_size_max"]
@@ -79,8 +80,8 @@ class StatementCursor:
     def decode(cls, cursor: str, *, field: str = "after") -> StatementCursor:
         """A ValidationError on `field` when `cursor` is not a statement cursor."""
         position = decode_cursor(cursor, fields={"at": int, "id": int, "balance": int, "known": int}, field=field)
-        return cls(from_epoch_us(position["at"]), position["id"], position["balance"],
-                   from_epoch_us(position["known"]))
+        return cls(instant_of_micros(position["at"]), position["id"], position["balance"],
+                   instant_of_micros(position["known"]))
 
 
 _MICROSECOND = timedelta(microseconds=1)
@@ -143,9 +144,8 @@ select e.id, e.transaction_id, e.account_version, e.side, e.amount, e.effective_
 
 
 def _check_period(start: datetime, end: datetime) -> None:
-    for name, value in (("from", start), ("to", end)):
-        if not isinstance(value, datetime) or value.tzinfo is None:
-            raise ValidationError(f"{name} must be a date and time with a UTC offset", field=name)
+    check_instant(start, "from")
+    check_instant(end, "to")
     if end <= start:
         raise ValidationError(f"to ({end.isoformat()}) must be after from ({start.isoformat()})", field="to")
 

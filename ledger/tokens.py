@@ -25,8 +25,8 @@ __all__ = [
 
 token_prefix = "lct_"
 token_length_max = 200
-_TOKEN_ID = re.compile(r"^[0-9]{1,18}$")
-_DURATION = re.compile(r"^([0-9]{1,6})([smhd])$")
+_TOKEN_ID = re.compile(r"[0-9]{1,18}")
+_DURATION = re.compile(r"([0-9]{1,6})([smhd])")
 _DURATION_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
 
 
@@ -131,11 +131,10 @@ def list_tokens(conn: psycopg.Connection[Any]) -> list[TokenInfo]:
 
 def revoke_token(conn: psycopg.Connection[Any], token_or_id: str, *, reason: str = "") -> int:
     """Revoke by token text or by id; returns the id. Revoking twice is a no-op."""
-    if _TOKEN_ID.match(token_or_id):
+    if _TOKEN_ID.fullmatch(token_or_id):
         row = conn.execute("select id from ledger.api_tokens where id = %s", (int(token_or_id),)).fetchone()
     else:
-        row = conn.execute("select id from ledger.api_tokens where token_sha256 = %s",
-                           (_digest(token_or_id),)).fetchone()
+        row = conn.execute("select id from ledger.api_token_by_sha256(%s)", (_digest(token_or_id),)).fetchone()
     if row is None:
         raise ValidationError("no such token (give the token itself or its id)", field="token")
     try:
@@ -153,9 +152,8 @@ def principal_for(conn: psycopg.Connection[Any], token: str) -> Principal | None
     if not token or len(token) > token_length_max:
         return None
     row = conn.execute(
-        """select t.id, t.role, t.holder_id from ledger.api_tokens t
-            where t.token_sha256 = %s
-              and (t.expires_at is null or t.expires_at > clock_timestamp())
+        """select t.id, t.role, t.holder_id from ledger.api_token_by_sha256(%s) t
+            where (t.expires_at is null or t.expires_at > clock_timestamp())
               and not exists (select 1 from ledger.api_token_revocations r where r.token_id = t.id)""",
         (_digest(token),),
     ).fetchone()

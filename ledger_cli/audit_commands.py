@@ -16,7 +16,7 @@ import psycopg
 
 from ledger import calendar
 from ledger.accounts import get_accounts
-from ledger.checkpoints import list_checkpoints, store_checkpoint
+from ledger.checkpoints import export_checkpoint, list_checkpoints, store_checkpoint
 from ledger_cli.options import add_database_options, connection_url
 from ledger.errors import ValidationError
 from ledger.feed import item_json, journal_page, page_size_max
@@ -49,10 +49,13 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--output", "-o", type=Path, default=None, help="file to write (default: stdout)")
     parser.set_defaults(run=_statement)
 
-    parser = subparsers.add_parser("checkpoint", help="store a digest of every chain head (append-only)")
+    parser = subparsers.add_parser("checkpoint", help="store a digest of every chain head and account (append-only)")
     add_database_options(parser)
     parser.add_argument("--note", default="", help="a note stored with the checkpoint")
     parser.add_argument("--list", action="store_true", help="list the latest checkpoints instead")
+    parser.add_argument("--export", type=Path, default=None, metavar="FILE",
+                        help="also write the checkpoint (digest, position, every account's line) to FILE as JSON, "
+                             "to keep outside the database")
     parser.set_defaults(run=_checkpoint)
 
     parser = subparsers.add_parser("reconcile", help="match a bank statement CSV to an account's entries")
@@ -117,6 +120,12 @@ def _checkpoint(args: argparse.Namespace) -> int:
                       f"{c.digest.digest}\t{c.note}")
             return 0
         checkpoint = store_checkpoint(conn, note=args.note)
+        if args.export is not None:
+            document = export_checkpoint(conn, checkpoint)
+            try:
+                args.export.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
+            except OSError as exc:
+                raise ValidationError(f"cannot write {args.export}: {exc.strerror}", field="export") from None
     d = checkpoint.digest
     print(f"checkpoint {checkpoint.id}: {d.accounts:,} chain heads, {d.entries:,} entries", file=sys.stderr)
     print(d.digest)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -15,7 +16,7 @@ from ledger.periods import close_period
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("migrate", help="apply pending migrations (safe to run twice)")
+    parser = subparsers.add_parser("migrate", help="apply pending migrations, then changed definitions (safe to run twice)")
     add_database_options(parser)
     parser.set_defaults(run=_migrate)
 
@@ -24,7 +25,10 @@ def register(subparsers: Any) -> None:
     add_database_options(parser)
     parser.add_argument("--all", action="store_true", help="report every problem, not only the first")
     parser.add_argument("--digest", default=None,
-                        help="also prove the journal extends, unchanged, the one this digest (v1:...) was taken of")
+                        help="also prove the journal extends, unchanged, the one this digest (v2:...) was taken of")
+    parser.add_argument("--checkpoint-file", type=Path, default=None,
+                        help="a file of `ledger-core checkpoint --export` (kept outside the database) that names "
+                             "the damaged account; without --digest, its digest is checked")
     parser.set_defaults(run=_verify)
 
     parser = subparsers.add_parser(
@@ -42,10 +46,10 @@ def _migrate(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    if args.digest is not None:
+    if args.digest is not None or args.checkpoint_file is not None:
         from ledger.checkpoints import verify_digest_command  # the digest check is ledger/checkpoints.py's
 
-        return verify_digest_command(connection_url(args), args.digest)
+        return verify_digest_command(connection_url(args), args.digest, args.checkpoint_file)
     with psycopg.connect(connection_url(args), autocommit=True) as conn:
         report = verify(conn, say=print, stop_at_first=not args.all)
         digest = audit_digest(conn)

@@ -108,6 +108,7 @@ def _serve(args: argparse.Namespace) -> int:
     from graphql_api.app import DATABASE_URL_ENV, create_app
     from graphql_api.context import Limits
     from graphql_api.worker_lifetime import PARENT_PID_ENV
+    from graphql_api.logs import log_config
 
     if not 1 <= args.workers <= workers_max:
         print(f"error: --workers must be between 1 and {workers_max}", file=sys.stderr)
@@ -115,7 +116,7 @@ def _serve(args: argparse.Namespace) -> int:
     url = connection_url(args)
     applied = migrate(url)
     if applied:
-        print("applied migrations: " + ", ".join(applied))
+        print("applied: " + ", ".join(applied))
     with psycopg.connect(url, autocommit=True) as conn:
         if database_read_only(conn):
             print("note: the database is read-only (a standby, or default_transaction_read_only is on): "
@@ -133,7 +134,8 @@ def _serve(args: argparse.Namespace) -> int:
     limits = Limits()
     options: dict[str, Any] = {"host": args.host, "port": args.port, "log_level": "warning", "access_log": False,
                                "timeout_graceful_shutdown": graceful_shutdown_s,
-                               "ws_max_size": limits.body_bytes_max}
+                               "ws_max_size": limits.body_bytes_max,
+                               "log_config": log_config()}  # JSON lines on stderr (graphql_api/logs.py)
     # uvicorn re-raises the signal after its graceful shutdown; exit normally then instead, so
     # exit handlers run (they stop an embedded PostgreSQL this process started).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

@@ -3,7 +3,8 @@
 
 schema ledger
   grant USAGE to ledger_app
-  default grant SELECT on tables to ledger_app
+  grant USAGE to ledger_auditor
+  default grant SELECT, SELECT on tables to ledger_app
   database setting jit=off
 
 type ledger.account_ref
@@ -66,6 +67,8 @@ type ledger.seen
   attribute id bigint
   attribute same boolean
 
+sequence ledger.account_changes_id_seq as bigint start 1 increment 1 owned by ledger.account_changes.id
+
 sequence ledger.account_status_changes_id_seq as bigint start 1 increment 1 owned by ledger.account_status_changes.id
 
 sequence ledger.accounts_id_seq as bigint start 1 increment 1 owned by ledger.accounts.id
@@ -99,12 +102,31 @@ sequence ledger.reconciliation_runs_id_seq as bigint start 1 increment 1 owned b
 
 sequence ledger.transactions_id_seq as bigint start 1 increment 1 owned by ledger.transactions.id
 
+table ledger.account_changes
+  column id bigint not null generated always as identity
+  column account_id bigint not null
+  column name text not null
+  column min_balance bigint
+  column max_balance bigint
+  column metadata jsonb not null
+  column changed_at timestamp with time zone not null default clock_timestamp()
+  column created_xact xid8 default pg_current_xact_id()
+  constraint account_changes_account_id_fkey FOREIGN KEY (account_id) REFERENCES ledger.accounts(id)
+  constraint account_changes_pkey PRIMARY KEY (id)
+  INDEX account_changes_account_idx ON ledger.account_changes USING btree (account_id, id)
+  UNIQUE INDEX account_changes_pkey ON ledger.account_changes USING btree (id)
+  TRIGGER account_changes_no_change BEFORE DELETE OR UPDATE ON ledger.account_changes FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
+  TRIGGER account_changes_no_truncate BEFORE TRUNCATE ON ledger.account_changes FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
+  grant SELECT to ledger_app
+  grant SELECT to ledger_auditor
+
 table ledger.account_status_changes
   column id bigint not null generated always as identity
   column account_id bigint not null
   column status text not null
   column reason text not null default ''::text
   column changed_at timestamp with time zone not null default clock_timestamp()
+  column created_xact xid8 default pg_current_xact_id()
   constraint account_status_changes_account_id_fkey FOREIGN KEY (account_id) REFERENCES ledger.accounts(id)
   constraint account_status_changes_pkey PRIMARY KEY (id)
   constraint account_status_changes_status_check CHECK ((status = ANY (ARRAY['open'::text, 'frozen'::text, 'closed'::text])))
@@ -113,25 +135,23 @@ table ledger.account_status_changes
   TRIGGER account_status_changes_apply AFTER INSERT ON ledger.account_status_changes FOR EACH ROW EXECUTE FUNCTION ledger.account_status_changed()
   TRIGGER account_status_changes_no_change BEFORE DELETE OR UPDATE ON ledger.account_status_changes FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
   TRIGGER account_status_changes_no_truncate BEFORE TRUNCATE ON ledger.account_status_changes FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
-  grant INSERT, SELECT to ledger_app
+  grant SELECT to ledger_app
+  grant SELECT to ledger_auditor
 
 table ledger.accounts
   column id bigint not null generated always as identity
   column code text not null
   column name text not null
-    grant UPDATE (name) to ledger_app
   column type text not null
   column normal_side text not null
   column currency text not null
   column holder_id text
   column min_balance bigint
-    grant UPDATE (min_balance) to ledger_app
   column max_balance bigint
-    grant UPDATE (max_balance) to ledger_app
   column status text not null default 'open'::text
   column metadata jsonb not null default '{}'::jsonb
-    grant UPDATE (metadata) to ledger_app
   column created_at timestamp with time zone not null default clock_timestamp()
+  column created_xact xid8 default pg_current_xact_id()
   constraint accounts_check CHECK (((min_balance IS NULL) OR (max_balance IS NULL) OR (min_balance <= max_balance)))
   constraint accounts_code_check CHECK (((code ~ '^[a-z][a-z0-9_-]*(:[A-Za-z0-9_.-]+)*$'::text) AND (length(code) <= 200)))
   constraint accounts_code_key UNIQUE (code)
@@ -147,10 +167,12 @@ table ledger.accounts
   INDEX accounts_code_prefix_idx ON ledger.accounts USING btree (code text_pattern_ops)
   INDEX accounts_holder_idx ON ledger.accounts USING btree (holder_id, code) WHERE (holder_id IS NOT NULL)
   UNIQUE INDEX accounts_pkey ON ledger.accounts USING btree (id)
+  TRIGGER accounts_changes_recorded AFTER INSERT OR UPDATE ON ledger.accounts FOR EACH ROW EXECUTE FUNCTION ledger.account_changed()
   TRIGGER accounts_created AFTER INSERT ON ledger.accounts FOR EACH ROW EXECUTE FUNCTION ledger.account_created()
   TRIGGER accounts_guard_update BEFORE UPDATE ON ledger.accounts FOR EACH ROW EXECUTE FUNCTION ledger.guard_account_update()
   TRIGGER accounts_no_delete BEFORE DELETE OR TRUNCATE ON ledger.accounts FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
   grant INSERT, SELECT to ledger_app
+  grant SELECT to ledger_auditor
 
 table ledger.api_token_revocations
   column token_id bigint not null
@@ -184,7 +206,6 @@ table ledger.api_tokens
   UNIQUE INDEX api_tokens_token_sha256_key ON ledger.api_tokens USING btree (token_sha256)
   TRIGGER api_tokens_no_change BEFORE DELETE OR UPDATE ON ledger.api_tokens FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
   TRIGGER api_tokens_no_truncate BEFORE TRUNCATE ON ledger.api_tokens FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
-  grant SELECT to ledger_app
 
 table ledger.balances
   column account_id bigint not null
@@ -199,21 +220,33 @@ table ledger.balances
   constraint balances_pkey PRIMARY KEY (account_id)
   UNIQUE INDEX balances_pkey ON ledger.balances USING btree (account_id)
   grant SELECT to ledger_app
+  grant SELECT to ledger_auditor
 
 table ledger.checkpoint_heads
   column checkpoint_id bigint not null
   column account_id bigint not null
   column version bigint not null
   column hash bytea not null
+  column record_hash bytea
+  column status_count bigint
+  column status_head bytea
+  column change_count bigint
+  column change_head bytea
   constraint checkpoint_heads_account_id_fkey FOREIGN KEY (account_id) REFERENCES ledger.accounts(id)
+  constraint checkpoint_heads_change_count_check CHECK ((change_count >= 0))
+  constraint checkpoint_heads_change_head_check CHECK ((length(change_head) = 32))
   constraint checkpoint_heads_checkpoint_id_fkey FOREIGN KEY (checkpoint_id) REFERENCES ledger.checkpoints(id)
   constraint checkpoint_heads_hash_check CHECK ((length(hash) = 32))
   constraint checkpoint_heads_pkey PRIMARY KEY (checkpoint_id, account_id)
-  constraint checkpoint_heads_version_check CHECK ((version > 0))
+  constraint checkpoint_heads_record_hash_check CHECK ((length(record_hash) = 32))
+  constraint checkpoint_heads_status_count_check CHECK ((status_count >= 0))
+  constraint checkpoint_heads_status_head_check CHECK ((length(status_head) = 32))
+  constraint checkpoint_heads_version_check CHECK ((version >= 0))
   UNIQUE INDEX checkpoint_heads_pkey ON ledger.checkpoint_heads USING btree (checkpoint_id, account_id)
   TRIGGER checkpoint_heads_no_change BEFORE DELETE OR UPDATE ON ledger.checkpoint_heads FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
   TRIGGER checkpoint_heads_no_truncate BEFORE TRUNCATE ON ledger.checkpoint_heads FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
-  grant INSERT, SELECT to ledger_app
+  grant SELECT to ledger_app
+  grant SELECT to ledger_auditor
 
 table ledger.checkpoints
   column id bigint not null generated always as identity
@@ -224,7 +257,7 @@ table ledger.checkpoints
   column taken_at timestamp with time zone not null default clock_timestamp()
   column note text not null default ''::text
   constraint checkpoints_accounts_check CHECK ((accounts >= 0))
-  constraint checkpoints_digest_check CHECK ((digest ~ '^v1:[0-9]+:[0-9]+:[0-9,]*:[0-9a-f]{64}$'::text))
+  constraint checkpoints_digest_check CHECK ((digest ~ '^v[12]:[0-9]+:[0-9]+:[0-9,]*:[0-9a-f]{64}$'::text))
   constraint checkpoints_entries_check CHECK ((entries >= 0))
   constraint checkpoints_note_check CHECK ((length(note) <= 200))
   constraint checkpoints_pkey PRIMARY KEY (id)
@@ -232,7 +265,8 @@ table ledger.checkpoints
   UNIQUE INDEX checkpoints_pkey ON ledger.checkpoints USING btree (id)
   TRIGGER checkpoints_no_change BEFORE DELETE OR UPDATE ON ledger.checkpoints FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
   TRIGGER checkpoints_no_truncate BEFORE TRUNCATE ON ledger.checkpoints FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
-  grant INSERT, SELECT to ledger_app
+  grant SELECT to ledger_app
+  grant SELECT to ledger_auditor
 
 table ledger.credit_day_runs
   column id bigint not null generated always as identity
@@ -243,6 +277,7 @@ table ledger.credit_day_runs
   column write_offs integer not null
   column ran_at timestamp with time zone not null default clock_timestamp()
   constraint credit_day_runs_pkey PRIMARY KEY (id)
+  constraint credit_day_runs_run_date_range CHECK (((run_date >= '1970-01-01'::date) AND (run_date < '9999-01-01'::date)))
   UNIQUE INDEX credit_day_runs_pkey ON ledger.credit_day_runs USING btree (id)
   TRIGGER credit_day_runs_no_change BEFORE DELETE OR UPDATE ON ledger.credit_day_runs FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
   TRIGGER credit_day_runs_no_truncate BEFORE TRUNCATE ON ledger.credit_day_runs FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
@@ -285,8 +320,11 @@ table ledger.entries
   column posted_balance_after bigint not null
   column pending_balance_after bigint not null
   column hash bytea not null
+  column chain_version smallint not null default 2
   constraint entries_account_version_check CHECK ((account_version > 0))
   constraint entries_amount_check CHECK ((amount > 0))
+  constraint entries_chain_version_check CHECK ((chain_version = ANY (ARRAY[1, 2])))
+  constraint entries_effective_at_range CHECK (((effective_at >= '1970-01-01 00:00:00+00'::timestamp with time zone) AND (effective_at < '9999-01-01 00:00:00+00'::timestamp with time zone)))
   constraint entries_hash_check CHECK ((length(hash) = 32))
   constraint entries_layer_check CHECK ((layer = ANY (ARRAY['posted'::text, 'pending'::text])))
   constraint entries_pkey PRIMARY KEY (account_id, account_version)
@@ -299,6 +337,7 @@ table ledger.entries
   TRIGGER entries_no_change BEFORE DELETE OR UPDATE ON ledger.entries FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
   TRIGGER entries_no_truncate BEFORE TRUNCATE ON ledger.entries FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
   grant SELECT to ledger_app
+  grant SELECT to ledger_auditor
 
 table ledger.factoring_advances
   column id bigint not null generated by default as identity
@@ -314,6 +353,7 @@ table ledger.factoring_advances
   column created_at timestamp with time zone not null default clock_timestamp()
     grant UPDATE (created_at) to ledger_app
   constraint factoring_advances_advance_rate_check CHECK (((advance_rate > (0)::numeric) AND (advance_rate <= (1)::numeric)))
+  constraint factoring_advances_advanced_on_range CHECK (((advanced_on >= '1970-01-01'::date) AND (advanced_on < '9999-01-01'::date)))
   constraint factoring_advances_base_fen_check CHECK ((base_fen > 0))
   constraint factoring_advances_check CHECK (((principal_fen > 0) AND (principal_fen <= base_fen)))
   constraint factoring_advances_daily_fee_rate_check CHECK (((daily_fee_rate >= (0)::numeric) AND (daily_fee_rate <= 0.01)))
@@ -376,6 +416,7 @@ table ledger.fund_incomes
   column income_per_10k numeric(9,4) not null
   column published_at timestamp with time zone not null default clock_timestamp()
   constraint fund_incomes_fund_id_fkey FOREIGN KEY (fund_id) REFERENCES ledger.funds(fund_id)
+  constraint fund_incomes_income_date_range CHECK (((income_date >= '1970-01-01'::date) AND (income_date < '9999-01-01'::date)))
   constraint fund_incomes_income_per_10k_check CHECK (((income_per_10k >= (0)::numeric) AND (income_per_10k <= (10000)::numeric)))
   constraint fund_incomes_pkey PRIMARY KEY (fund_id, income_date)
   UNIQUE INDEX fund_incomes_pkey ON ledger.fund_incomes USING btree (fund_id, income_date)
@@ -403,6 +444,7 @@ table ledger.loan_closures
   column reason text not null
   column business_date date not null
   column transaction_id bigint not null
+  constraint loan_closures_business_date_range CHECK (((business_date >= '1970-01-01'::date) AND (business_date < '9999-01-01'::date)))
   constraint loan_closures_loan_id_fkey FOREIGN KEY (loan_id) REFERENCES ledger.loans(id)
   constraint loan_closures_pkey PRIMARY KEY (loan_id)
   constraint loan_closures_reason_check CHECK ((reason = ANY (ARRAY['paid_off'::text, 'written_off'::text])))
@@ -420,6 +462,7 @@ table ledger.loan_instalments
   column principal_fen bigint not null
   column interest_fen bigint not null
   column fee_fen bigint not null
+  constraint loan_instalments_due_date_range CHECK (((due_date >= '1970-01-01'::date) AND (due_date < '9999-01-01'::date)))
   constraint loan_instalments_fee_fen_check CHECK ((fee_fen >= 0))
   constraint loan_instalments_interest_fen_check CHECK ((interest_fen >= 0))
   constraint loan_instalments_loan_id_plan_no_fkey FOREIGN KEY (loan_id, plan_no) REFERENCES ledger.loan_plans(loan_id, plan_no)
@@ -442,6 +485,7 @@ table ledger.loan_plans
   column recorded_at timestamp with time zone not null default clock_timestamp()
   constraint loan_plans_idempotency_key_key UNIQUE (idempotency_key)
   constraint loan_plans_loan_id_fkey FOREIGN KEY (loan_id) REFERENCES ledger.loans(id)
+  constraint loan_plans_made_at_range CHECK (((made_at >= '1970-01-01 00:00:00+00'::timestamp with time zone) AND (made_at < '9999-01-01 00:00:00+00'::timestamp with time zone)))
   constraint loan_plans_monthly_fee_rate_check CHECK ((monthly_fee_rate >= (0)::numeric))
   constraint loan_plans_pkey PRIMARY KEY (loan_id, plan_no)
   constraint loan_plans_plan_no_check CHECK (((plan_no >= 1) AND (plan_no <= 2)))
@@ -456,6 +500,7 @@ table ledger.loan_steps
   column loan_id text not null
   column step text not null
   column business_date date not null
+  constraint loan_steps_business_date_range CHECK (((business_date >= '1970-01-01'::date) AND (business_date < '9999-01-01'::date)))
   constraint loan_steps_loan_id_fkey FOREIGN KEY (loan_id) REFERENCES ledger.loans(id)
   constraint loan_steps_pkey PRIMARY KEY (transaction_id)
   constraint loan_steps_step_check CHECK ((step = ANY (ARRAY['open'::text, 'bill'::text, 'late_fee'::text, 'repay'::text, 'payoff'::text, 'provision'::text, 'write_off'::text, 'recover'::text])))
@@ -497,6 +542,7 @@ table ledger.loans
   constraint loans_late_fees_account_id_fkey FOREIGN KEY (late_fees_account_id) REFERENCES ledger.accounts(id)
   constraint loans_method_check CHECK ((method = ANY (ARRAY['annuity'::text, 'equal_principal'::text])))
   constraint loans_monthly_rate_check CHECK ((monthly_rate >= (0)::numeric))
+  constraint loans_opened_at_range CHECK (((opened_at >= '1970-01-01 00:00:00+00'::timestamp with time zone) AND (opened_at < '9999-01-01 00:00:00+00'::timestamp with time zone)))
   constraint loans_pkey PRIMARY KEY (seq)
   constraint loans_principal_account_id_fkey FOREIGN KEY (principal_account_id) REFERENCES ledger.accounts(id)
   constraint loans_principal_fen_check CHECK ((principal_fen > 0))
@@ -532,11 +578,13 @@ table ledger.open_holds
   constraint open_holds_account_id_fkey FOREIGN KEY (account_id) REFERENCES ledger.accounts(id)
   constraint open_holds_amount_in_check CHECK ((amount_in >= 0))
   constraint open_holds_amount_out_check CHECK ((amount_out >= 0))
+  constraint open_holds_expires_at_range CHECK (((expires_at >= '1970-01-01 00:00:00+00'::timestamp with time zone) AND (expires_at < '9999-01-01 00:00:00+00'::timestamp with time zone)))
   constraint open_holds_hold_id_fkey FOREIGN KEY (hold_id) REFERENCES ledger.transactions(id)
   constraint open_holds_pkey PRIMARY KEY (account_id, hold_id)
   INDEX open_holds_hold_idx ON ledger.open_holds USING btree (hold_id)
   UNIQUE INDEX open_holds_pkey ON ledger.open_holds USING btree (account_id, hold_id)
   grant SELECT to ledger_app
+  grant SELECT to ledger_auditor
 
 table ledger.payment_steps
   column transaction_id bigint not null
@@ -582,6 +630,7 @@ table ledger.period_closes
   column closed_until timestamp with time zone not null
   column closed_at timestamp with time zone not null default clock_timestamp()
   constraint period_closes_closed_until_key UNIQUE (closed_until)
+  constraint period_closes_closed_until_range CHECK (((closed_until >= '1970-01-01 00:00:00+00'::timestamp with time zone) AND (closed_until < '9999-01-01 00:00:00+00'::timestamp with time zone)))
   constraint period_closes_pkey PRIMARY KEY (id)
   UNIQUE INDEX period_closes_closed_until_key ON ledger.period_closes USING btree (closed_until)
   UNIQUE INDEX period_closes_pkey ON ledger.period_closes USING btree (id)
@@ -600,6 +649,7 @@ table ledger.purchase_invoices
     grant UPDATE (created_at) to ledger_app
   constraint purchase_invoices_amount_fen_check CHECK ((amount_fen > 0))
   constraint purchase_invoices_check CHECK ((due_date >= issued_on))
+  constraint purchase_invoices_dates_range CHECK (((issued_on >= '1970-01-01'::date) AND (due_date < '9999-01-01'::date)))
   constraint purchase_invoices_invoice_no_check CHECK (((length(invoice_no) >= 1) AND (length(invoice_no) <= 64)))
   constraint purchase_invoices_pkey PRIMARY KEY (id)
   constraint purchase_invoices_supplier_id_check CHECK (((length(supplier_id) >= 1) AND (length(supplier_id) <= 100)))
@@ -625,6 +675,7 @@ table ledger.reconciliation_items
   column entry_amount bigint
   column effective_at timestamp with time zone
   column note text not null default ''::text
+  constraint reconciliation_items_bank_date_range CHECK (((bank_date >= '1970-01-01'::date) AND (bank_date < '9999-01-01'::date)))
   constraint reconciliation_items_check CHECK (((status = 'ledger'::text) = (line_no IS NULL)))
   constraint reconciliation_items_check1 CHECK (((status = 'bank'::text) = (transaction_id IS NULL)))
   constraint reconciliation_items_check2 CHECK (((status = 'matched'::text) = (rule IS NOT NULL)))
@@ -660,6 +711,7 @@ table ledger.reconciliation_runs
   constraint reconciliation_runs_check CHECK ((period_end >= period_start))
   constraint reconciliation_runs_file_name_check CHECK ((length(file_name) <= 200))
   constraint reconciliation_runs_file_sha256_check CHECK ((length(file_sha256) = 32))
+  constraint reconciliation_runs_period_range CHECK (((period_start >= '1970-01-01'::date) AND (period_end < '9999-01-01'::date)))
   constraint reconciliation_runs_pkey PRIMARY KEY (id)
   constraint reconciliation_runs_window_days_check CHECK (((window_days >= 0) AND (window_days <= 31)))
   UNIQUE INDEX reconciliation_runs_account_id_file_sha256_key ON ledger.reconciliation_runs USING btree (account_id, file_sha256)
@@ -667,6 +719,22 @@ table ledger.reconciliation_runs
   TRIGGER reconciliation_runs_no_change BEFORE DELETE OR UPDATE ON ledger.reconciliation_runs FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
   TRIGGER reconciliation_runs_no_truncate BEFORE TRUNCATE ON ledger.reconciliation_runs FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
   grant INSERT, SELECT to ledger_app
+
+table ledger.refusals
+  column idempotency_key text not null
+  column fingerprint bytea not null
+  column sqlstate text not null
+  column message text not null
+  column details jsonb not null default '{}'::jsonb
+  column refused_at timestamp with time zone not null default clock_timestamp()
+  constraint refusals_details_check CHECK ((jsonb_typeof(details) = 'object'::text))
+  constraint refusals_idempotency_key_check CHECK (((length(idempotency_key) >= 1) AND (length(idempotency_key) <= 200)))
+  constraint refusals_pkey PRIMARY KEY (idempotency_key)
+  constraint refusals_sqlstate_check CHECK ((sqlstate ~ '^LD[0-9]{3}$'::text))
+  UNIQUE INDEX refusals_pkey ON ledger.refusals USING btree (idempotency_key)
+  TRIGGER refusals_no_change BEFORE DELETE OR UPDATE ON ledger.refusals FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
+  TRIGGER refusals_no_truncate BEFORE TRUNCATE ON ledger.refusals FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
+  grant SELECT to ledger_app
 
 table ledger.schema_definitions
   column name text not null
@@ -711,6 +779,8 @@ table ledger.transactions
   constraint transactions_check1 CHECK (((resolves_hold_id IS NULL) = (hold_action IS NULL)))
   constraint transactions_check2 CHECK ((NOT (is_hold AND ((reverses_id IS NOT NULL) OR (resolves_hold_id IS NOT NULL)))))
   constraint transactions_description_check CHECK ((length(description) <= 1000))
+  constraint transactions_effective_at_range CHECK (((effective_at >= '1970-01-01 00:00:00+00'::timestamp with time zone) AND (effective_at < '9999-01-01 00:00:00+00'::timestamp with time zone)))
+  constraint transactions_expires_at_range CHECK (((expires_at >= '1970-01-01 00:00:00+00'::timestamp with time zone) AND (expires_at < '9999-01-01 00:00:00+00'::timestamp with time zone)))
   constraint transactions_hold_action_check CHECK ((hold_action = ANY (ARRAY['post'::text, 'void'::text])))
   constraint transactions_idempotency_key_check CHECK (((length(idempotency_key) >= 1) AND (length(idempotency_key) <= 200)))
   constraint transactions_idempotency_key_key UNIQUE (idempotency_key)
@@ -730,6 +800,119 @@ table ledger.transactions
   TRIGGER transactions_no_change BEFORE DELETE OR UPDATE ON ledger.transactions FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
   TRIGGER transactions_no_truncate BEFORE TRUNCATE ON ledger.transactions FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
   grant SELECT to ledger_app
+  grant SELECT to ledger_auditor
+
+view ledger.account_heads
+  column account_id bigint
+  column version bigint
+  column hash bytea
+  column record_hash bytea
+  column status_count bigint
+  column status_head bytea
+  column change_count bigint
+  column change_head bytea
+  grant SELECT to ledger_app
+  grant SELECT to ledger_auditor
+
+view ledger.audit_account_history
+  column account_id bigint
+  column change text
+  column id bigint
+  column status text
+  column reason text
+  column name text
+  column min_balance bigint
+  column max_balance bigint
+  column changed_at timestamp with time zone
+  column created_xact xid8
+  grant SELECT to ledger_app
+  grant SELECT to ledger_auditor
+
+view ledger.audit_accounts
+  column account_id bigint
+  column code text
+  column name text
+  column type text
+  column normal_side text
+  column currency text
+  column holder_id text
+  column min_balance bigint
+  column max_balance bigint
+  column status text
+  column metadata jsonb
+  column created_at timestamp with time zone
+  column created_xact xid8
+  column version bigint
+  column posted_balance bigint
+  column pending_balance bigint
+  column last_hash bytea
+  grant SELECT to ledger_app
+  grant SELECT to ledger_auditor
+
+view ledger.audit_checkpoints
+  column checkpoint_id bigint
+  column digest text
+  column position text
+  column accounts bigint
+  column entries bigint
+  column taken_at timestamp with time zone
+  column note text
+  column account_id bigint
+  column account_code text
+  column version bigint
+  column hash bytea
+  column record_hash bytea
+  column status_count bigint
+  column status_head bytea
+  column change_count bigint
+  column change_head bytea
+  grant SELECT to ledger_app
+  grant SELECT to ledger_auditor
+
+view ledger.audit_journal
+  column transaction_id bigint
+  column created_xact xid8
+  column idempotency_key text
+  column kind text
+  column description text
+  column transaction_effective_at timestamp with time zone
+  column transaction_recorded_at timestamp with time zone
+  column metadata jsonb
+  column is_hold boolean
+  column expires_at timestamp with time zone
+  column reverses_id bigint
+  column resolves_hold_id bigint
+  column hold_action text
+  column account_id bigint
+  column account_code text
+  column account_version bigint
+  column currency text
+  column side text
+  column amount bigint
+  column layer text
+  column effective_at timestamp with time zone
+  column recorded_at timestamp with time zone
+  column posted_balance_after bigint
+  column pending_balance_after bigint
+  column chain_version smallint
+  column hash bytea
+  grant SELECT to ledger_app
+  grant SELECT to ledger_auditor
+
+view ledger.audit_statement_lines
+  column account_code text
+  column currency text
+  column account_version bigint
+  column effective_at timestamp with time zone
+  column recorded_at timestamp with time zone
+  column transaction_id bigint
+  column kind text
+  column description text
+  column debit_minor bigint
+  column credit_minor bigint
+  column balance_minor bigint
+  grant SELECT to ledger_app
+  grant SELECT to ledger_auditor
 
 view ledger.factoring_advance_states
   column id bigint
@@ -748,13 +931,29 @@ view ledger.factoring_advance_states
   column fee_outstanding_fen bigint
   column recourse_fen bigint
   column status text
-  column closed_on date
+  column closed_at timestamp with time zone
   grant SELECT to ledger_app
+
+function ledger.account_change_payload(c ledger.account_changes) returns bytea
+  language sql, stable, parallel safe, cost 100
+  source sha256 1817e0e493e696db39241d1485b28adb37177e042a84522d3a91ad6eb2bf2308
+  grant EXECUTE to PUBLIC
+
+function ledger.account_changed() returns trigger
+  language plpgsql, volatile, parallel unsafe, security definer, cost 100
+  set search_path=pg_catalog, ledger
+  source sha256 d25709de202c6214872d8b7ea2320f8f0179087445ad9df072bd4d9a829b408a
+  grant EXECUTE to PUBLIC
 
 function ledger.account_created() returns trigger
   language plpgsql, volatile, parallel unsafe, security definer, cost 100
   set search_path=pg_catalog, ledger
   source sha256 4b49e889c1291d19c4f8cdadaf72352ad1dc4f36a4d614c104083348da06607d
+  grant EXECUTE to PUBLIC
+
+function ledger.account_record_hash(a ledger.accounts) returns bytea
+  language sql, stable, parallel safe, cost 100
+  source sha256 e20579e5147a38aa295542a90ef6a6b66bf0eb2616b19d36157673eb613586c3
   grant EXECUTE to PUBLIC
 
 function ledger.account_states(p_ids bigint[], p_now timestamp with time zone) returns ledger.account_state[]
@@ -767,6 +966,12 @@ function ledger.account_status_changed() returns trigger
   source sha256 09c5b3adb8899ac9bc37c3782902f777aaf191d95c83e14f086f60ca7a94045d
   grant EXECUTE to PUBLIC
 
+function ledger.api_token_by_sha256(p_sha256 bytea) returns SETOF ledger.api_tokens
+  language sql, stable, parallel unsafe, security definer, cost 100, rows 1000
+  set search_path=pg_catalog, ledger
+  source sha256 003039e59d240d5a3c99699337d7499c548716fbaca0b9f163224f106200f3c2
+  grant EXECUTE to ledger_app
+
 aggregate ledger.chain(bytea, bytea) returns bytea
   state function ledger.chain_step, state type bytea
   grant EXECUTE to PUBLIC
@@ -778,7 +983,7 @@ function ledger.chain_step(p_state bytea, p_seed bytea, p_payload bytea) returns
 
 function ledger.check_legs(p_requests ledger.request[], p_legs ledger.leg[], p_accounts ledger.account_state[]) returns void
   language plpgsql, stable, parallel unsafe, cost 100
-  source sha256 58d8268eb625fb9c9d0aafbd61a4f123d18c54297c0f41c895fda0ec344eb0e2
+  source sha256 3ec91de1da26f4b8a55153112b77bd10605fcacc129baf2400a8c46b84673839
 
 function ledger.check_limits(p_requests ledger.request[], p_legs ledger.leg[], p_accounts ledger.account_state[], p_now timestamp with time zone) returns void
   language plpgsql, stable, parallel unsafe, cost 100
@@ -802,7 +1007,7 @@ function ledger.check_transaction_time() returns trigger
 function ledger.close_period(p_until timestamp with time zone) returns bigint
   language plpgsql, volatile, parallel unsafe, security definer, cost 100
   set search_path=pg_catalog, ledger
-  source sha256 148df64a5dc2e65d881992b402b44cfce7de0226fc7db29697c9a458e97e6413
+  source sha256 7188a4738e199a72a8f109411670f24b1a073008bd3b2a6ab6c5ed44ebbd3b69
   grant EXECUTE to ledger_app
 
 function ledger.credit_bucket(p_days_past_due integer, p_closed text, p_write_off_dpd integer) returns text
@@ -824,19 +1029,34 @@ function ledger.entry_payload(p_account_id bigint, p_account_version bigint, p_t
   source sha256 d3ad2f9a50da4cbde460435a20592efc6dcb0b6c1393682eb8267eceaaf8de8d
   grant EXECUTE to PUBLIC
 
+function ledger.entry_payload_v2(p_account_id bigint, p_account_version bigint, p_transaction_id bigint, p_currency text, p_side text, p_amount bigint, p_layer text, p_effective_at timestamp with time zone, p_recorded_at timestamp with time zone, p_posted_after bigint, p_pending_after bigint, p_transaction_hash bytea) returns bytea
+  language sql, stable, parallel safe, cost 100
+  source sha256 29851e0cb125cee9a347ecc468f32513abdcd3421f27b5363ced825d816a0619
+  grant EXECUTE to PUBLIC
+
+function ledger.epoch_us(p_at timestamp with time zone) returns text
+  language sql, immutable, parallel safe, cost 100
+  source sha256 5802265df2b3423081b096bc2ed3c6826ef8859e7e638d4070a647e90fad721e
+  grant EXECUTE to PUBLIC
+
 function ledger.explicit_legs(p_requests ledger.request[]) returns ledger.leg[]
   language plpgsql, stable, parallel unsafe, cost 100
   source sha256 01ea27564b3a3ca8233a7b6356facca0db2e3f3680bad078eed6234acfd05d63
 
-function ledger.factoring_fee_due(p_advance_ids bigint[], p_on date) returns TABLE(advance_id bigint, fee_fen bigint)
+function ledger.factoring_fee_due(p_advance_ids bigint[], p_on date, p_time_zone text) returns TABLE(advance_id bigint, fee_fen bigint)
   language sql, stable, parallel unsafe, cost 100, rows 1000
-  source sha256 8280b6221d3f652a1bcdf820419c711fc41837ce17a8ec98902eb319bda60f26
+  source sha256 41750646d8b7146580bc70b744860454993afb2d537b2c39931f4c270be01402
   grant EXECUTE to PUBLIC
   grant EXECUTE to ledger_app
 
 function ledger.guard_account_update() returns trigger
   language plpgsql, volatile, parallel unsafe, cost 100
   source sha256 fee5c66c8f72fbe6d95a3ab2ac228d7e48cc28f19251bbe3aa7a26b73e144cac
+  grant EXECUTE to PUBLIC
+
+function ledger.hash_field(p_text text) returns text
+  language sql, immutable, parallel safe, cost 100
+  source sha256 81a7032990078d106afbbd6f01adfacd91a6fc7164cb220e9441d67394126aa7
   grant EXECUTE to PUBLIC
 
 function ledger.journal_horizon(OUT known_at timestamp with time zone, OUT xmin xid8) returns record
@@ -850,14 +1070,19 @@ procedure ledger.make_append_only(VARIADIC p_tables text[])
   source sha256 9119971edfc2b20a6164691082aa7ba4ca2bc53d7ab7f01b64c1ab3e6b1e9eb1
   grant EXECUTE to PUBLIC
 
+procedure ledger.migrator_owns()
+  language plpgsql, volatile, parallel unsafe, cost 100
+  source sha256 b323935c185774c943f6f8d2d18a3a6966fa62226b32307fc0f234fc9e92a09f
+  grant EXECUTE to PUBLIC
+
 function ledger.parse_requests(p_batch jsonb, p_now timestamp with time zone) returns ledger.request[]
   language plpgsql, stable, parallel unsafe, cost 100
-  source sha256 27c3b3b0d539d077215abeba426ed327dd563d4265404ccdaaf7cda51178f997
+  source sha256 4e241cfb48605f5bd3c7fbcad77d637e79c344767f060123ddef26720b8b61e9
 
 function ledger.post_batch(p_batch jsonb) returns jsonb
   language plpgsql, volatile, parallel unsafe, security definer, cost 100
   set jit=off, plan_cache_mode=force_generic_plan, search_path=pg_catalog, ledger
-  source sha256 2a832e963e4055fc2294db269c4f6bd8988593adc66aa4e767b2310dc535f827
+  source sha256 92985c7505ac9d222ded2b85a9be5a070a06f533879cd48769eb58da2a03e2a8
   grant EXECUTE to ledger_app
 
 function ledger.posted_sum_before(p_account_id bigint, p_before timestamp with time zone, p_known_at timestamp with time zone, p_limit bigint) returns TABLE(entries bigint, amount numeric)
@@ -877,9 +1102,34 @@ function ledger.raise_error(p_sqlstate text, p_message text, p_detail jsonb DEFA
   source sha256 ebbebc45c6dc966a5e5b3dd4ae496fc9db79626fe480d0d3ca2e688bfd14b7ab
   grant EXECUTE to PUBLIC
 
+function ledger.record_refusal(p_request jsonb, p_sqlstate text, p_message text, p_details jsonb) returns boolean
+  language plpgsql, volatile, parallel unsafe, security definer, cost 100
+  set search_path=pg_catalog, ledger
+  source sha256 7c0cff733f5975f1105a3574767b1a573b37e45ca49da0df74fc8726900e05d8
+  grant EXECUTE to ledger_app
+
 function ledger.refuse_change() returns trigger
   language plpgsql, volatile, parallel unsafe, cost 100
   source sha256 f0250a000b71c6ccfd98081144d01e38a082ac62379b91764f32d44086a732c2
+  grant EXECUTE to PUBLIC
+
+function ledger.refuse_unreadable_request(p_batch jsonb) returns void
+  language plpgsql, stable, parallel unsafe, cost 100
+  source sha256 f6719ee1664f997f283b48dcb3d0ec8c287066f6e464c63ee5c34996e2d524ff
+
+function ledger.request_fingerprint(p_request jsonb) returns bytea
+  language sql, immutable, parallel safe, cost 100
+  source sha256 a0cd10a028d5be9b9e9cbaa758d447f8bf63336f129a262f97ce24782aeee414
+  grant EXECUTE to PUBLIC
+
+function ledger.status_change_payload(s ledger.account_status_changes) returns bytea
+  language sql, stable, parallel safe, cost 100
+  source sha256 9e7dc9e004d2c8b97eee594a51a4fb6afb8909e7be717c2350b00af61684a101
+  grant EXECUTE to PUBLIC
+
+function ledger.transaction_hash(t ledger.transactions) returns bytea
+  language sql, stable, parallel safe, cost 100
+  source sha256 e44dd00b98bdd3747c6a385ed939048446071a9d74342d9c51c59f31d5cbe4c4
   grant EXECUTE to PUBLIC
 
 function ledger.version_known_at(p_account_id bigint, p_known_at timestamp with time zone) returns bigint
@@ -889,4 +1139,4 @@ function ledger.version_known_at(p_account_id bigint, p_known_at timestamp with 
 
 function ledger.write_entries(p_requests ledger.request[], p_legs ledger.leg[], p_accounts ledger.account_state[], p_ids jsonb, p_recorded timestamp with time zone) returns void
   language plpgsql, volatile, parallel unsafe, cost 100
-  source sha256 d82326e0e73987d91287ba53051e75ba90c85e66d254305b65895467bca0ad03
+  source sha256 a5b479b29a5fd815c5b74924b17a727c639910c887a8e2dd518f569fb76db8b3

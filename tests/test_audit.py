@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 
 import psycopg
 import pytest
 
 from book import BANK, MERCHANT_M1, WALLET_U1, open_book, spend, top_up
-from ledger.audit import audit_digest, chain_hash, entry_payload, genesis_hash, verify
+from ledger.audit import audit_digest, chain_hash, entry_payload, entry_payload_v2, genesis_hash, verify
+from ledger.epoch import epoch_us
 from ledger_cli.main import main
 from ledger.posting import post_one
 
@@ -41,12 +43,30 @@ def test_an_intact_journal_verifies(conn):
 def test_the_chain_hash_is_recomputable_outside_the_database(conn):
     ids = _book_with_history(conn)
     rows = conn.execute(
-        """select account_id, account_version, transaction_id, currency, side, amount, layer, effective_at,
-                  recorded_at, posted_balance_after, pending_balance_after, hash
-             from ledger.entries where account_id = %s order by account_version""", (ids[WALLET_U1],)).fetchall()
+        """select e.account_id, e.account_version, e.transaction_id, e.currency, e.side, e.amount, e.layer,
+                  e.effective_at, e.recorded_at, e.posted_balance_after, e.pending_balance_after, e.hash,
+                  e.chain_version, t.idempotency_key, encode(t.fingerprint, 'hex'), t.kind, t.description,
+                  t.effective_at, t.recorded_at, t.metadata::text, t.created_xact::text,
+                  ledger.transaction_hash(t)
+             from ledger.entries e join ledger.transactions t on t.id = e.transaction_id
+            where e.account_id = %s order by e.account_version""", (ids[WALLET_U1],)).fetchall()
     previous = genesis_hash
     for row in rows:
-        previous = chain_hash(previous, entry_payload(*row[:11]))
+        assert row[12] == 2
+        key, fingerprint, kind, description, effective_at, recorded_at, metadata, xact = row[13:21]
+
+        def field(text):
+            return "-" if text is None else f"{len(text.encode())}:{text}"
+        # As docs/design.md spells it: no link, no expiry, not a hold.
+        encoding = "|".join(["transaction", field(str(row[2])), field(key), field(fingerprint), field(kind),
+                             field(description), field(str(epoch_us(effective_at))),
+                             field(str(epoch_us(recorded_at))), field(metadata), field("false"), "-", "-", "-",
+                             "-", field(xact)])
+        transaction_sha256 = hashlib.sha256(encoding.encode()).digest()
+        assert transaction_sha256 == bytes(row[21])
+        payload = entry_payload(*row[:11]) + b"|" + transaction_sha256.hex().encode()
+        assert payload == entry_payload_v2(*row[:11], transaction_sha256)
+        previous = chain_hash(previous, payload)
         assert previous == bytes(row[11])
     head = conn.execute("select last_hash from ledger.balances where account_id = %s", (ids[WALLET_U1],)).fetchone()[0]
     assert bytes(head) == previous

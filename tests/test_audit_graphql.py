@@ -78,7 +78,7 @@ def test_journal_follows_every_transaction(api, conn):
 def test_audit_digest_verifies(api, conn):
     _book(conn)
     digest = api.data("{ auditDigest { digest position accounts entries takenAt } }", role="auditor")["auditDigest"]
-    assert digest["digest"].startswith(f"v1:{digest['position']}:")
+    assert digest["digest"].startswith(f"v2:{digest['position']}:")
     assert (digest["accounts"], digest["entries"]) == (3, "6")
     assert verify_digest(conn, digest["digest"], progress=None).ok
     errors = api.errors("{ auditDigest { digest } }", role="holder", holder="u1")

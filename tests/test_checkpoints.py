@@ -7,7 +7,7 @@ import pytest
 
 from ledger.accounts import AccountType, NewAccount, Side, create_account
 from ledger.checkpoints import (
-    digest_of_heads, heads_as_of, list_checkpoints, parse_digest, store_checkpoint, take_digest, verify_digest,
+    account_heads_as_of, digest_of_accounts, digest_of_heads, heads_as_of, list_checkpoints, parse_digest, store_checkpoint, take_digest, verify_digest,
 )
 from ledger_cli.main import main
 from ledger.errors import LedgerError, ValidationError
@@ -36,10 +36,18 @@ def test_digest_is_recomputable_from_the_public_tables(conn):
     digest = take_digest(conn)
     position, hex_digest = parse_digest(digest.digest)
     assert position == digest.position
-    assert digest.accounts == 3 and digest.entries == 4      # the idle account has no chain
+    assert digest.accounts == 4 and digest.entries == 4      # the idle account is covered too
+    lines = conn.execute(
+        """select a.id, b.version, b.last_hash, ledger.account_record_hash(a) from ledger.accounts a
+             join ledger.balances b on b.account_id = a.id order by a.id""").fetchall()
+    recomputed = account_heads_as_of(conn, position)
+    assert [(h.account_id, h.version, h.hash, h.record_hash) for h in recomputed.values()] == \
+        [(a, v, bytes(h), bytes(r)) for a, v, h, r in lines]
+    assert all(h.status_count == 1 and h.change_count == 1 for h in recomputed.values())
+    assert digest_of_accounts(recomputed.values()) == hex_digest
+    # Version 1 digests (entry heads only) are still computed the same way.
     heads = conn.execute("select account_id, version, last_hash from ledger.balances").fetchall()
-    assert digest_of_heads(heads) == hex_digest
-    assert digest_of_heads((a, v, h) for a, (v, h) in heads_as_of(conn, position).items()) == hex_digest
+    assert digest_of_heads(heads) == digest_of_heads((a, v, h) for a, (v, h) in heads_as_of(conn, position).items())
 
 
 def test_an_old_digest_still_verifies_after_the_journal_grew(conn, db_url, monkeypatch, capsys):
@@ -56,7 +64,7 @@ def test_an_old_digest_still_verifies_after_the_journal_grew(conn, db_url, monke
     assert main(["verify"]) == 0                      # plain verify prints a digest to keep
     printed = [line for line in capsys.readouterr().out.splitlines() if "--digest`: " in line]
     kept = printed[0].split("--digest`: ")[1]
-    assert kept.startswith("v1:") and main(["verify", "--digest", kept]) == 0
+    assert kept.startswith("v2:") and main(["verify", "--digest", kept]) == 0
 
 
 def test_position_excludes_transactions_in_flight(conn, db_url):
@@ -98,12 +106,14 @@ def _rewrite_chain(conn, account_id):
     conn.execute(
         """with recomputed as (
                select account_id, account_version,
-                      ledger.chain(decode(repeat('00', 32), 'hex'), ledger.entry_payload(
-                          account_id, account_version, transaction_id, currency, side, amount, layer,
-                          effective_at, recorded_at, posted_balance_after, pending_balance_after))
-                      over (partition by account_id order by account_version
+                      ledger.chain(decode(repeat('00', 32), 'hex'), ledger.entry_payload_v2(
+                          e.account_id, e.account_version, e.transaction_id, e.currency, e.side, e.amount, e.layer,
+                          e.effective_at, e.recorded_at, e.posted_balance_after, e.pending_balance_after,
+                          ledger.transaction_hash(t)))
+                      over (partition by e.account_id order by e.account_version
                             rows between unbounded preceding and current row) as hash
-                 from ledger.entries where account_id = %(id)s)
+                 from ledger.entries e join ledger.transactions t on t.id = e.transaction_id
+                where e.account_id = %(id)s)
            update ledger.entries e set hash = r.hash from recomputed r
             where e.account_id = r.account_id and e.account_version = r.account_version""", {"id": account_id})
     conn.execute(
@@ -144,7 +154,7 @@ def test_checkpoint_command_and_append_only(conn, db_url, monkeypatch, capsys):
     assert stored.digest.digest == digest and stored.note == "end of day"
     heads = conn.execute("select count(*) from ledger.checkpoint_heads where checkpoint_id = %s",
                          (stored.id,)).fetchone()[0]
-    assert heads == 2
+    assert heads == 4                                 # every account, with or without entries
     for statement in ("update ledger.checkpoints set note = 'x'", "delete from ledger.checkpoint_heads",
                       "truncate ledger.checkpoints cascade"):
         with pytest.raises(psycopg.Error) as refused:
@@ -153,7 +163,7 @@ def test_checkpoint_command_and_append_only(conn, db_url, monkeypatch, capsys):
 
 
 def test_malformed_digest(conn, db_url, monkeypatch, capsys):
-    for bad in ("", "v2:1:2::" + "0" * 64, "v1:1:2::abc", "nonsense"):
+    for bad in ("", "v3:1:2::" + "0" * 64, "v1:1:2::abc", "nonsense"):
         with pytest.raises(ValidationError):
             verify_digest(conn, bad, progress=None)
     monkeypatch.setenv("DATABASE_URL", db_url)

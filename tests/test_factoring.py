@@ -70,6 +70,13 @@ def test_invoice_posts_the_retail_payable(conn: psycopg.Connection[Any]) -> None
         f.record_purchase_invoice(conn, "S1", "INV-2", 5, TODAY, idempotency_key="inv-S1-INV-1")
 
 
+def test_an_invoice_number_with_a_trailing_newline_is_refused(conn: psycopg.Connection[Any]) -> None:
+    """`$` in a Python pattern matches before a final newline; the whole text must match."""
+    with pytest.raises(ValidationError, match="invoice"):
+        f.record_purchase_invoice(conn, "S1", "INV-1\n", 5, TODAY, idempotency_key="inv-newline")
+    assert conn.execute("select count(*) from ledger.purchase_invoices").fetchone()[0] == 0
+
+
 def test_thirty_days_then_the_buyer_pays(conn: psycopg.Connection[Any]) -> None:
     invoice(conn)
     made = advance(conn)

@@ -134,9 +134,9 @@ def test_unknown_holds_and_transactions(conn):
     with pytest.raises(HoldNotFound, match="no hold 999"):
         post_one(conn, PostHold("x", 999))
     with pytest.raises(HoldNotFound, match="is not a hold"):
-        post_one(conn, VoidHold("x", transfer))
+        post_one(conn, VoidHold("x2", transfer))  # a refused key keeps its refusal: a new key
     with pytest.raises(TransactionNotFound, match="no transaction 999"):
-        post_one(conn, Reverse("x", 999))
+        post_one(conn, Reverse("x3", 999))
 
 
 def test_reversal_posts_the_opposite_once_and_points_back(conn):

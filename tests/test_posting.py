@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 
+import psycopg
 import pytest
 
 from book import BANK, CAPPED, MERCHANT_M1, USD_BANK, WALLET_U1, WALLET_U2, open_book, spend, top_up
@@ -18,6 +20,7 @@ from ledger.errors import (
     LimitExceeded,
     UnbalancedTransaction,
     ValidationError,
+    translate,
 )
 from ledger.journal import entries_of_transactions, get_transactions
 from ledger.posting import Leg, Transfer, post, post_one
@@ -173,9 +176,10 @@ def test_a_batch_is_checked_in_order_and_is_all_or_nothing(conn):
         post(conn, [spend(WALLET_U1, 60, "a"), spend(WALLET_U1, 60, "b"),
                     Transfer("c", "wallet.top_up", [Leg(BANK, Side.DEBIT, 100), Leg(WALLET_U1, Side.CREDIT, 100)])])
     assert balance(conn, ids[WALLET_U1]).posted == 100
-    # The top-up first, then both spends: fine.
+    # The top-up first, then both spends: fine (under a new key for the refused one: a refusal
+    # is final for its key).
     results = post(conn, [Transfer("c", "wallet.top_up", [Leg(BANK, Side.DEBIT, 100), Leg(WALLET_U1, Side.CREDIT, 100)]),
-                          spend(WALLET_U1, 60, "a"), spend(WALLET_U1, 60, "b")])
+                          spend(WALLET_U1, 60, "a"), spend(WALLET_U1, 60, "b2")])
     assert [r.replayed for r in results] == [False, False, False]
     assert balance(conn, ids[WALLET_U1]).posted == 80
 
@@ -202,7 +206,7 @@ def test_a_frozen_account_takes_no_postings_and_the_change_is_recorded(conn):
     with pytest.raises(AccountFrozen, match="liabilities:wallets:U1 is frozen"):
         post_one(conn, spend(WALLET_U1, 1, "p1"))
     set_status(conn, WALLET_U1, AccountStatus.OPEN, "cleared")
-    post_one(conn, spend(WALLET_U1, 1, "p1"))
+    post_one(conn, spend(WALLET_U1, 1, "p2"))  # "p1" keeps its refusal
     history = conn.execute(
         "select status, reason from ledger.account_status_changes where account_id = %s order by id",
         (ids[WALLET_U1],)).fetchall()
@@ -237,3 +241,21 @@ def test_a_batch_touching_hundreds_of_accounts_posts_and_notifies_in_parts(conn)
         if len(notified) == 701:
             break
     assert len(notified) == 701
+
+
+@pytest.mark.parametrize("legs", [
+    [(BANK, Side.DEBIT, 5), (BANK, Side.CREDIT, 5)],
+    [(BANK, Side.DEBIT, 5), (WALLET_U1, Side.CREDIT, 5), (WALLET_U1, Side.DEBIT, 5), (BANK, Side.CREDIT, 5)],
+])
+def test_a_transaction_that_moves_nothing_is_refused(conn, legs):
+    open_book(conn)
+    with pytest.raises(ValidationError, match="moves nothing") as in_python:
+        post_one(conn, Transfer("nothing", "wallet.top_up", [Leg(*leg) for leg in legs]))
+    assert in_python.value.field == "entries"
+    batch = [{"op": "transfer", "key": "nothing", "kind": "wallet.top_up", "metadata": {},
+              "legs": [{"account": a, "side": s.value, "amount": n} for a, s, n in legs]}]
+    with pytest.raises(psycopg.Error) as in_engine:
+        conn.execute("select ledger.post_batch(%s::jsonb)", (json.dumps(batch),))
+    error = translate(in_engine.value)
+    assert isinstance(error, ValidationError) and error.field == "entries" and "moves nothing" in error.message
+    assert conn.execute("select count(*) from ledger.transactions").fetchone()[0] == 0

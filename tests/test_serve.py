@@ -87,7 +87,7 @@ def test_serve_answers_and_stops_on_sigterm(db_url, conn):
                               stderr=subprocess.STDOUT, text=True)
     try:
         line = server.stdout.readline()
-        while line and "serving" not in line:  # "applied migrations: ..." may come first
+        while line and "serving" not in line:  # "applied: ..." may come first
             line = server.stdout.readline()
         assert f"http://127.0.0.1:{port}/graphql" in line
         for _ in range(100):

@@ -37,12 +37,13 @@ class TransactionConnection:
     page_info: PageInfo
 
 
-@strawberry.type(description="A digest over every account's chain head at a journal position; keep `digest` and "
+@strawberry.type(description="A digest over every account's chain head, record and history at a journal position; "
+                             "keep `digest` and "
                              "check it later with `ledger-core verify --digest`.")
 class AuditDigest:
-    digest: str = strawberry.field(description="v1:<position>:<sha256 hex>")
+    digest: str = strawberry.field(description="v2:<position>:<sha256 hex>")
     position: str = strawberry.field(description="The PostgreSQL snapshot (xmin:xmax:xip) the digest covers.")
-    accounts: int = strawberry.field(description="Accounts with at least one entry.")
+    accounts: int = strawberry.field(description="Accounts covered (before version 2: accounts with at least one entry).")
     entries: str = strawberry.field(description="Entries covered (a 64-bit count, as text).")
     taken_at: datetime
 

@@ -20,6 +20,7 @@ from typing import Any
 import psycopg
 
 from graphql_api.context import AppState
+from graphql_api.metrics import metrics_of
 from ledger.gather import post_gathered
 from ledger.journal import Transaction, get_transactions
 from ledger.posting import Request
@@ -82,6 +83,7 @@ class PostGatherer:
                     raise
                 except Exception as exc:  # noqa: BLE001 - each waiter gets the failure
                     outcomes = [exc] * len(batch)
+                metrics_of(self._state).observe_batch(len(batch), outcomes)
                 for (_, future), outcome in zip(batch, outcomes):
                     if future.done():
                         continue
@@ -97,7 +99,12 @@ def _post_gathered(conn: psycopg.Connection[Any], requests: list[Request]) -> li
     outcomes = post_gathered(conn, requests)
     # The callers show the transactions they posted: fetch them all in this same trip.
     ids = [o.transaction_id for o in outcomes if not isinstance(o, Exception)]
-    rows = get_transactions(conn, ids) if ids else {}
+    try:
+        rows = get_transactions(conn, ids) if ids else {}
+    except psycopg.Error:
+        # The postings are committed: a failed read-back must not answer them as failed (the
+        # resolver reads each row again on its own).
+        rows = {}
     return [o if isinstance(o, Exception) else Posted(o.transaction_id, o.replayed, rows.get(o.transaction_id))
             for o in outcomes]
 

@@ -20,8 +20,8 @@ from graphql_api.scalars import JSON, DateTime, MinorUnits
 from ledger import accounts as core_accounts
 from ledger import balances as core_balances
 from ledger import journal as core_journal
-from ledger.cursors import decode_cursor, encode_cursor
-from ledger.epoch import epoch_us, from_epoch_us
+from ledger.cursors import decode_cursor, encode_cursor, instant_of_micros
+from ledger.epoch import epoch_us
 from ledger.errors import ValidationError
 from ledger.money import Money as CoreMoney
 from ledger.tokens import Role
@@ -147,7 +147,7 @@ class Account:
         position = None
         if after is not None:
             decoded = decode_cursor(after, fields={"at": int, "id": int})
-            position = (from_epoch_us(decoded["at"]), decoded["id"])
+            position = (instant_of_micros(decoded["at"]), decoded["id"])
         rows = await context_of(info).run(core_journal.entries_of_account, self.row.id, start=from_, end=to,
                                           after=position, limit=size + 1)
         edges = [EntryEdge(cursor=encode_cursor({"at": epoch_us(e.effective_at), "id": e.id}), node=Entry.of(e))

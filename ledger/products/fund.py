@@ -83,8 +83,8 @@ __all__ = [
 figures_days_max = 366
 income_history_page_max = 100
 name_length_max = 200
-_ID = re.compile(r"^[A-Za-z0-9_.-]{1,40}$")
-_CUSTOMER = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+_ID = re.compile(r"[A-Za-z0-9_.-]{1,40}")
+_CUSTOMER = re.compile(r"[A-Za-z0-9_.-]{1,100}")
 
 
 class FundNotFound(LedgerError):
@@ -191,13 +191,13 @@ def holding_account(fund_id: str, customer_id: str) -> str:
 
 
 def _fund_id(value: object) -> str:
-    if not isinstance(value, str) or not _ID.match(value):
+    if not isinstance(value, str) or not _ID.fullmatch(value):
         raise ValidationError(f"fundId must be 1 to 40 letters, digits or _ . -, got {value!r}", field="fundId")
     return value
 
 
 def _customer_id(value: object) -> str:
-    if not isinstance(value, str) or not _CUSTOMER.match(value):
+    if not isinstance(value, str) or not _CUSTOMER.fullmatch(value):
         raise ValidationError(
             f"customerId must be 1 to 100 letters, digits or _ . -, got {value!r}", field="customerId")
     return value

@@ -40,7 +40,7 @@ party_id_length_max = 64
 # Above this a "fee" is a typo, not a price: 0.2 is 20% of every payment.
 fee_rate_max = Decimal("0.2")
 # Ids become a segment of account codes, so they keep to the characters a code segment allows.
-_PARTY_ID = re.compile(r"^[A-Za-z0-9_.-]+$")
+_PARTY_ID = re.compile(r"[A-Za-z0-9_.-]+")
 # Advisory-lock namespace (first key of the two-key form) for onboarding a merchant's terms.
 _TERMS_LOCK = 7260030
 
@@ -71,7 +71,7 @@ def chargeback_receivable(merchant_id: str) -> str:
 
 
 def parse_party_id(value: object, *, field: str) -> str:
-    if not isinstance(value, str) or not 1 <= len(value) <= party_id_length_max or not _PARTY_ID.match(value):
+    if not isinstance(value, str) or not 1 <= len(value) <= party_id_length_max or not _PARTY_ID.fullmatch(value):
         raise ValidationError(
             f"{field} must be 1 to {party_id_length_max} letters, digits, '_', '-' or '.', got {value!r}",
             field=field)

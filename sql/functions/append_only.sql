@@ -31,14 +31,15 @@ end
 $$;
 
 -- Every append-only table, listed here (a migration that adds one adds it to this list).
-call ledger.make_append_only('transactions', 'entries', 'account_status_changes', 'period_closes',
+call ledger.make_append_only('transactions', 'entries', 'account_status_changes', 'account_changes',
+                             'period_closes',
                              'api_tokens', 'api_token_revocations',
                              'checkpoints', 'checkpoint_heads', 'reconciliation_runs', 'reconciliation_items',
                              'merchant_settings', 'payments', 'payment_steps',
                              'purchase_invoices', 'factoring_advances', 'factoring_steps',
                              'credit_lines', 'loans', 'loan_plans', 'loan_instalments', 'loan_steps',
                              'loan_closures', 'credit_day_runs',
-                             'funds', 'fund_incomes', 'fund_income_runs');
+                             'funds', 'fund_incomes', 'fund_income_runs', 'refusals');
 
 -- Accounts are never deleted; updates are guarded by guard_account_update.
 create or replace trigger accounts_no_delete before delete or truncate on ledger.accounts

@@ -38,6 +38,23 @@ begin
             'request %s does not balance: %s debits - credits = %s', v_bad.pos, v_bad.currency, v_bad.net),
             jsonb_build_object('currency', v_bad.currency, 'difference', v_bad.net));
     end if;
+
+    -- A transfer or hold in which every account nets to zero (Dr A 5 / Cr A 5) moves nothing: a
+    -- malformed request, not a posting.
+    select m.pos into v_bad from (
+        select n.pos, bool_or(n.net <> 0) as moves from (
+            select l.pos, sum(case l.side when 'debit' then l.amount else -l.amount end) as net
+              from unnest(p_legs) l join unnest(p_requests) r on r.pos = l.pos
+             where r.op in ('transfer', 'hold')
+             group by l.pos, l.account_id) n
+         group by n.pos) m
+     where not m.moves
+     order by m.pos limit 1;
+    if found then
+        perform ledger.raise_error('LD001', format(
+            'request %s moves nothing: every account nets to zero across its legs', v_bad.pos),
+            '{"field": "entries"}');
+    end if;
 end
 $$;
 

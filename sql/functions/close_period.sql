@@ -8,6 +8,12 @@ declare
     v_closed_until timestamptz;
     v_id bigint;
 begin
+    -- The range every caller-supplied time lies in (sql/0082_instant_range.sql).
+    if not (p_until >= '1970-01-01 00:00:00+00' and p_until < '9999-01-01 00:00:00+00') then
+        perform ledger.raise_error('LD001', format(
+            'until must lie in [1970-01-01T00:00:00Z, 9999-01-01T00:00:00Z), got %s', p_until),
+            '{"field": "until"}');
+    end if;
     perform pg_advisory_xact_lock(7260001);
     select max(closed_until) into v_closed_until from ledger.period_closes;
     if v_closed_until is not null and p_until <= v_closed_until then

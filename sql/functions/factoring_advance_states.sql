@@ -1,6 +1,10 @@
 -- Each advance with its state read from the journal. Status: DEFAULTED once moved to recourse;
 -- SETTLED or REPAID once principal and fee are both paid (by the buyer's payment or by the
--- supplier's repayment, whichever step closed it); else OPEN.
+-- supplier's repayment, whichever step closed it); else OPEN. closed_at is when the closing step
+-- took effect: its business date depends on the deployment's time zone, so readers take it.
+-- Dropped first: closed_at replaced a column closed_on, which create or replace cannot do.
+drop view if exists ledger.factoring_advance_states;
+
 create or replace view ledger.factoring_advance_states as
 select a.id, a.invoice_id, a.supplier_id, i.invoice_no, i.due_date, a.base_fen, a.principal_fen,
        a.advance_rate, a.daily_fee_rate, a.advanced_on,
@@ -10,7 +14,7 @@ select a.id, a.invoice_id, a.supplier_id, i.invoice_no, i.due_date, a.base_fen, 
        fb.posted_debits - fb.posted_credits as fee_outstanding_fen,
        coalesce(d.principal_to_recourse_fen, 0) + coalesce(d.fee_to_recourse_fen, 0) as recourse_fen,
        s.status,
-       case when s.status <> 'OPEN' then (c.effective_at at time zone 'UTC')::date end as closed_on
+       case when s.status <> 'OPEN' then c.effective_at end as closed_at
   from ledger.factoring_advances a
   join ledger.purchase_invoices i on i.id = a.invoice_id
   join ledger.balances pb on pb.account_id = a.principal_account_id

@@ -1,4 +1,35 @@
--- requires: raise_error
+-- requires: raise_error, request_fingerprint
+
+-- The first request of a batch whose times, ids or amounts cannot be read, refused by name.
+create or replace function ledger.refuse_unreadable_request(p_batch jsonb) returns void
+language plpgsql stable
+as $$
+declare
+    v_req jsonb;
+    v_pos bigint;
+    v_field text;
+begin
+    for v_req, v_pos in select * from jsonb_array_elements(p_batch) with ordinality loop
+        foreach v_field in array array['effective_at', 'expires_at', 'target_id', 'amount'] loop
+            begin
+                if v_field in ('effective_at', 'expires_at') then
+                    perform (v_req ->> v_field)::timestamptz;
+                else
+                    perform (v_req ->> v_field)::bigint;
+                end if;
+            exception when others then
+                perform ledger.raise_error('LD001', format('request %s: %s is not readable: %s',
+                    v_pos, v_field, sqlerrm), jsonb_build_object('field', case v_field
+                        when 'effective_at' then 'effectiveAt' when 'expires_at' then 'expiresAt'
+                        when 'target_id' then 'targetId' else 'amount' end));
+            end;
+        end loop;
+    end loop;
+    perform ledger.raise_error('LD001', 'a request of the batch is not readable', '{"field": "batch"}');
+end
+$$;
+
+revoke all on function ledger.refuse_unreadable_request(jsonb) from public;
 
 -- Parses and validates the shape of the batch (what can be judged without reading the journal).
 create or replace function ledger.parse_requests(p_batch jsonb, p_now timestamptz) returns ledger.request[]
@@ -20,15 +51,36 @@ begin
                                    v_batch_size_max, jsonb_array_length(p_batch)), '{"field": "batch"}');
     end if;
 
-    select array_agg(row(
-               r.pos, r.req ->> 'key', sha256(convert_to((r.req - 'key')::text, 'UTF8')), r.req ->> 'kind',
-               coalesce(r.req ->> 'description', ''),
-               coalesce((r.req ->> 'effective_at')::timestamptz, p_now),
-               coalesce(r.req -> 'metadata', '{}'), r.req ->> 'op',
-               (r.req ->> 'expires_at')::timestamptz, (r.req ->> 'target_id')::bigint,
-               (r.req ->> 'amount')::bigint, r.req -> 'legs')::ledger.request order by r.pos)
-      into v_requests
-      from jsonb_array_elements(p_batch) with ordinality as r(req, pos);
+    begin
+        select array_agg(row(
+                   r.pos, r.req ->> 'key', ledger.request_fingerprint(r.req), r.req ->> 'kind',
+                   coalesce(r.req ->> 'description', ''),
+                   coalesce((r.req ->> 'effective_at')::timestamptz, p_now),
+                   coalesce(r.req -> 'metadata', '{}'), r.req ->> 'op',
+                   (r.req ->> 'expires_at')::timestamptz, (r.req ->> 'target_id')::bigint,
+                   (r.req ->> 'amount')::bigint, r.req -> 'legs')::ledger.request order by r.pos)
+          into v_requests
+          from jsonb_array_elements(p_batch) with ordinality as r(req, pos);
+    exception when invalid_datetime_format or datetime_field_overflow or invalid_text_representation
+                    or invalid_parameter_value then
+        -- One block for the whole batch (a block per value would cost a subtransaction each);
+        -- the slow search for the culprit runs only when there is one.
+        perform ledger.refuse_unreadable_request(p_batch);
+    end;
+
+    -- The range every time a caller supplies must lie in (the same as the tables' CHECK
+    -- constraints, sql/0082_instant_range.sql): the core cannot read a time outside it.
+    select r.pos, 'effectiveAt' as field, r.effective_at as value_at into v_bad from unnest(v_requests) r
+     where not (r.effective_at >= '1970-01-01 00:00:00+00' and r.effective_at < '9999-01-01 00:00:00+00')
+    union all
+    select r.pos, 'expiresAt', r.expires_at from unnest(v_requests) r
+     where not (r.expires_at >= '1970-01-01 00:00:00+00' and r.expires_at < '9999-01-01 00:00:00+00')
+     order by 1 limit 1;
+    if found then
+        perform ledger.raise_error('LD001', format(
+            'request %s: %s must lie in [1970-01-01T00:00:00Z, 9999-01-01T00:00:00Z), got %s',
+            v_bad.pos, v_bad.field, v_bad.value_at), jsonb_build_object('field', v_bad.field));
+    end if;
 
     select r.pos, r.key, r.op into v_bad from unnest(v_requests) r
      where r.key is null or r.kind is null

@@ -13,7 +13,8 @@
 -- A leg is {"account": code, "side": "debit"|"credit", "amount": n, "currency"?: "CNY"}.
 --
 -- The batch is all or nothing. Order of work, which is also the lock order (no deadlocks):
--- replays are answered first; then account rows are locked by one statement, in id order;
+-- replays are answered first (a key refused before answers its refusal again: ledger.refusals,
+-- recorded by ledger.record_refusal); then account rows are locked by one statement, in id order;
 -- then transactions are inserted in idempotency-key order; then entries, projection and open
 -- holds are written with one statement each.
 --
@@ -41,7 +42,14 @@ declare
     v_bad record;
     v_result jsonb;
     v_nestloop text := current_setting('enable_nestloop');
+    v_lock_timeout text := current_setting('lock_timeout');
 begin
+    -- A caller that set no lock timeout (a script, a job) still waits only a bounded time on a
+    -- row another transaction holds; past it the batch is refused (LockNotAvailable), which the
+    -- caller sees as a retryable LOCK_TIMEOUT. A caller's own setting (the API sets one) stands.
+    if v_lock_timeout = '0' then
+        perform set_config('lock_timeout', (select value from ledger.settings where name = 'post_lock_timeout'), true);
+    end if;
     v_requests := ledger.parse_requests(p_batch, v_now);
 
     -- Replays: a key seen before answers with its original transaction, if the request matches.
@@ -58,6 +66,22 @@ begin
             'request %s: idempotency key %s was already used for a different request',
             v_conflict_pos, v_requests[v_conflict_pos].key),
             jsonb_build_object('idempotency_key', v_requests[v_conflict_pos].key));
+    end if;
+
+    -- A key refused before (ledger.refusals) answers that refusal again, if the request matches:
+    -- the refusal is final for the key, as a posting is.
+    select r.pos, r.key, r.fp = f.fingerprint as same, f.sqlstate, f.message, f.details, f.refused_at
+      into v_bad
+      from unnest(v_new) r join ledger.refusals f on f.idempotency_key = r.key
+     order by r.pos limit 1;
+    if found then
+        if not v_bad.same then
+            perform ledger.raise_error('LD008', format(
+                'request %s: idempotency key %s was already used for a different request', v_bad.pos, v_bad.key),
+                jsonb_build_object('idempotency_key', v_bad.key));
+        end if;
+        perform ledger.raise_error(v_bad.sqlstate, format('request %s: %s', v_bad.pos, v_bad.message),
+            v_bad.details || jsonb_build_object('replayed', true, 'refused_at', v_bad.refused_at));
     end if;
 
     if v_new is not null then
@@ -117,6 +141,7 @@ begin
                'replayed', v_ids is null or not (v_ids ? r.key)) order by r.pos)
       into v_result
       from unnest(v_requests) r;
+    perform set_config('lock_timeout', v_lock_timeout, true);  -- the rest of the caller's transaction is its own
     return v_result;
 end
 $$;

@@ -36,12 +36,16 @@ begin
                          rows between unbounded preceding and current row))
         select row(o.account_id, o.account_version, o.transaction_id, o.currency, o.side, o.amount, o.layer,
                    o.effective_at, o.posted_after, o.pending_after,
-                   ledger.chain(o.last_hash, ledger.entry_payload(
+                   ledger.chain(o.last_hash, ledger.entry_payload_v2(
                        o.account_id, o.account_version, o.transaction_id, o.currency, o.side, o.amount, o.layer,
-                       o.effective_at, p_recorded, o.posted_after::bigint, o.pending_after::bigint))
+                       o.effective_at, p_recorded, o.posted_after::bigint, o.pending_after::bigint, th.hash))
                        over (partition by o.account_id order by o.account_version
                              rows between unbounded preceding and current row))::ledger.entry_row
           from ordered o
+          -- The batch's transactions by primary key (= any: no join that could scan the table).
+          join (select t.id, ledger.transaction_hash(t) as hash from ledger.transactions t
+                 where t.id = any(array(select j.value::bigint from jsonb_each_text(p_ids) j))) th
+            on th.id = o.transaction_id
          order by o.account_id, o.account_version);
 
     insert into ledger.open_holds (account_id, hold_id, amount_out, amount_in, expires_at)

@@ -32,7 +32,7 @@ daily_fee_rate_max = Decimal("0.01")  # 1% a day is 3650% a year: anything above
 invoice_no_length_max = 64
 idempotency_key_length_max = 150  # the ledger key is "factoring.<step>:<key>", at most 200
 page_size_max = 100
-_INVOICE_NO = re.compile(r"^[A-Za-z0-9_./-]+$")
+_INVOICE_NO = re.compile(r"[A-Za-z0-9_./-]+")
 
 
 # Errors ------------------------------------------------------------------------------------------
@@ -113,7 +113,7 @@ def parse_key(step: str, key: object) -> str:
 
 
 def parse_invoice_no(value: object) -> str:
-    if not isinstance(value, str) or not 1 <= len(value) <= invoice_no_length_max or not _INVOICE_NO.match(value):
+    if not isinstance(value, str) or not 1 <= len(value) <= invoice_no_length_max or not _INVOICE_NO.fullmatch(value):
         raise ValidationError(
             f"invoiceNo must be 1 to {invoice_no_length_max} letters, digits, '_', '.', '/' or '-', got {value!r}",
             field="invoiceNo")

@@ -27,33 +27,11 @@ def accrual_transfer(advance_id: int, on: date, fee_fen: int) -> Transfer:
         effective_at=calendar.day_start(on), metadata={"advance_id": advance_id, "accrued_through": on.isoformat()})
 
 
-
-# ledger.factoring_fee_due's rule (target = round(rate x principal-days), half-up, minus what was
-# already accrued; only positive amounts), with the days counted as business days.
-_FEES_DUE_SQL = """
-select a.id, (t.target - fb.posted_debits)::bigint
-  from ledger.factoring_advances a
-  join ledger.balances pb on pb.account_id = a.principal_account_id
-  join ledger.balances fb on fb.account_id = a.fee_account_id
-  cross join lateral (
-      select round(a.daily_fee_rate * coalesce(sum(
-                 case e.side when 'debit' then e.amount::numeric else -e.amount::numeric end
-                 * (%(on)s::date - (e.effective_at at time zone %(zone)s)::date)), 0)) as target
-        from ledger.entries e
-       where e.account_id = a.principal_account_id and e.layer = 'posted'
-         and e.effective_at < %(on_start)s) t
- where a.id = any(%(ids)s)
-   and pb.posted_debits > pb.posted_credits
-   and t.target > fb.posted_debits
- order by a.id
-"""
-
-
 def fees_due(conn: psycopg.Connection[Any], advance_ids: Sequence[int], on: date) -> list[tuple[int, int]]:
     """(advance id, fee still to accrue through business day `on`) of the open advances given."""
-    params = {"ids": list(advance_ids), "on": on, "on_start": calendar.day_start(on),
-              "zone": calendar.business_time_zone().key}
-    return [(int(r[0]), int(r[1])) for r in conn.execute(_FEES_DUE_SQL, params).fetchall()]
+    rows = conn.execute("select advance_id, fee_fen from ledger.factoring_fee_due(%s, %s, %s)",
+                        (list(advance_ids), on, calendar.business_time_zone().key)).fetchall()
+    return [(int(r[0]), int(r[1])) for r in rows]
 
 
 def catch_up(conn: psycopg.Connection[Any], advance: Advance, on: date) -> tuple[Transfer | None, int]:

@@ -89,17 +89,11 @@ select i.id, i.supplier_id, i.invoice_no, i.amount_fen, i.issued_on, i.due_date,
   from ledger.purchase_invoices i
 """
 
-# The view dates an advance's closing in UTC; the product's days are business days, so the
-# closing day is taken here from the closing step's transaction, in the business time zone.
+# The view gives when the closing step took effect; its business date is the closing day.
 _ADVANCES_SQL = """
 select v.id, v.invoice_id, v.supplier_id, v.invoice_no, v.due_date, v.base_fen, v.principal_fen, v.advance_rate,
        v.daily_fee_rate, v.advanced_on, v.principal_outstanding_fen, v.fee_accrued_fen, v.fee_paid_fen,
-       v.fee_outstanding_fen, v.recourse_fen, v.status,
-       case when v.status <> 'OPEN' then (
-           select (t.effective_at at time zone %(zone)s)::date
-             from ledger.factoring_steps st join ledger.transactions t on t.id = st.transaction_id
-            where st.advance_id = v.id and st.step in ('payment', 'repayment', 'default')
-            order by st.transaction_id desc limit 1) end as closed_on
+       v.fee_outstanding_fen, v.recourse_fen, v.status, (v.closed_at at time zone %(zone)s)::date as closed_on
   from ledger.factoring_advance_states v
 """
 
