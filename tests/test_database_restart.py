@@ -22,10 +22,11 @@ SUBSCRIBE = """subscription($code: String!) { balanceChanged(accountCode: $code)
 
 
 def terminate_backends(db_url):
-    """Ends every session on the test database but the caller's, as a restart would."""
+    """Ends every session on the test database but the caller's, as a restart would, and waits
+    (up to 10 s each) until they are gone: the restart is over when the requests come."""
     name = conninfo_to_dict(db_url)["dbname"]
     with psycopg.connect(make_conninfo(db_url, dbname="postgres"), autocommit=True) as admin:
-        ended = admin.execute("select count(pg_terminate_backend(pid)) from pg_stat_activity "
+        ended = admin.execute("select count(pg_terminate_backend(pid, 10000)) from pg_stat_activity "
                               "where datname = %s and pid <> pg_backend_pid()", (name,)).fetchone()[0]
     return ended
 
