@@ -36,6 +36,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.unset import UnsetType
 
 from graphql_api.audit.routes import STATEMENT_ROUTES
@@ -46,6 +47,9 @@ from graphql_api.health import HEALTH_ROUTES
 from graphql_api.log_context import RequestIdMiddleware
 from graphql_api.metrics import METRICS_ROUTES
 from graphql_api.schema import schema
+from graphql_api.worker_lifetime import exit_with_parent
+from graphql_api.ws_sessions import PerOperationWSHandler
+from ledger.errors import DatabaseUnavailable, RateLimited
 
 __all__ = ["EXTRA_ROUTES", "create_app", "app_from_env", "DATABASE_URL_ENV"]
 
@@ -62,8 +66,12 @@ class LedgerGraphQL(GraphQL[RequestContext, None]):
     JSON, not UTF-8, nested too deep, not an object, a content type other than JSON) refused
     with a 4xx whose body is a GraphQL error with `extensions.code` BAD_REQUEST."""
 
+    graphql_transport_ws_handler_class = PerOperationWSHandler
+
     def __init__(self, limits: Limits) -> None:
-        super().__init__(schema, graphql_ide="graphiql")
+        # Only graphql-transport-ws: its handler gives every operation its own context and
+        # re-checks the token (graphql_api/ws_sessions.py).
+        super().__init__(schema, graphql_ide="graphiql", subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,))
         self.limits = limits
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -78,6 +86,7 @@ class LedgerGraphQL(GraphQL[RequestContext, None]):
                 await _error_response(401, "a valid bearer token is required (Authorization: Bearer <token>)",
                                       "UNAUTHENTICATED", {"WWW-Authenticate": "Bearer"})(scope, receive, send)
                 return
+            app_state(request).buckets.take(principal.token_id or 0)  # RateLimited: 429, see create_app
             scope.setdefault("state", {})["principal"] = principal
         try:
             response = await self.run(request)
@@ -111,19 +120,21 @@ class LedgerGraphQL(GraphQL[RequestContext, None]):
         return value
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> RequestContext:
+        # A WebSocket's token is looked up in on_ws_connect, where a database outage closes the
+        # socket with 1013 (graphql_api/ws_sessions.py).
         principal = request.scope.get("state", {}).get("principal")
-        if principal is None and isinstance(request, WebSocket):
-            token = bearer_token(request)
-            principal = await app_state(request).principal(token) if token else None
-        return RequestContext(request=request, response=response, state=app_state(request), principal=principal)
+        return RequestContext(request=request, response=response, state=app_state(request), principal=principal,
+                              token=bearer_token(request))
 
     async def on_ws_connect(self, context: RequestContext) -> UnsetType | dict[str, object] | None:
-        if context.principal is None:
-            params = context.connection_params or {}
-            header = str(params.get("authorization") or params.get("Authorization") or "")
-            scheme, _, token = header.partition(" ")
-            if scheme.lower() == "bearer" and token.strip():
-                context.principal = await context.state.principal(token.strip())
+        params = context.connection_params or {}
+        header = str(params.get("authorization") or params.get("Authorization") or "")
+        scheme, _, token = header.partition(" ")
+        in_payload = token.strip() if scheme.lower() == "bearer" and token.strip() else None
+        for candidate in (context.token, in_payload):  # the Authorization header's, then the payload's
+            if candidate is not None and context.principal is None:
+                context.principal = await context.state.principal(candidate)
+                context.token = candidate
         if context.principal is None:
             raise ConnectionRejectionError()
         return await super().on_ws_connect(context)
@@ -167,6 +178,22 @@ def _depth_exceeds(value: object, depth_max: int) -> bool:
 def _error_response(status: int, message: str, code: str, headers: dict[str, str] | None = None) -> Response:
     return JSONResponse({"errors": [{"message": message, "extensions": {"code": code}}]},
                         status_code=status, headers=headers)
+
+
+async def rate_limited(request: Request, exc: Exception) -> Response:
+    """A token past its rate limit (graphql_api/rate_limit.py): HTTP 429 with `Retry-After`."""
+    assert isinstance(exc, RateLimited)
+    return JSONResponse({"errors": [{"message": exc.message, "extensions": {
+                            "code": exc.code, "retryable": True, "retryAfterS": exc.retry_after_s}}]},
+                        status_code=429, headers={"Retry-After": str(exc.retry_after_s)})
+
+
+async def database_unavailable(request: Request, exc: Exception) -> Response:
+    """Any route that could not reach the database: a typed, retryable JSON 503 (never a plain 500)."""
+    log.warning("database unavailable: %s", exc)
+    return JSONResponse({"errors": [{"message": str(exc), "extensions": {
+                            "code": DatabaseUnavailable.code, "retryable": True}}]},
+                        status_code=503, headers={"Retry-After": "1"})
 
 
 class BodyLimit:
@@ -213,10 +240,11 @@ async def healthz(request: Request) -> Response:
     def ping(conn: Any) -> bool:
         return conn.execute("select 1").fetchone() is not None
     try:
-        await app_state(request).run(ping)
+        await app_state(request).run(ping, retry_lost_connection=True)
     except Exception:  # noqa: BLE001 - reported as unhealthy, logged
         log.exception("healthz: database unreachable")
-        return JSONResponse({"status": "unavailable"}, status_code=503)
+        return JSONResponse({"status": "unavailable", "code": DatabaseUnavailable.code, "retryable": True},
+                            status_code=503)
     return JSONResponse({"status": "ok"})
 
 
@@ -248,12 +276,16 @@ def create_app(database_url: str, *, limits: Limits | None = None,
         *EXTRA_ROUTES,
     ]
     routes += [assets_mount(), *HEALTH_ROUTES, *METRICS_ROUTES]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan,
+                    exception_handlers={DatabaseUnavailable: database_unavailable,
+                                        RateLimited: rate_limited})
     app.add_middleware(BodyLimit, limit=limits.body_bytes_max)
     app.add_middleware(RequestIdMiddleware)  # outermost: even a refused request has an id
     return app
 
 
 def app_from_env() -> ASGIApp:
-    """Factory for uvicorn workers (`--factory`): the database URL comes from the environment."""
+    """Factory for uvicorn workers (`--factory`): the database URL comes from the environment.
+    It runs in the worker, which from here on ends when its parent does."""
+    exit_with_parent()
     return create_app(os.environ[DATABASE_URL_ENV])

@@ -12,6 +12,7 @@ raises a 401, and `app_state(request)` the pool: see graphql_api/app.py.
 
 from __future__ import annotations
 
+import select
 import time
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ import anyio
 import anyio.to_thread
 import psycopg
 from psycopg import errors as pg_errors
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection
 from strawberry.dataloader import DataLoader
@@ -31,7 +32,8 @@ from strawberry.types import Info
 from graphql_api.errors import AccessDenied, StatementTimeout
 from graphql_api.log_context import current_request_id
 from ledger.accounts import Account
-from ledger.errors import ValidationError, translate
+from graphql_api.rate_limit import TokenBuckets
+from ledger.errors import DatabaseUnavailable, ReadOnlyDatabase, ValidationError, translate
 from ledger.tokens import Principal, Role, principal_for
 
 __all__ = [
@@ -76,6 +78,41 @@ class Limits:
     body_bytes_max: int = 100_000
     token_cache_ttl_s: int = 5      # how long a revoked token may still work in one process
     token_cache_entries_max: int = 10_000
+    # Per token and per server process (each worker of `serve --workers N` counts on its own):
+    # a token bucket refilled at `requests_per_s_per_token`, holding at most `request_burst_per_token`.
+    requests_per_s_per_token: int = 50
+    request_burst_per_token: int = 100
+
+
+# A server shutting down or restarting (57P01-57P03), or the connection itself failing (class 08).
+_SERVER_GONE_SQLSTATES = frozenset({"57P01", "57P02", "57P03"})
+
+
+def connection_lost(exc: psycopg.OperationalError) -> bool:
+    """Whether the error means the connection (not the statement) failed: psycopg's own
+    errors without an SQLSTATE, class 08, and the server's shutdown codes."""
+    sqlstate = exc.sqlstate
+    return sqlstate is None or sqlstate.startswith("08") or sqlstate in _SERVER_GONE_SQLSTATES
+
+
+def check_idle_connection(conn: psycopg.Connection[Any]) -> None:
+    """The pool's check at checkout, without a round trip when the connection looks healthy: an
+    idle connection has nothing to read, so a readable socket means the server spoke first (as
+    it does when it terminates the session) and the connection gets the full check, a
+    statement, which raises when it is dead."""
+    if conn.closed or conn.broken:
+        raise psycopg.OperationalError("the connection is closed")
+    readable, _, _ = select.select([conn.fileno()], [], [], 0)
+    if readable:
+        ConnectionPool.check_connection(conn)
+
+
+class _ConnectionLost(Exception):
+    """Internal: the call's connection broke; `run` retries a read once or answers unavailable."""
+
+    def unavailable(self) -> DatabaseUnavailable:
+        return DatabaseUnavailable("the database connection was lost (the server restarted or is down); "
+                                   "try again: a mutation's idempotency key makes the retry safe")
 
 
 @dataclass
@@ -87,6 +124,7 @@ class AppState:
     pool: ConnectionPool[Any]
     limiter: anyio.CapacityLimiter
     token_cache: dict[str, tuple[Principal, float]] = field(default_factory=dict)
+    buckets: TokenBuckets = field(default_factory=TokenBuckets)
     extras: dict[str, Any] = field(default_factory=dict)  # for areas: gatherers, listeners...
 
     @classmethod
@@ -107,20 +145,40 @@ class AppState:
             },
             open=False,
             name="graphql_api",
+            # A connection the server dropped (a restart, a failover) is found and replaced at
+            # checkout, before a request gets it.
+            check=check_idle_connection,
         )
         pool.open()
-        return cls(database_url, limits, pool, anyio.CapacityLimiter(limits.pool_size_max))
+        buckets = TokenBuckets(limits.requests_per_s_per_token, limits.request_burst_per_token)
+        return cls(database_url, limits, pool, anyio.CapacityLimiter(limits.pool_size_max), buckets=buckets)
 
     def close(self) -> None:
         self.pool.close()
 
-    async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        return await anyio.to_thread.run_sync(partial(self._call, fn, args, kwargs), limiter=self.limiter)
+    async def run(self, fn: Callable[..., T], *args: Any, retry_lost_connection: bool = False, **kwargs: Any) -> T:
+        """`fn(conn, *args, **kwargs)` on a pooled connection in a worker thread. A read may pass
+        `retry_lost_connection`: it is run once more on a fresh connection when its connection
+        broke under it; a write never is (it answers DatabaseUnavailable, and its idempotency
+        key makes the client's retry safe)."""
+        call = partial(self._call, fn, args, kwargs)
+        try:
+            return await anyio.to_thread.run_sync(call, limiter=self.limiter)
+        except _ConnectionLost as lost:
+            if retry_lost_connection:
+                try:
+                    return await anyio.to_thread.run_sync(call, limiter=self.limiter)
+                except _ConnectionLost as again:
+                    raise again.unavailable() from again.__cause__
+            raise lost.unavailable() from lost.__cause__
 
     def _call(self, fn: Callable[..., T], args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> T:
         try:
             with self.pool.connection() as conn:
                 return fn(conn, *args, **kwargs)
+        except PoolTimeout as exc:
+            raise DatabaseUnavailable(
+                f"no database connection within {self.limits.pool_timeout_s} s; try again shortly") from exc
         except pg_errors.QueryCanceled as exc:
             raise StatementTimeout(
                 f"a database statement took longer than {self.limits.statement_timeout_ms} ms and was "
@@ -128,8 +186,13 @@ class AppState:
                 statement_timeout_ms=self.limits.statement_timeout_ms,
             ) from exc
         except psycopg.Error as exc:
-            # A lock wait cut short or a lost connection (retryable, never "ask for less"), or a
-            # rule only the database enforces (a date out of range): the caller gets it typed.
+            if isinstance(exc, pg_errors.ReadOnlySqlTransaction):
+                raise ReadOnlyDatabase("the database is read-only (a standby, or default_transaction_read_only "
+                                       "is on): it answers queries, not mutations") from exc
+            if isinstance(exc, psycopg.OperationalError) and connection_lost(exc):
+                raise _ConnectionLost() from exc  # `run` retries a read once, else DatabaseUnavailable
+            # A lock wait cut short, or a rule only the database enforces (a date out of range):
+            # the caller gets it typed.
             error = translate(exc)
             if error is None:
                 raise
@@ -140,7 +203,7 @@ class AppState:
         cached = self.token_cache.get(token)
         if cached is not None and cached[1] > now:
             return cached[0]
-        principal = await self.run(principal_for, token)
+        principal = await self.run(principal_for, token, retry_lost_connection=True)
         if principal is not None:
             if len(self.token_cache) >= self.limits.token_cache_entries_max:
                 self.token_cache.clear()
@@ -158,9 +221,29 @@ class RequestContext:
     rows_charged: int = 0
     connection_params: dict[str, Any] | None = None
     _loaders: dict[Hashable, DataLoader[Any, Any]] = field(default_factory=dict)
+    token: str | None = None  # the bearer token, re-checked for each operation on a WebSocket
+    # Set per operation (graphql_api/operation_kind.py): a query or subscription only reads, so
+    # a call whose connection broke is run once more; a mutation's never is.
+    reads_only: bool = False
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        return await self.state.run(fn, *args, **kwargs)
+        try:
+            return await self.state.run(fn, *args, retry_lost_connection=self.reads_only, **kwargs)
+        except DatabaseUnavailable:
+            if hasattr(self.response, "status_code"):
+                self.response.status_code = 503  # the answer is still JSON, with the typed error
+            raise
+
+    def for_operation(self) -> RequestContext:
+        """A fresh context for one operation on a WebSocket: its own DataLoader cache (no stale
+        balances from an earlier operation) and its own row budget, the connection's caller."""
+        return RequestContext(request=self.request, response=self.response, state=self.state,
+                              principal=self.principal, connection_params=self.connection_params,
+                              token=self.token)
+
+    async def still_authorised(self) -> bool:
+        """Whether the token still stands for a principal (within the token cache's TTL)."""
+        return self.token is None or await self.state.principal(self.token) is not None
 
     def loader(self, batch: Callable[[psycopg.Connection[Any], list[Any]], Mapping[Any, Any]]) -> DataLoader[Any, Any]:
         """The request's DataLoader over a core function `batch(conn, keys) -> {key: value}`."""
@@ -240,11 +323,13 @@ def bearer_token(connection: HTTPConnection) -> str | None:
 
 
 async def authenticate(connection: HTTPConnection) -> Principal:
-    """The caller's principal from `Authorization: Bearer <token>`, else HTTP 401."""
+    """The caller's principal from `Authorization: Bearer <token>`, else HTTP 401; a token past
+    its rate limit raises RateLimited (HTTP 429, see graphql_api/app.py)."""
     token = bearer_token(connection)
     principal = await app_state(connection).principal(token) if token else None
     if principal is None:
         raise HTTPException(401, "a valid bearer token is required (Authorization: Bearer <token>)",
                             headers={"WWW-Authenticate": "Bearer"})
+    app_state(connection).buckets.take(principal.token_id or 0)
     return principal
 

@@ -26,6 +26,7 @@ from graphql_api.factoring.mutations import FACTORING_MUTATIONS
 from graphql_api.factoring.queries import FactoringQuery
 from graphql_api.fund.mutations import FUND_MUTATIONS
 from graphql_api.fund.queries import FundQuery
+from graphql_api.operation_kind import OperationKind
 from graphql_api.payments.mutations import PAYMENTS_MUTATIONS
 from graphql_api.payments.queries import PaymentsQuery
 from graphql_api.scalars import SCALAR_MAP
@@ -68,7 +69,7 @@ class _Schema(strawberry.Schema):
 
 
 schema = _Schema(query=Query, mutation=Mutation, subscription=Subscription,
-                 extensions=schema_extensions(), config=StrawberryConfig(scalar_map=SCALAR_MAP))
+                 extensions=[*schema_extensions(), OperationKind], config=StrawberryConfig(scalar_map=SCALAR_MAP))
 
 
 def sdl() -> str:

@@ -37,6 +37,8 @@ __all__ = [
     "LockTimeout",
     "StatementTimeout",
     "DatabaseUnavailable",
+    "ReadOnlyDatabase",
+    "RateLimited",
     "translate",
     "translated_sqlstates",
 ]
@@ -184,6 +186,24 @@ class DatabaseUnavailable(LedgerError):
 
     code = "DATABASE_UNAVAILABLE"
     retryable = True
+
+
+class ReadOnlyDatabase(LedgerError):
+    """The database takes no writes here (a standby, or `default_transaction_read_only` is on)."""
+
+    code = "READ_ONLY_DATABASE"
+
+
+class RateLimited(LedgerError):
+    """The caller sent more requests than its token may in this time; `retry_after_s` says when
+    to try again."""
+
+    code = "RATE_LIMITED"
+    retryable = True
+
+    def __init__(self, message: str, *, retry_after_s: int, **details: Any) -> None:
+        super().__init__(message, retry_after_s=retry_after_s, **details)
+        self.retry_after_s = retry_after_s
 
 
 _BY_SQLSTATE: dict[str, type[LedgerError]] = {

@@ -44,7 +44,9 @@ The rules:
   * After changing either kind, regenerate sql/schema.sql (ledger/schema_dump.py says how) and
     review its diff: it is what the change does to the schema.
 
-Safe to run twice and concurrently: an advisory lock serialises runners.
+Safe to run twice and concurrently: an advisory lock serialises runners. Against a database
+that takes no writes (a standby, or `default_transaction_read_only` on) nothing is written: with
+nothing pending `migrate` returns an empty list, else it says why it cannot apply what is.
 """
 
 from __future__ import annotations
@@ -60,7 +62,8 @@ from typing import Any
 import psycopg
 
 __all__ = [
-    "Definition", "Migration", "MigrationError", "definitions", "migrate", "migrations", "pending", "sql_dir",
+    "Definition", "Migration", "MigrationError", "database_read_only", "definitions", "migrate", "migrations",
+    "pending", "sql_dir",
 ]
 
 _MIGRATION_LOCK_KEY = 7260000
@@ -194,6 +197,9 @@ def migrate(conninfo: str, *, directory: Path | None = None) -> list[str]:
     directory = directory or sql_dir()
     pending_definitions = definitions(directory)  # a bad definition layout fails before any change
     with psycopg.connect(conninfo, autocommit=True) as conn:
+        if database_read_only(conn):
+            _refuse_pending(conn, migrations(directory), pending_definitions)
+            return []
         conn.execute("select pg_advisory_lock(%s)", (_MIGRATION_LOCK_KEY,))
         try:
             _create_records(conn)
@@ -215,6 +221,23 @@ def pending(conn: psycopg.Connection[Any], found_migrations: list[Migration],
     recorded = {str(row[0]): str(row[1]) for row in conn.execute("select name, checksum from ledger.schema_definitions")}
     return ([m.name for m in found_migrations if m.version not in done]
             + [d.file_name for d in found_definitions if recorded.get(d.name) != d.checksum])
+
+
+def database_read_only(conn: psycopg.Connection[Any]) -> bool:
+    """Whether the database takes no writes: a standby, or read-only transactions by default."""
+    row = conn.execute("select pg_is_in_recovery() or current_setting('transaction_read_only') = 'on'").fetchone()
+    return bool(row and row[0])
+
+
+def _refuse_pending(conn: psycopg.Connection[Any], found: list[Migration], ordered: list[Definition]) -> None:
+    """On a read-only database: nothing to do when nothing is pending; else a MigrationError
+    naming what would need writing."""
+    names = pending(conn, found, ordered)
+    if names:
+        raise MigrationError(
+            f"the database is read-only (a standby, or default_transaction_read_only is on) and "
+            f"{len(names)} schema changes are pending ({', '.join(names[:5])}"
+            f"{', ...' if len(names) > 5 else ''}); run `ledger-core migrate` against the primary")
 
 
 def _create_records(conn: psycopg.Connection[Any]) -> None:

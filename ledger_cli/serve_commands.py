@@ -1,4 +1,4 @@
-"""Commands: serve (the GraphQL API), demo (load the demo book), token create / revoke."""
+"""Commands: serve (the GraphQL API), demo (load the demo book), token create / revoke / list."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from typing import Any
 import psycopg
 
 from ledger_cli.options import add_database_options, connection_url
-from ledger.migrate import migrate
-from ledger.tokens import Role, create_token, revoke_token
+from ledger.migrate import database_read_only, migrate
+from ledger.tokens import Role, create_token, list_tokens, parse_duration, revoke_token
 
 __all__ = ["register"]
 
@@ -33,19 +33,24 @@ def register(subparsers: Any) -> None:
     add_database_options(parser)
     parser.set_defaults(run=_demo)
 
-    parser = subparsers.add_parser("token", help="create or revoke API bearer tokens")
+    parser = subparsers.add_parser("token", help="create, revoke or list API bearer tokens")
     token_commands = parser.add_subparsers(dest="token_command", required=True, metavar="ACTION")
     create = token_commands.add_parser("create", help="print a new token on the last line")
     add_database_options(create)
     create.add_argument("--role", required=True, choices=[role.value for role in Role])
     create.add_argument("--holder", default=None, help="holder id (holder tokens only)")
     create.add_argument("--note", default="", help="what the token is for")
+    create.add_argument("--expires-in", default=None, metavar="DURATION",
+                        help="refuse the token after this long, e.g. 30d, 12h, 15m (default: never)")
     create.set_defaults(run=_token_create)
     revoke = token_commands.add_parser("revoke", help="revoke a token, given the token or its id")
     add_database_options(revoke)
     revoke.add_argument("token", metavar="TOKEN_OR_ID")
     revoke.add_argument("--reason", default="")
     revoke.set_defaults(run=_token_revoke)
+    listing = token_commands.add_parser("list", help="every token: id, role, holder, note, created, expires, revoked")
+    add_database_options(listing)
+    listing.set_defaults(run=_token_list)
 
 
 def _load_demo(url: str) -> str:
@@ -67,11 +72,13 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _token_create(args: argparse.Namespace) -> int:
     url = connection_url(args)
+    expires_in = parse_duration(args.expires_in) if args.expires_in is not None else None
     migrate(url)
     with psycopg.connect(url, autocommit=True) as conn:
-        issued = create_token(conn, args.role, args.holder, note=args.note)
+        issued = create_token(conn, args.role, args.holder, note=args.note, expires_in=expires_in)
     holder = f" for holder {issued.holder_id}" if issued.holder_id else ""
-    print(f"token {issued.id}: role {issued.role.value}{holder} (shown once; stored only as its sha256)")
+    expires = f", expires {issued.expires_at.isoformat()}" if issued.expires_at else ""
+    print(f"token {issued.id}: role {issued.role.value}{holder}{expires} (shown once; stored only as its sha256)")
     print(issued.token)
     return 0
 
@@ -83,11 +90,24 @@ def _token_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def _token_list(args: argparse.Namespace) -> int:
+    with psycopg.connect(connection_url(args), autocommit=True) as conn:
+        tokens = list_tokens(conn)
+    print("\t".join(("id", "role", "holder", "note", "created", "expires", "revoked")))
+    for token in tokens:
+        print("\t".join((str(token.id), token.role.value, token.holder_id or "-", token.note or "-",
+                         token.created_at.isoformat(),
+                         token.expires_at.isoformat() if token.expires_at else "never",
+                         token.revoked_at.isoformat() if token.revoked_at else "-")))
+    return 0
+
+
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from graphql_api.app import DATABASE_URL_ENV, create_app
     from graphql_api.context import Limits
+    from graphql_api.worker_lifetime import PARENT_PID_ENV
     from graphql_api.logs import log_config
 
     if not 1 <= args.workers <= workers_max:
@@ -97,6 +117,10 @@ def _serve(args: argparse.Namespace) -> int:
     applied = migrate(url)
     if applied:
         print("applied: " + ", ".join(applied))
+    with psycopg.connect(url, autocommit=True) as conn:
+        if database_read_only(conn):
+            print("note: the database is read-only (a standby, or default_transaction_read_only is on): "
+                  "the schema is up to date and queries are served; mutations will be refused", flush=True)
     if args.demo:
         token = _load_demo(url)
         print(f"demo book loaded; admin token: {token}")
@@ -119,5 +143,6 @@ def _serve(args: argparse.Namespace) -> int:
         uvicorn.run(create_app(url, announce=lambda line: print(line, flush=True)), **options)
     else:
         os.environ[DATABASE_URL_ENV] = url
+        os.environ[PARENT_PID_ENV] = str(os.getpid())  # workers end when this process does
         uvicorn.run("graphql_api.app:app_from_env", factory=True, workers=args.workers, **options)
     return 0

@@ -193,7 +193,9 @@ table ledger.api_tokens
   column holder_id text
   column note text not null default ''::text
   column created_at timestamp with time zone not null default clock_timestamp()
+  column expires_at timestamp with time zone
   constraint api_tokens_check CHECK (((role = 'holder'::text) = (holder_id IS NOT NULL)))
+  constraint api_tokens_expires_after_creation CHECK ((expires_at > created_at))
   constraint api_tokens_holder_id_check CHECK (((length(holder_id) >= 1) AND (length(holder_id) <= 100)))
   constraint api_tokens_note_check CHECK ((length(note) <= 200))
   constraint api_tokens_pkey PRIMARY KEY (id)

@@ -20,14 +20,31 @@ from strawberry.types import Info
 from graphql_api.context import AppState, context_of
 from graphql_api.core import loaders
 from graphql_api.core.types import Balance, load_account
-from ledger.errors import AccountNotFound, LedgerError
+from graphql_api.ws_sessions import TokenRevoked
+from ledger.errors import AccountNotFound, DatabaseUnavailable, LedgerError
 
 __all__ = ["BalanceListener", "CoreSubscription", "channel", "subscriptions_max"]
 
 channel = "ledger_balances"
 subscriptions_max = 10_000
-reconnect_delay_s = 1.0
+reconnect_delay_min_s = 0.2
+reconnect_delay_max_s = 10.0
 log = logging.getLogger("graphql_api.subscriptions")
+
+
+class Backoff:
+    """Delays that double from `reconnect_delay_min_s` up to `reconnect_delay_max_s`."""
+
+    def __init__(self) -> None:
+        self._delay_s = reconnect_delay_min_s
+
+    def next_delay_s(self) -> float:
+        delay_s = self._delay_s
+        self._delay_s = min(reconnect_delay_max_s, self._delay_s * 2)
+        return delay_s
+
+    def reset(self) -> None:
+        self._delay_s = reconnect_delay_min_s
 
 
 class TooManySubscriptions(LedgerError):
@@ -62,10 +79,12 @@ class BalanceListener:
                 del self._subscribers[account_id]
 
     async def _listen(self) -> None:
+        backoff = Backoff()
         while True:
             try:
                 async with await psycopg.AsyncConnection.connect(self._url, autocommit=True) as conn:
                     await conn.execute(f"listen {channel}")
+                    backoff.reset()
                     self._ready.set()
                     # Whatever moved while we were (re)connecting: wake everyone to re-read.
                     self._wake_all()
@@ -73,9 +92,10 @@ class BalanceListener:
                         self._wake(notify.payload)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 - the listener must outlive a database restart
-                log.exception("balance listener lost its connection; reconnecting")
-                await asyncio.sleep(reconnect_delay_s)
+            except Exception as exc:  # noqa: BLE001 - the listener must outlive a database restart
+                delay_s = backoff.next_delay_s()
+                log.warning("balance listener lost its connection (%s); reconnecting in %.1f s", exc, delay_s)
+                await asyncio.sleep(delay_s)
 
     def _wake(self, payload: str) -> None:
         for part in payload.split(","):
@@ -113,9 +133,20 @@ class CoreSubscription:
         listener = listener_of(context.state)
         event = await listener.subscribe(account.id)
         try:
+            outage = Backoff()
             while True:
                 event.clear()
-                found = await context.run(loaders.balances_by_account, [account.id])
+                try:
+                    if not await context.still_authorised():
+                        raise TokenRevoked("the token was revoked or has expired")
+                    found = await context.run(loaders.balances_by_account, [account.id])
+                except DatabaseUnavailable:
+                    # The database is restarting: the subscription stays, and pushes the balance
+                    # once it is back (the listener's reconnect wakes it too).
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(event.wait(), outage.next_delay_s())
+                    continue
+                outage.reset()
                 yield Balance.of(found[account.id])
                 await event.wait()
         finally:
