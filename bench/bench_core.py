@@ -14,20 +14,19 @@ import random
 import sys
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from _common import latency_ms, machine, scratch_database, server_version  # noqa: E402
+from _common import latency_ms, machine, scratch_database, server_version
+from psycopg_pool import ConnectionPool
 
-from ledger.accounts import AccountType, NewAccount, Side, create_account  # noqa: E402
-from psycopg_pool import ConnectionPool  # noqa: E402
-
-from ledger.balances import balance  # noqa: E402
-from ledger.gather import Gatherer  # noqa: E402
-from ledger.posting import Leg, Transfer, post  # noqa: E402
-from ledger.statements import statement_page  # noqa: E402
+from ledger.accounts import AccountType, NewAccount, Side, create_account
+from ledger.balances import balance
+from ledger.gather import Gatherer
+from ledger.posting import Leg, Transfer, post
+from ledger.statements import statement_page
 
 ACCOUNTS = 1_000
 FUNDING = 10**12
@@ -118,7 +117,7 @@ def build_deep(url: str, code: str, entries: int) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
         have = conn.execute("select b.version from ledger.balances b join ledger.accounts a on a.id = b.account_id "
                             "where a.code = %s", (code,)).fetchone()[0]
-        start = datetime(2024, 1, 1, tzinfo=timezone.utc)
+        start = datetime(2024, 1, 1, tzinfo=UTC)
         done = have
         while done < entries:
             size = min(1000, entries - done)
@@ -134,7 +133,7 @@ def build_deep(url: str, code: str, entries: int) -> None:
 def reads(url: str, code: str, entries: int) -> dict[str, tuple[float, float]]:
     with psycopg.connect(url, autocommit=True) as conn:
         account_id = conn.execute("select id from ledger.accounts where code = %s", (code,)).fetchone()[0]
-        start = datetime(2024, 1, 1, tzinfo=timezone.utc)
+        start = datetime(2024, 1, 1, tzinfo=UTC)
         end = start + timedelta(seconds=entries + 1)
         first = statement_page(conn, account_id, "CNY", start, end, first=100)
         # A cursor deep in the period: the page ending just before the last 100 entries.

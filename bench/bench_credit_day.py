@@ -17,8 +17,8 @@ import time
 from datetime import timedelta
 
 import psycopg
-
 from _common import machine, scratch_database, server_version
+
 from ledger import calendar
 from ledger.audit import verify
 from ledger.products import chart, credit, credit_day

@@ -23,15 +23,15 @@ from decimal import Decimal
 from typing import Any
 
 import psycopg
-
 from _common import machine, scratch_database, server_version
+
+from ledger import calendar
 from ledger.accounts import Side
 from ledger.posting import Leg, Transfer, legs_per_transaction_max, post
 from ledger.products import chart
-from ledger import calendar
 from ledger.products import factoring as f
-from ledger.products.factoring.common import ensure_product_accounts
 from ledger.products import factoring_accrual as fa
+from ledger.products.factoring.common import ensure_product_accounts
 from ledger.progress import Progress
 
 database_name = "bench_factoring"

@@ -74,7 +74,7 @@ def _seed_subscriptions(conn: psycopg.Connection[Any], fund_id: str, holders: in
         total = sum(amounts)
         legs = [Leg(_CLEARING, Side.DEBIT, total), Leg(fund.subscriptions_owed_account(fund_id), Side.CREDIT, total),
                 Leg(fund.units_account(fund_id), Side.DEBIT, total)]
-        legs.extend(Leg(fund.holding_account(fund_id, f"C{n}"), Side.CREDIT, a) for n, a in zip(numbers, amounts))
+        legs.extend(Leg(fund.holding_account(fund_id, f"C{n}"), Side.CREDIT, a) for n, a in zip(numbers, amounts, strict=True))
         requests.append(Transfer(f"bench:{fund_id}:seed:{start}", "fund.subscribe", legs, effective_at=at,
                                  metadata={"fund_id": fund_id, "channel": "bank"}))
         if len(requests) == fund_income.transactions_per_call:

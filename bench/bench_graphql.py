@@ -29,7 +29,7 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -40,12 +40,12 @@ from psycopg.conninfo import make_conninfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ledger.accounts import AccountType, NewAccount, Side, create_account  # noqa: E402
-from ledger.migrate import migrate  # noqa: E402
-from ledger.posting import Leg, Transfer, post  # noqa: E402
-from ledger.cursor_keys import cursor_key  # noqa: E402
-from ledger.statements import StatementCursor, statement_binding  # noqa: E402
-from ledger.tokens import create_token  # noqa: E402
+from ledger.accounts import AccountType, NewAccount, Side, create_account
+from ledger.cursor_keys import cursor_key
+from ledger.migrate import migrate
+from ledger.posting import Leg, Transfer, post
+from ledger.statements import StatementCursor, statement_binding
+from ledger.tokens import create_token
 
 WALLETS = 1000
 BANKS = 4
@@ -91,7 +91,7 @@ def setup(url: str, statement_entries: int) -> str:
         # 99 credit legs per transaction (the most a transaction takes with its one debit), a
         # transaction a second: a million entries in a couple of minutes rather than ten.
         started, legs, per_call = time.monotonic(), 99, 100
-        start_at = datetime(2025, 1, 1, tzinfo=timezone.utc)
+        start_at = datetime(2025, 1, 1, tzinfo=UTC)
         transactions = -(-statement_entries // legs)
         for first in range(0, transactions, per_call):
             post(conn, [Transfer(f"deep-{t}", "bench.deep", [Leg("assets:bank:b0", Side.DEBIT, 100 * legs)]

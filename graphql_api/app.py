@@ -241,7 +241,7 @@ async def healthz(request: Request) -> Response:
         return conn.execute("select 1").fetchone() is not None
     try:
         await app_state(request).run(ping, retry_lost_connection=True)
-    except Exception:  # noqa: BLE001 - reported as unhealthy, logged
+    except Exception:
         log.exception("healthz: database unreachable")
         return JSONResponse({"status": "unavailable", "code": DatabaseUnavailable.code, "retryable": True},
                             status_code=503)

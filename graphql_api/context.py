@@ -31,8 +31,8 @@ from strawberry.types import Info
 
 from graphql_api.errors import AccessDenied, StatementTimeout
 from graphql_api.log_context import current_request_id
-from ledger.accounts import Account
 from graphql_api.rate_limit import TokenBuckets
+from ledger.accounts import Account
 from ledger.errors import DatabaseUnavailable, ReadOnlyDatabase, ValidationError, translate
 from ledger.tokens import Principal, Role, principal_for
 

@@ -198,7 +198,8 @@ def register_error(error_class: type[core.LedgerError], graphql_type: type[Ledge
 def result_union(name: str, success: type, *errors: type) -> Any:
     """`union <name> = success | errors | the core errors`, for a mutation's result."""
     members = tuple(dict.fromkeys((success, *errors, *CORE_ERRORS)))
-    return Annotated[Union[members], strawberry.union(name)]
+    # Union[...] of a tuple built at run time: `X | Y` needs the members written out.
+    return Annotated[Union[members], strawberry.union(name)]  # noqa: UP007
 
 
 def _union_members(union: Any) -> Sequence[type]:

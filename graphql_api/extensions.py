@@ -21,8 +21,8 @@ from strawberry.extensions.query_depth_limiter import create_validator as depth_
 
 from graphql_api.context import Limits
 from graphql_api.input_text import unstorable_text_refusal
-from graphql_api.query_cost import complexity_refusal
 from graphql_api.observe import OperationObserver
+from graphql_api.query_cost import complexity_refusal
 from graphql_api.scalars import InvalidScalar
 from ledger.errors import LedgerError, translate
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import re
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta, timezone
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -86,7 +86,7 @@ def day_start(day: date) -> datetime:
     """The instant the business day starts: 00:00 in the business time zone (in a zone whose
     clocks jump over midnight, the first instant that exists that day)."""
     zone = business_time_zone()
-    local = datetime.combine(day, time(0), tzinfo=zone).astimezone(timezone.utc).astimezone(zone)
+    local = datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC).astimezone(zone)
     offset = local.utcoffset()
     assert offset is not None
     # With the day's fixed offset rather than the zone: adding a duration then moves by elapsed
@@ -113,7 +113,7 @@ def days_bounds(first: date, last: date) -> tuple[datetime, datetime]:
 
 
 def today() -> date:
-    return business_date(datetime.now(timezone.utc))
+    return business_date(datetime.now(UTC))
 
 
 def parse_date(text: str, *, field: str = "date") -> date:

@@ -45,8 +45,14 @@ from typing import Any, TextIO
 
 import psycopg
 
-from ledger.audit import account_change_payload, account_record_hash, chain_hash, genesis_hash, \
-    status_change_payload, verify
+from ledger.audit import (
+    account_change_payload,
+    account_record_hash,
+    chain_hash,
+    genesis_hash,
+    status_change_payload,
+    verify,
+)
 from ledger.errors import ValidationError
 
 __all__ = [

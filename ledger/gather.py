@@ -41,7 +41,7 @@ def post_gathered(conn: psycopg.Connection[Any], requests: Sequence[Request]) ->
     pending = list(range(len(requests)))
     while pending:
         try:
-            for index, posted in zip(pending, post(conn, [requests[i] for i in pending])):
+            for index, posted in zip(pending, post(conn, [requests[i] for i in pending]), strict=True):
                 outcomes[index] = posted
             break
         except LedgerError as exc:
@@ -116,7 +116,7 @@ class Gatherer:
                     outcomes = post_gathered(conn, [request for request, _ in batch])
             except Exception as exc:  # noqa: BLE001 - every waiter of this batch learns of it
                 outcomes = [exc] * len(batch)
-            for (_, future), outcome in zip(batch, outcomes):
+            for (_, future), outcome in zip(batch, outcomes, strict=True):
                 if isinstance(outcome, Exception):
                     future.set_exception(outcome)
                 else:

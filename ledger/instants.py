@@ -10,14 +10,14 @@ seconds prints in a form PostgreSQL refuses. Every datetime the core takes from 
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from ledger.errors import ValidationError
 
 __all__ = ["instant_min", "instant_max", "utc_offset_max", "instant_problem", "check_instant"]
 
-instant_min = datetime(1970, 1, 1, tzinfo=timezone.utc)   # inclusive
-instant_max = datetime(9999, 1, 1, tzinfo=timezone.utc)   # exclusive
+instant_min = datetime(1970, 1, 1, tzinfo=UTC)   # inclusive
+instant_max = datetime(9999, 1, 1, tzinfo=UTC)   # exclusive
 utc_offset_max = timedelta(hours=14)                      # the widest offset in use (Kiribati)
 _OFFSET_STEP = timedelta(minutes=1)
 
@@ -30,7 +30,7 @@ def instant_problem(value: datetime) -> str | None:
     if abs(offset) > utc_offset_max or offset % _OFFSET_STEP:
         return f"its UTC offset must be whole minutes within ±14:00, got {offset}"
     try:
-        utc = value.astimezone(timezone.utc)
+        utc = value.astimezone(UTC)
     except OverflowError:  # the offset moves it past year 1 or 9999
         utc = None
     if utc is None or not instant_min <= utc < instant_max:

@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Union
+from typing import Any
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -116,7 +116,7 @@ class Reverse:
     metadata: Mapping[str, Any] = field(default_factory=dict)
 
 
-Request = Union[Transfer, Hold, PostHold, VoidHold, Reverse]
+Request = Transfer | Hold | PostHold | VoidHold | Reverse
 
 
 @dataclass(frozen=True)

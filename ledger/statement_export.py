@@ -24,20 +24,20 @@ import csv
 import io
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import psycopg
 
 from ledger import calendar
+from ledger import statements as _statements
 from ledger.accounts import Account, get_account
 from ledger.errors import ValidationError
 from ledger.journal import get_transactions
 from ledger.money import minor_digits
 from ledger.statement_cut import cut_position, final_cut, one_snapshot
 from ledger.statements import StatementLine, statement_page, statement_totals
-from ledger import statements as _statements
 
 __all__ = [
     "LaterChange", "Statement", "cut_statement", "to_csv", "to_json",
@@ -155,7 +155,7 @@ def units(amount_minor: int, currency: str) -> str:
 
 
 def _iso(value: datetime) -> str:
-    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _cell(text: str) -> str:
@@ -259,7 +259,7 @@ def _pdf_lines(s: Statement) -> list[str]:
     for line in s.lines:
         debit = units(line.amount, c) if line.side == "debit" else ""
         credit = units(line.amount, c) if line.side == "credit" else ""
-        when = line.effective_at.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+        when = line.effective_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
         lines.append(f"{when:<20} {line.transaction_id:>8} {debit:>16} {credit:>16} "
                      f"{units(line.running_balance, c):>18}")
     lines.append(f"{'Closing balance':<20} {'':>8} {'':>16} {'':>16} {units(s.closing, c):>18}")

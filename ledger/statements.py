@@ -2,10 +2,10 @@
 their running balance, closing balance and debit and credit totals.
 
 A period is half-open, [from, to). A statement is cut at a recorded time (`known_at`, default
-the journal horizon, see ledger/statement_cut.py) so that every page of it, and a reproduction of it later, shows the same figures whatever
-is posted meanwhile. Pages are keyset-paginated on (effective_at, entry id); the cursor carries
-the running balance, so a page deep in a long period costs what the first one does. The server
-trusts that balance, so the cursor is signed and bound to its account and period
+the journal horizon, see ledger/statement_cut.py) so that every page of it, and a reproduction
+of it later, shows the same figures whatever is posted meanwhile. Pages are keyset-paginated on
+(effective_at, entry id); the cursor carries the running balance, so a page deep in a long period
+costs what the first one does. The server trusts that balance, so the cursor is signed and bound to its account and period
 (`ledger.cursors.sign_cursor`): an edited or replayed cursor is a ValidationError.
 """
 

@@ -18,11 +18,11 @@ import psycopg
 from ledger import calendar
 from ledger.accounts import get_accounts
 from ledger.checkpoints import export_checkpoint, list_checkpoints, store_checkpoint
-from ledger_cli.options import add_database_options, connection_url
 from ledger.errors import ValidationError
 from ledger.feed import item_json, journal_page, page_size_max
-from ledger.reconcile import ReconItem, Reconciliation, reconcile, resolve_break, window_days_default
+from ledger.reconcile import Reconciliation, ReconItem, reconcile, resolve_break, window_days_default
 from ledger.statement_export import cut_statement, render, units
+from ledger_cli.options import add_database_options, connection_url
 
 follow_interval_s = 1.0
 

@@ -10,9 +10,9 @@ import psycopg
 
 from ledger import calendar
 from ledger.audit import audit_digest, verify
-from ledger_cli.options import add_database_options, connection_url
 from ledger.migrate import migrate
 from ledger.periods import close_period
+from ledger_cli.options import add_database_options, connection_url
 
 
 def register(subparsers: Any) -> None:

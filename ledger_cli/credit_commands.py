@@ -13,8 +13,8 @@ from typing import Any
 import psycopg
 
 from ledger import calendar
-from ledger_cli.options import add_database_options, connection_url
 from ledger.products.credit_day import DayReport, run_credit_day, run_credit_days
+from ledger_cli.options import add_database_options, connection_url
 
 
 def register(subparsers: Any) -> None:

@@ -13,8 +13,8 @@ from typing import Any
 import psycopg
 
 from ledger import calendar
-from ledger_cli.options import add_database_options, connection_url
 from ledger.products import factoring_accrual
+from ledger_cli.options import add_database_options, connection_url
 
 __all__ = ["register"]
 

@@ -15,9 +15,9 @@ from typing import Any
 import psycopg
 
 from ledger import calendar
-from ledger_cli.options import add_database_options, connection_url
 from ledger.errors import ValidationError
 from ledger.products import fund, fund_income
+from ledger_cli.options import add_database_options, connection_url
 
 __all__ = ["register", "csv_figures"]
 

@@ -10,9 +10,9 @@ from typing import Any
 
 import psycopg
 
-from ledger_cli.options import add_database_options, connection_url
 from ledger.migrate import database_read_only, migrate
 from ledger.tokens import Role, create_token, list_tokens, parse_duration, revoke_token
+from ledger_cli.options import add_database_options, connection_url
 
 __all__ = ["register"]
 
@@ -107,8 +107,8 @@ def _serve(args: argparse.Namespace) -> int:
 
     from graphql_api.app import DATABASE_URL_ENV, create_app
     from graphql_api.context import Limits
-    from graphql_api.worker_lifetime import PARENT_PID_ENV
     from graphql_api.logs import log_config
+    from graphql_api.worker_lifetime import PARENT_PID_ENV
 
     if not 1 <= args.workers <= workers_max:
         print(f"error: --workers must be between 1 and {workers_max}", file=sys.stderr)
@@ -126,7 +126,8 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"demo book loaded; admin token: {token}")
         print(f"  try: curl -s http://{args.host}:{args.port}/graphql -H 'Authorization: Bearer {token}' "
               "-H 'Content-Type: application/json' "
-              "-d '{\"query\": \"{ account(code: \\\"liabilities:wallets:U1001\\\") { balance { available { formatted } } } }\"}'")
+              "-d '{\"query\": \"{ account(code: \\\"liabilities:wallets:U1001\\\") "
+              "{ balance { available { formatted } } } }\"}'")
     print(f"serving the ledger GraphQL API at http://{args.host}:{args.port}/graphql (GraphiQL in a browser); "
           "Ctrl-C stops", flush=True)
     # uvicorn handles SIGINT/SIGTERM: it stops accepting, lets in-flight requests finish, and runs

@@ -137,10 +137,10 @@ def conn(db_url: str) -> Iterator[psycopg.Connection[Any]]:
 @pytest.fixture
 def api(db_url: str) -> Iterator[Any]:
     """The GraphQL app on the test database, called over HTTP (see tests/graphql_client.py)."""
+    from graphql_client import Api
     from starlette.testclient import TestClient
 
     from graphql_api.app import create_app
-    from graphql_client import Api
 
     with TestClient(create_app(db_url)) as client:
         yield Api(client, db_url)

@@ -273,7 +273,7 @@ class Model:
             return release
         if hold.expired:
             return refused(HoldExpired)
-        if request.amount is not None and (len(hold.legs) != 2 or request.amount > max(l.amount for l in hold.legs)):
+        if request.amount is not None and (len(hold.legs) != 2 or request.amount > max(leg.amount for leg in hold.legs)):
             return refused(ValidationError)
         return release + tuple(ModelLeg(leg.account, leg.side, request.amount or leg.amount, POSTED)
                                for leg in hold.legs)

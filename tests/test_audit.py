@@ -7,13 +7,13 @@ import io
 
 import psycopg
 import pytest
-
 from book import BANK, MERCHANT_M1, WALLET_U1, WALLET_U2, open_book, spend, top_up
+
+from ledger.accounts import Side
 from ledger.audit import audit_digest, chain_hash, entry_payload, entry_payload_v2, genesis_hash, verify
 from ledger.epoch import epoch_us
-from ledger_cli.main import main
-from ledger.accounts import Side
 from ledger.posting import Hold, Leg, post_one
+from ledger_cli.main import main
 
 
 def _book_with_history(conn) -> dict[str, int]:
@@ -76,7 +76,8 @@ def test_the_chain_hash_is_recomputable_outside_the_database(conn):
 @pytest.mark.parametrize("statement, expected", [
     ("update ledger.entries set amount = amount + 1 where account_id = %s and account_version = 2",
      "entry version 2"),
-    ("update ledger.entries set posted_balance_after = 1, pending_balance_after = 1 where account_id = %s and account_version = 1",
+    ("update ledger.entries set posted_balance_after = 1, pending_balance_after = 1"
+     " where account_id = %s and account_version = 1",
      "balances after"),
     ("update ledger.entries set effective_at = effective_at - interval '1 day' where account_id = %s and account_version = 3",
      "hash does not chain"),

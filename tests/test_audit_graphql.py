@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 from ledger import calendar
 from ledger.accounts import AccountType, NewAccount, Side, create_account
@@ -37,7 +37,7 @@ IMPORT = """mutation($input: ImportBankStatementInput!) {
 
 
 def _at(day: int) -> datetime:
-    return datetime(2026, 10, day, 4, tzinfo=timezone.utc)
+    return datetime(2026, 10, day, 4, tzinfo=UTC)
 
 
 def _book(conn):

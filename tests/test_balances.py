@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from book import BANK, MERCHANT_M1, WALLET_U1, WALLET_U2, open_book, spend, top_up
+
 from ledger.accounts import AccountType, NewAccount, Side, create_account
 from ledger.balances import balance, rollup
 from ledger.journal import TrialBalanceLine, TrialBalanceTotal, trial_balance, trial_balance_totals
@@ -23,7 +24,7 @@ def _top_up_at(conn, amount: int, key: str, effective_at: datetime) -> None:
 
 def test_as_of_an_effective_time(conn):
     ids = open_book(conn)
-    day = datetime(2026, 3, 1, tzinfo=timezone.utc)
+    day = datetime(2026, 3, 1, tzinfo=UTC)
     _top_up_at(conn, 100, "a", day)
     _top_up_at(conn, 200, "b", day + timedelta(days=2))
     _top_up_at(conn, 400, "c", day + timedelta(days=4))
@@ -36,7 +37,7 @@ def test_as_of_an_effective_time(conn):
 
 def test_as_known_at_a_recorded_time_ignores_later_backdated_postings(conn):
     ids = open_book(conn)
-    day = datetime(2026, 3, 1, tzinfo=timezone.utc)
+    day = datetime(2026, 3, 1, tzinfo=UTC)
     _top_up_at(conn, 100, "a", day)
     printed_at = _now(conn)
     _top_up_at(conn, 50, "late", day - timedelta(days=1))  # backdated, learnt after the print
@@ -45,7 +46,7 @@ def test_as_known_at_a_recorded_time_ignores_later_backdated_postings(conn):
     assert balance(conn, wallet, as_of=day, known_at=printed_at).posted == 100
     assert balance(conn, wallet, as_of=day - timedelta(hours=1), known_at=printed_at).posted == 0
     assert balance(conn, wallet, known_at=printed_at).posted == 100
-    assert balance(conn, wallet, known_at=datetime(2000, 1, 1, tzinfo=timezone.utc)).posted == 0
+    assert balance(conn, wallet, known_at=datetime(2000, 1, 1, tzinfo=UTC)).posted == 0
 
 
 def test_available_as_known_at_a_recorded_time_counts_the_holds_open_then(conn):
@@ -83,13 +84,13 @@ def test_the_version_known_at_a_time_is_found_for_every_version(conn):
     def known(at):
         return conn.execute("select ledger.version_known_at(%s, %s)", (wallet, at)).fetchone()[0]
 
-    for version, recorded_at in rows:
+    for _version, recorded_at in rows:
         expected = max(v for v, r in rows if r <= recorded_at)
         assert known(recorded_at) == expected
         assert known(recorded_at - timedelta(microseconds=1)) == max((v for v, r in rows if r < recorded_at),
                                                                       default=0)
     assert known(rows[-1][1] + timedelta(days=1)) == rows[-1][0]
-    assert known(datetime(2000, 1, 1, tzinfo=timezone.utc)) == 0
+    assert known(datetime(2000, 1, 1, tzinfo=UTC)) == 0
     assert conn.execute("select ledger.version_known_at(%s, now())", (ids[WALLET_U2],)).fetchone()[0] == 0
     assert conn.execute("select ledger.version_known_at(-1, now())").fetchone()[0] is None
 
@@ -151,7 +152,7 @@ def test_a_contra_account_nets_its_category(conn):
 
 def test_rollup_as_of(conn):
     open_book(conn)
-    day = datetime(2026, 3, 1, tzinfo=timezone.utc)
+    day = datetime(2026, 3, 1, tzinfo=UTC)
     _top_up_at(conn, 100, "a", day)
     _top_up_at(conn, 200, "b", day + timedelta(days=2))
     assert rollup(conn, "liabilities:wallets", as_of=day + timedelta(days=1)) == [Money(100, "CNY")]
@@ -162,8 +163,9 @@ def test_trial_balance_is_zero_per_currency(conn):
     top_up(conn, WALLET_U1, 100, "t1")
     post_one(conn, spend(WALLET_U1, 40, "s1"))
     lines = trial_balance(conn)
-    assert sum(l.debit_balance for l in lines) == sum(l.credit_balance for l in lines) == 100
-    assert {l.code: (l.debit_balance, l.credit_balance) for l in lines if l.debit_balance or l.credit_balance} == {
+    assert sum(line.debit_balance for line in lines) == sum(line.credit_balance for line in lines) == 100
+    assert {line.code: (line.debit_balance, line.credit_balance) for line in lines
+            if line.debit_balance or line.credit_balance} == {
         BANK: (100, 0), WALLET_U1: (0, 60), MERCHANT_M1: (0, 40)}
 
 

@@ -6,19 +6,19 @@ the very instant a rule turns on instead of racing the clock."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
-
 from book import BANK, CAPPED, MERCHANT_M1, WALLET_U1, WALLET_U2, open_book, top_up
+
 from ledger.accounts import Side
 from ledger.errors import IdempotencyConflict, InsufficientFunds, LimitExceeded, PeriodClosed, ValidationError
 from ledger.periods import close_period
 from ledger.posting import Hold, Leg, PostHold, Reverse, Transfer, batch_size_max, post, post_one
 from ledger.statements import statement_page, statement_totals
 
-T = datetime(2026, 6, 1, 12, tzinfo=timezone.utc)
+T = datetime(2026, 6, 1, 12, tzinfo=UTC)
 US = timedelta(microseconds=1)
 LEGS = [{"account": BANK, "side": "debit", "amount": 5}, {"account": WALLET_U1, "side": "credit", "amount": 5}]
 
@@ -69,7 +69,7 @@ def test_a_hold_takes_effect_when_it_is_made(conn):
     top_up(conn, WALLET_U1, 100, "fund")
     with pytest.raises(ValidationError, match="takes effect when it is made") as caught:
         post_one(conn, Hold("h", "payment.authorize", [Leg(WALLET_U1, Side.DEBIT, 10), Leg(MERCHANT_M1, Side.CREDIT, 10)],
-                            effective_at=datetime.now(timezone.utc) - timedelta(days=1)))
+                            effective_at=datetime.now(UTC) - timedelta(days=1)))
     assert caught.value.details["field"] == "effectiveAt"
     assert ids
 
@@ -91,7 +91,7 @@ def test_a_batch_holds_at_most_the_batch_size(conn):
 def _hold(conn, amount=30, legs=None, key="h"):
     legs = legs or [Leg(WALLET_U1, Side.DEBIT, amount), Leg(MERCHANT_M1, Side.CREDIT, amount)]
     hold_id = post_one(conn, Hold(key, "payment.authorize", legs,
-                                  expires_at=datetime.now(timezone.utc) + timedelta(hours=1))).transaction_id
+                                  expires_at=datetime.now(UTC) + timedelta(hours=1))).transaction_id
     expires_at = conn.execute("select expires_at from ledger.transactions where id = %s", (hold_id,)).fetchone()[0]
     return hold_id, expires_at
 
@@ -148,7 +148,7 @@ def test_a_replay_must_match_in_effective_time_and_posted_amount(conn):
 def test_an_incoming_hold_counts_against_the_highest_balance(conn):
     open_book(conn)
     post_one(conn, Hold("in", "wallet.top_up", [Leg(BANK, Side.DEBIT, 800), Leg(CAPPED, Side.CREDIT, 800)],
-                        expires_at=datetime.now(timezone.utc) + timedelta(hours=1)))
+                        expires_at=datetime.now(UTC) + timedelta(hours=1)))
     with pytest.raises(LimitExceeded, match="would reach 1100; its balance may not exceed 1000"):
         post_one(conn, Transfer("more", "wallet.top_up", [Leg(BANK, Side.DEBIT, 300), Leg(CAPPED, Side.CREDIT, 300)]))
     post_one(conn, Transfer("fits", "wallet.top_up", [Leg(BANK, Side.DEBIT, 200), Leg(CAPPED, Side.CREDIT, 200)]))
@@ -183,7 +183,7 @@ def test_a_period_closes_once_and_only_once_it_has_ended(conn):
     with pytest.raises(PeriodClosed, match="already closed until"):
         close_period(conn, T)
     with pytest.raises(ValidationError, match="has not ended") as caught:
-        close_period(conn, datetime.now(timezone.utc) + timedelta(hours=1))
+        close_period(conn, datetime.now(UTC) + timedelta(hours=1))
     assert caught.value.details["field"] == "until"
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -11,7 +11,7 @@ import pytest
 from ledger import calendar
 from ledger.errors import ValidationError
 
-SHANGHAI_MIDNIGHT = datetime(2026, 3, 1, 16, 0, tzinfo=timezone.utc)  # 2026-03-02 00:00 in Shanghai
+SHANGHAI_MIDNIGHT = datetime(2026, 3, 1, 16, 0, tzinfo=UTC)  # 2026-03-02 00:00 in Shanghai
 LAST_INSTANT = SHANGHAI_MIDNIGHT - timedelta(microseconds=1)          # 2026-03-01 23:59:59.999999 there
 
 
@@ -33,10 +33,10 @@ def test_default_zone_is_shanghai_and_a_day_is_midnight_to_midnight_there(monkey
 
 def test_the_zone_is_configurable_per_deployment(monkeypatch: Any) -> None:
     monkeypatch.setenv(calendar.time_zone_variable, "Europe/London")
-    assert calendar.day_start(date(2026, 3, 2)) == datetime(2026, 3, 2, 0, 0, tzinfo=timezone.utc)
-    assert calendar.day_start(date(2026, 7, 2)) == datetime(2026, 7, 1, 23, 0, tzinfo=timezone.utc)  # BST
+    assert calendar.day_start(date(2026, 3, 2)) == datetime(2026, 3, 2, 0, 0, tzinfo=UTC)
+    assert calendar.day_start(date(2026, 7, 2)) == datetime(2026, 7, 1, 23, 0, tzinfo=UTC)  # BST
     assert calendar.business_date(SHANGHAI_MIDNIGHT) == date(2026, 3, 1)
-    assert calendar.parse_instant("2026-03-02", field="from") == datetime(2026, 3, 2, tzinfo=timezone.utc)
+    assert calendar.parse_instant("2026-03-02", field="from") == datetime(2026, 3, 2, tzinfo=UTC)
     monkeypatch.setenv(calendar.time_zone_variable, "Asia/Shanghai")
     assert calendar.day_start(date(2026, 3, 2)) == SHANGHAI_MIDNIGHT
 

@@ -7,11 +7,19 @@ import pytest
 
 from ledger.accounts import AccountType, NewAccount, Side, create_account
 from ledger.checkpoints import (
-    account_heads_as_of, digest_of_accounts, digest_of_heads, heads_as_of, list_checkpoints, parse_digest, store_checkpoint, take_digest, verify_digest,
+    account_heads_as_of,
+    digest_of_accounts,
+    digest_of_heads,
+    heads_as_of,
+    list_checkpoints,
+    parse_digest,
+    store_checkpoint,
+    take_digest,
+    verify_digest,
 )
-from ledger_cli.main import main
 from ledger.errors import LedgerError, ValidationError
 from ledger.posting import Leg, Transfer, post
+from ledger_cli.main import main
 
 
 def _setup(conn):

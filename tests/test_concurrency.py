@@ -45,7 +45,7 @@ def _worker(db_url: str, worker: int, seed: int) -> dict[str, object]:
                 except (InsufficientFunds, LimitExceeded):
                     outcome["refused"] = int(outcome["refused"]) + 1  # type: ignore[call-overload]
                     break
-                except Exception as exc:  # anything else is a failure the test reports
+                except Exception as exc:  # noqa: BLE001 - anything else is a failure the test reports
                     outcome["unexpected"].append(repr(exc))  # type: ignore[union-attr]
                     break
                 if all(r.replayed for r in results):

@@ -4,7 +4,7 @@ provisioning, write-off and recovery; the books balance after every mix."""
 from __future__ import annotations
 
 import threading
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
 
@@ -18,11 +18,10 @@ from ledger.balances import rollup
 from ledger.errors import IdempotencyConflict, InsufficientFunds, ValidationError
 from ledger.journal import trial_balance
 from ledger.posting import Leg, Transfer, post
-from ledger.products import chart
-from ledger.products import credit, credit_day, credit_repay, credit_view
+from ledger.products import chart, credit, credit_day, credit_repay, credit_view
 from ledger.products.onboarding import onboard_customer, onboard_merchant
 
-UTC = timezone.utc
+UTC = UTC
 
 
 def _fund_wallet(conn, customer: str, amount: int) -> None:
@@ -329,8 +328,8 @@ def test_settings_loaded_and_validated(conn):
 
 
 def test_demo_has_a_loan_in_every_bucket(conn):
-    from ledger.demo import loader
     from ledger.demo import credit as credit_demo
+    from ledger.demo import loader
 
     steps = loader.DEMO_STEPS[:loader.DEMO_STEPS.index(credit_demo.load_credit_demo) + 1]
     for _ in range(2):  # the second load replays and writes nothing new

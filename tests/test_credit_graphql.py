@@ -3,7 +3,7 @@ allocation order, partial and early repayment, write-off and recovery; the books
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from ledger import calendar
 from ledger.accounts import Side
@@ -68,7 +68,7 @@ def _setup(conn, api, *, limit: int = 1_000_000, wallet: int = 500_000) -> None:
 def _days_ago(days: int) -> str:
     """10:00 in Shanghai `days` ago (or a minute ago, if that is earlier today than 10:00)."""
     moment = calendar.day_start(calendar.today() - timedelta(days=days)) + timedelta(hours=10)
-    return min(moment, datetime.now(timezone.utc) - timedelta(minutes=1)).isoformat()
+    return min(moment, datetime.now(UTC) - timedelta(minutes=1)).isoformat()
 
 
 def _purchase(api, key: str, amount: int, days_ago: int) -> dict:

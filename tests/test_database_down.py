@@ -8,17 +8,17 @@ import time
 
 import psycopg
 import pytest
+from book import BANK, WALLET_U1, open_book
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from starlette.testclient import TestClient
-
-from book import BANK, WALLET_U1, open_book
-from graphql_api.app import create_app
-from graphql_api.context import Limits
-from ledger.tokens import create_token
 from test_database_restart import terminate_backends
 from test_graphql_mutations import POST, transfer
 from test_serve import free_port
+
+from graphql_api.app import create_app
+from graphql_api.context import Limits
+from ledger.tokens import create_token
 
 DOWN = Limits(pool_size_min=1, pool_timeout_s=1)
 BALANCE = """query($code: String!) { account(code: $code) { balance { posted { amount } } } }"""

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import psycopg
 import pytest
+from book import WALLET_U1, open_book, top_up
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from starlette.testclient import TestClient
 
-from book import WALLET_U1, open_book, top_up
 from graphql_api.app import create_app
 from graphql_api.context import AppState, Limits
 from ledger.errors import DatabaseUnavailable
@@ -120,9 +120,8 @@ class ConnectionBreaker:
 
 
 def test_over_http_a_query_is_retried_and_a_mutation_is_not(db_url, conn):
-    from test_graphql_mutations import POST, transfer
-
     from book import BANK
+    from test_graphql_mutations import POST, transfer
 
     open_book(conn)
     top_up(conn, WALLET_U1, 70, "before")

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 from ledger.epoch import epoch_us, from_epoch_us
 
 
 def test_known_values_and_round_trip() -> None:
-    assert epoch_us(datetime(1970, 1, 1, tzinfo=timezone.utc)) == 0
-    assert epoch_us(datetime(2026, 1, 1, 0, 0, 0, 1, tzinfo=timezone.utc)) == 1_767_225_600_000_001
-    assert epoch_us(datetime(1969, 12, 31, 23, 59, 59, 999_999, tzinfo=timezone.utc)) == -1
+    assert epoch_us(datetime(1970, 1, 1, tzinfo=UTC)) == 0
+    assert epoch_us(datetime(2026, 1, 1, 0, 0, 0, 1, tzinfo=UTC)) == 1_767_225_600_000_001
+    assert epoch_us(datetime(1969, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC)) == -1
     east = datetime(2026, 1, 1, 8, tzinfo=timezone(timedelta(hours=8)))
-    assert epoch_us(east) == epoch_us(datetime(2026, 1, 1, tzinfo=timezone.utc))
+    assert epoch_us(east) == epoch_us(datetime(2026, 1, 1, tzinfo=UTC))
     for value in (0, 1, -1, 1_767_225_600_123_456, 253_402_300_799_999_999):
         assert epoch_us(from_epoch_us(value)) == value
     assert from_epoch_us(1_767_225_600_000_001).utcoffset() == timedelta(0)

@@ -11,11 +11,11 @@ import psycopg
 import pytest
 
 from ledger import calendar
+from ledger.accounts import Side, get_account
 from ledger.audit import verify
 from ledger.balances import balances_now
 from ledger.errors import IdempotencyConflict, LedgerError, ValidationError
 from ledger.journal import entries_of_transactions, trial_balance
-from ledger.accounts import Side, get_account
 from ledger.posting import Leg, Transfer, post
 from ledger.products import chart
 from ledger.products import factoring as f
@@ -90,7 +90,7 @@ def test_thirty_days_then_the_buyer_pays(conn: psycopg.Connection[Any]) -> None:
     assert (paid.fee_fen, paid.principal_fen, paid.remainder_fen, paid.remitted_fen) == (
         600_000, 80_000_000, 19_400_000, 19_400_000)
     legs = entries_of_transactions(conn, [paid.transaction_ids[0]])[paid.transaction_ids[0]]
-    codes = {a.id: a.code for a in map(lambda e: get_account_by_id(conn, e.account_id), legs)}
+    codes = {a.id: a.code for a in (get_account_by_id(conn, e.account_id) for e in legs)}
     assert sorted((codes[e.account_id], e.side, e.amount) for e in legs) == sorted([
         (chart.supplier_payable("S1"), "debit", INVOICE_FEN), (chart.OWN_FUNDS, "credit", INVOICE_FEN),
         (chart.OWN_FUNDS, "debit", INVOICE_FEN), (f.advance_code(made.id), "credit", 80_000_000),

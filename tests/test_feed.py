@@ -9,10 +9,10 @@ import psycopg
 import pytest
 
 from ledger.accounts import AccountType, NewAccount, Side, create_account
-from ledger_cli.main import main
 from ledger.errors import ValidationError
 from ledger.feed import FeedItem, journal_page, page_size_max
 from ledger.posting import Leg, Transfer, post
+from ledger_cli.main import main
 
 HORIZON_WAIT_S = 30  # another session on a shared server may briefly hold the horizon back
 

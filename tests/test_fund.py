@@ -4,12 +4,13 @@ income pass, the 7-day yield, and the books staying whole after a mix."""
 from __future__ import annotations
 
 import random
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import psycopg
 import pytest
+from published import YUEBAO_CSV, yuebao_days, yuebao_incomes
 
 from ledger import calendar
 from ledger.accounts import AccountType, Side, get_account
@@ -20,7 +21,6 @@ from ledger.journal import trial_balance
 from ledger.posting import Leg, Transfer, post_one
 from ledger.products import chart, fund, fund_income
 from ledger.products.fund_math import daily_income_fen
-from published import YUEBAO_CSV, yuebao_days, yuebao_incomes
 
 Conn = psycopg.Connection[Any]
 _BANK = "B1"
@@ -164,7 +164,7 @@ def test_income_counts_the_balance_at_the_days_end_and_compounds(conn: Conn) -> 
     # Subscribed after 2014-01-01 ended in Beijing (16:00 UTC): no income for that day.
     _customer(conn, "LATE", 1_000_000)
     fund.subscribe(conn, idempotency_key="late", customer_id="LATE", fund_id="YEB", amount_fen=1_000_000,
-                   effective_at=datetime(2014, 1, 1, 16, 0, tzinfo=timezone.utc))
+                   effective_at=datetime(2014, 1, 1, 16, 0, tzinfo=UTC))
     fund_income.publish_income(conn, "YEB", date(2014, 1, 1), "1.7807", progress=None)
     fund_income.publish_income(conn, "YEB", date(2014, 1, 2), "1.8092", progress=None)
     # Day 2 pays on day 1's income too: floor(1,000,178 x 1.8092 / 10000) = 180.

@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 import psycopg
+from published import yuebao_incomes
 
 from ledger import calendar
 from ledger.accounts import AccountType, Side
@@ -16,7 +17,6 @@ from ledger.journal import trial_balance
 from ledger.posting import Leg, Transfer, post_one
 from ledger.products import chart, fund
 from ledger.products.onboarding import onboard_customer
-from published import yuebao_incomes
 
 Conn = psycopg.Connection[Any]
 _CLEARING = chart.bank_clearing("B1")

@@ -6,13 +6,14 @@ from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 
 import pytest
-
 from published import yuebao_days
+
 from ledger.products.fund_math import (
     daily_income_fen,
     parse_income_per_10k,
     seven_day_yield_percent,
 )
+
 
 def _published() -> list[tuple[date, Decimal, Decimal]]:
     """(date, income per 10k, published 7-day yield) per day, in date order."""
@@ -42,7 +43,7 @@ def test_published_data_is_complete() -> None:
     rows = _published()
     days = [day for day, _, _ in rows]
     assert days[0] == date(2013, 7, 1) and days[-1] == date(2014, 8, 31)
-    assert all((b - a).days == 1 for a, b in zip(days, days[1:]))
+    assert all((b - a).days == 1 for a, b in zip(days, days[1:], strict=True))
 
 
 def test_worked_example_2014_01_01_to_07() -> None:

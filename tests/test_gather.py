@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import threading
 
+from book import WALLET_U1, WALLET_U2, open_book, spend, top_up
 from psycopg_pool import ConnectionPool
 
-from book import WALLET_U1, WALLET_U2, open_book, spend, top_up
 from ledger.balances import balance
 from ledger.errors import AccountNotFound, HoldNotFound, InsufficientFunds
 from ledger.gather import Gatherer, post_gathered
@@ -41,7 +41,7 @@ def test_threads_share_batches_and_limits_still_hold(db_url):
         def client(i: int) -> None:
             try:
                 outcomes[i] = gatherer.submit(spend(WALLET_U1, 50, f"s{i}", to=WALLET_U2))
-            except Exception as exc:  # the outcome is what the test inspects
+            except Exception as exc:  # noqa: BLE001 - the outcome is what the test inspects
                 outcomes[i] = exc
 
         threads = [threading.Thread(target=client, args=(i,)) for i in range(40)]

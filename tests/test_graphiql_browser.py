@@ -19,8 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from book import WALLET_U1, open_book, top_up
+
 from ledger.tokens import create_token
 
 CHROMIUM = "/usr/bin/chromium"

@@ -5,6 +5,7 @@ operators post; admins also create accounts and close periods (see test_graphql_
 from __future__ import annotations
 
 from book import BANK, MERCHANT_M1, WALLET_U1, WALLET_U2, open_book, spend, top_up
+
 from ledger.posting import post
 from ledger.tokens import revoke_token
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from book import BANK, MERCHANT_M1, WALLET_U1, open_book, spend, top_up
+
 from graphql_api.context import AppState, Limits
 from graphql_api.core.gather import PostGatherer
 from ledger.accounts import Side

@@ -6,12 +6,12 @@ from __future__ import annotations
 import logging
 
 import psycopg
+from book import WALLET_U1, open_book
+from graphql_client import Api
 from starlette.testclient import TestClient
 
-from book import WALLET_U1, open_book
 from graphql_api.app import create_app
 from graphql_api.context import Limits
-from graphql_client import Api
 from ledger.accounts import AccountType, NewAccount, create_account
 
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from book import BANK, CAPPED, MERCHANT_M1, USD_BANK, WALLET_U1, WALLET_U2, open_book, top_up
+
 from ledger.accounts import AccountStatus, set_status
 from ledger.periods import close_period
 
@@ -63,7 +64,7 @@ def test_post_transaction_then_replay(api, conn):
     tx = first["transaction"]
     assert (tx["idempotencyKey"], tx["kind"], tx["description"]) == ("top-up-1", "wallet.top_up", "Top-up")
     assert tx["metadata"] == {"channel": "online"}
-    assert datetime.fromisoformat(tx["effectiveAt"]) == datetime(2026, 1, 5, 2, tzinfo=timezone.utc)
+    assert datetime.fromisoformat(tx["effectiveAt"]) == datetime(2026, 1, 5, 2, tzinfo=UTC)
     assert {(e["account"]["code"], e["side"], e["amount"]["amount"], e["layer"]) for e in tx["entries"]} == {
         (BANK, "DEBIT", "100000", "POSTED"), (WALLET_U1, "CREDIT", "100000", "POSTED")}
     again = post(api, "top-up-1", legs, description="Top-up", metadata={"channel": "online"},
@@ -104,9 +105,9 @@ def test_frozen_account_and_closed_period(api, conn):
     set_status(conn, WALLET_U2, AccountStatus.FROZEN, "KYC review")
     frozen = post(api, "f", [(BANK, "DEBIT", 5), (WALLET_U2, "CREDIT", 5)])
     assert (frozen["__typename"], frozen["code"]) == ("AccountFrozen", "ACCOUNT_FROZEN")
-    close_period(conn, datetime.now(timezone.utc) - timedelta(days=1))
+    close_period(conn, datetime.now(UTC) - timedelta(days=1))
     closed = post(api, "p", [(BANK, "DEBIT", 5), (WALLET_U1, "CREDIT", 5)],
-                  effectiveAt=(datetime.now(timezone.utc) - timedelta(days=2)).isoformat())
+                  effectiveAt=(datetime.now(UTC) - timedelta(days=2)).isoformat())
     assert (closed["__typename"], closed["code"]) == ("PeriodClosed", "PERIOD_CLOSED")
 
 
@@ -194,7 +195,7 @@ def test_create_account(api):
 
 def test_close_period(api, conn):
     open_book(conn)
-    until = (datetime.now(timezone.utc) - timedelta(days=3)).replace(microsecond=0)
+    until = (datetime.now(UTC) - timedelta(days=3)).replace(microsecond=0)
     assert api.data(CLOSE, {"until": until.isoformat()}, role="operator")["closePeriod"]["__typename"] == "Forbidden"
     closed = api.data(CLOSE, {"until": until.isoformat()})["closePeriod"]
     assert closed["__typename"] == "BooksClosed" and datetime.fromisoformat(closed["closedUntil"]) == until

@@ -6,18 +6,18 @@ from __future__ import annotations
 import base64
 import json
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
-
 from book import BANK, MERCHANT_M1, WALLET_U1, WALLET_U2, open_book, spend, top_up
-from graphql_api.app import create_app
 from graphql_client import Api, StatementCounter
+
+from graphql_api.app import create_app
 from ledger.accounts import Side
 from ledger.posting import Leg, Transfer, post
 
-T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 ENTRIES = """query($code: String!, $first: Int, $after: String, $from: DateTime, $to: DateTime) {
   account(code: $code) { entries(first: $first, after: $after, from: $from, to: $to) {
@@ -100,7 +100,7 @@ def test_balance_as_of_and_known_at(api, conn):
     daily_top_ups(conn, WALLET_U1, 3, amount=1000)  # effective T0, T0+1d, T0+2d
     recorded_before_backdating = api.data('{ account(code: "liabilities:wallets:U1") { createdAt } }')
     time.sleep(0.01)
-    known = datetime.now(timezone.utc)
+    known = datetime.now(UTC)
     time.sleep(0.01)
     # Learnt later, effective on the first day: changes "as of" history but not what was known.
     post(conn, [Transfer("late", "wallet.top_up", [Leg(BANK, Side.DEBIT, 5), Leg(WALLET_U1, Side.CREDIT, 5)],

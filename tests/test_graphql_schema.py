@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from book import BANK, WALLET_U1, open_book
+
 from graphql_api.scalars import InvalidScalar, parse_datetime, parse_minor_units
 from graphql_api.schema import sdl
 

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from starlette.websockets import WebSocketDisconnect
-
 from book import WALLET_U1, WALLET_U2, open_book, top_up
+from starlette.websockets import WebSocketDisconnect
 
 SUBSCRIBE = """subscription($code: String!) { balanceChanged(accountCode: $code) {
   posted { amount } available { amount } } }"""

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from book import BANK, MERCHANT_M1, WALLET_U1, open_book, spend, top_up
+
 from ledger.accounts import Side
 from ledger.balances import balance
 from ledger.errors import (
@@ -105,10 +105,10 @@ def test_voiding_releases_the_hold(conn):
 def test_an_expired_hold_stops_counting_and_cannot_be_posted(conn):
     ids = open_book(conn)
     top_up(conn, WALLET_U1, 100000, "t1")
-    expires_at = datetime.now(timezone.utc) + timedelta(seconds=3)
+    expires_at = datetime.now(UTC) + timedelta(seconds=3)
     hold_id = _authorize(conn, expires_at=expires_at)
     assert balance(conn, ids[WALLET_U1]).available == 70100
-    time.sleep(max(0.0, (expires_at - datetime.now(timezone.utc)).total_seconds()) + 0.2)
+    time.sleep(max(0.0, (expires_at - datetime.now(UTC)).total_seconds()) + 0.2)
     assert balance(conn, ids[WALLET_U1]).available == 100000
     assert holds(conn, [hold_id])[hold_id].status is HoldStatus.EXPIRED
     post_one(conn, spend(WALLET_U1, 100000, "all"))  # the expired hold no longer reserves anything
@@ -122,10 +122,10 @@ def test_hold_expiry_must_be_within_the_lifetime(conn):
     open_book(conn)
     top_up(conn, WALLET_U1, 100000, "t1")
     with pytest.raises(ValidationError, match="must expire") as caught:
-        _authorize(conn, expires_at=datetime.now(timezone.utc) + timedelta(days=31))
+        _authorize(conn, expires_at=datetime.now(UTC) + timedelta(days=31))
     assert caught.value.field == "expiresAt"
     with pytest.raises(ValidationError, match="must expire"):
-        _authorize(conn, expires_at=datetime.now(timezone.utc) - timedelta(seconds=1))
+        _authorize(conn, expires_at=datetime.now(UTC) - timedelta(seconds=1))
 
 
 def test_unknown_holds_and_transactions(conn):
@@ -161,7 +161,7 @@ def test_a_reversal_respects_limits(conn):
 
 def test_a_closed_period_takes_no_postings(conn):
     open_book(conn)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     close_period(conn, now - timedelta(days=30))
     with pytest.raises(PeriodClosed, match="closed period"):
         post_one(conn, Transfer("old", "wallet.top_up", [Leg(BANK, Side.DEBIT, 1), Leg(WALLET_U1, Side.CREDIT, 1)],

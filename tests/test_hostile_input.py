@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import UTC
 from typing import Any
 
 import psycopg
@@ -309,7 +310,7 @@ def test_the_core_bounds_times_the_same_way(conn):
     before = transactions(conn)
     for when in [datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=14))),
                  datetime(9999, 12, 31, 23, 59, tzinfo=timezone(timedelta(hours=-12))),
-                 datetime(1969, 12, 31, tzinfo=timezone.utc),
+                 datetime(1969, 12, 31, tzinfo=UTC),
                  datetime(2026, 1, 1, tzinfo=timezone(timedelta(hours=5, microseconds=500_000))),
                  datetime(2026, 1, 1)]:
         with pytest.raises(ValidationError) as refused:

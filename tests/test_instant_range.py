@@ -5,20 +5,20 @@ cannot read is never written, so no committed posting can fail when it is read b
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import psycopg
 import psycopg.types.datetime
 import pytest
-
 from book import BANK, WALLET_U1, open_book
+
 from ledger.accounts import Side
 from ledger.errors import ValidationError, translate
 from ledger.journal import get_transactions
 from ledger.periods import close_period
 from ledger.posting import Leg, Transfer, post_one
 
-UTC = timezone.utc
+UTC = UTC
 
 
 def _transfer(key: str, **extra: object) -> dict[str, object]:

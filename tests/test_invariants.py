@@ -12,9 +12,9 @@ import time
 
 import psycopg
 import pytest
+from book import BANK, MERCHANT_M1, WALLET_U1, WALLET_U2, open_book, top_up
 from psycopg import errors as pg_errors
 
-from book import BANK, MERCHANT_M1, WALLET_U1, WALLET_U2, open_book, top_up
 from ledger.audit import verify
 from ledger.balances import balance
 
@@ -63,7 +63,7 @@ def test_each_layer_balances_on_its_own_at_commit(db_url, legs, match):
     with psycopg.connect(db_url) as conn:
         with conn.cursor() as cur:
             tx = _raw_transaction(cur, "raw-layers")
-            for (side, amount, layer), account in zip(legs, (BANK, WALLET_U1)):
+            for (side, amount, layer), account in zip(legs, (BANK, WALLET_U1), strict=True):
                 _raw_entry(cur, tx, ids[account], 1, side, amount, layer=layer)
         with pytest.raises(psycopg.Error, match=f"transaction {tx} does not balance: {match}"):
             conn.commit()
@@ -311,7 +311,7 @@ def _race(db_url: str, actions: list, barrier_parties: int) -> list:
             barrier.wait()
             try:
                 outcomes[index] = actions[index](conn)
-            except Exception as exc:  # the outcome is what the test inspects
+            except Exception as exc:  # noqa: BLE001 - the outcome is what the test inspects
                 outcomes[index] = exc
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(len(actions))]
@@ -324,6 +324,7 @@ def _race(db_url: str, actions: list, barrier_parties: int) -> list:
 
 def test_concurrent_spends_cannot_pass_a_limit(db_url):
     from book import spend
+
     from ledger.errors import InsufficientFunds
     from ledger.posting import post_one
 

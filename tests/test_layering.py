@@ -117,7 +117,8 @@ def test_an_upward_import_is_caught(module: str, source: str) -> None:
 
 
 @pytest.mark.parametrize(("module", "source"), [
-    ("ledger_cli.serve_commands", "def f():\n    from graphql_api.app import create_app\n    from ledger.demo.loader import load_demo\n"),
+    ("ledger_cli.serve_commands",
+     "def f():\n    from graphql_api.app import create_app\n    from ledger.demo.loader import load_demo\n"),
     ("graphql_api.fund.types", "from ledger.products import fund\nfrom ledger.tokens import Role\n"),
     ("ledger.products.fund_income", "from ledger.progress import Progress\n"),
     ("ledger.demo.fund", "from ledger.demo.anchor import demo_anchor\nfrom ledger.products import fund\n"),

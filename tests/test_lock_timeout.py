@@ -10,14 +10,14 @@ from typing import Any
 
 import psycopg
 import pytest
+from book import BANK, MERCHANT_M1, WALLET_U1, WALLET_U2, open_book, spend, top_up
+from graphql_client import Api
 from starlette.testclient import TestClient
 
-from book import BANK, MERCHANT_M1, WALLET_U1, WALLET_U2, open_book, spend, top_up
 from graphql_api.app import create_app
 from graphql_api.context import AppState, Limits
 from graphql_api.core.gather import PostGatherer
 from graphql_api.errors import error_result
-from graphql_client import Api
 from ledger.accounts import Side
 from ledger.balances import balance
 from ledger.errors import DatabaseUnavailable, LedgerError, LockTimeout, StatementTimeout, translate

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
-
 from book import BANK, WALLET_U1, WALLET_U2, open_book, spend, top_up
+
 from ledger.audit import verify
 from ledger.migrate import BEFORE_SPLIT, MigrationError, definitions, migrate, migrations, sql_dir
 from ledger.posting import post_one
@@ -233,7 +233,8 @@ def test_a_failing_migration_leaves_nothing_half_applied(empty_db, tmp_path: Pat
     with pytest.raises(psycopg.errors.DivisionByZero):
         migrate(empty_db, directory=tmp_path)
     with psycopg.connect(empty_db) as conn:
-        assert conn.execute("select to_regclass('ledger.a') is not null, to_regclass('ledger.b') is null").fetchone() == (True, True)
+        found = conn.execute("select to_regclass('ledger.a') is not null, to_regclass('ledger.b') is null").fetchone()
+        assert found == (True, True)
         assert [r[0] for r in conn.execute("select name from ledger.schema_migrations")] == ["0001_ok.sql"]
 
 

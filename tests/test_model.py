@@ -287,7 +287,7 @@ class LedgerMachine(RuleBasedStateMachine):
         specs = [NewAccount(self.real(BANK), "Bank", AccountType.ASSET, "CNY"),
                  NewAccount(self.real(USD_BANK), "USD bank", AccountType.ASSET, "USD"),
                  NewAccount(self.real(USD_WALLET), "USD wallet", AccountType.LIABILITY, "USD", min_balance=usd_min)]
-        for code, (low, high) in zip(WALLETS, limits):
+        for code, (low, high) in zip(WALLETS, limits, strict=True):
             specs.append(NewAccount(self.real(code), code, AccountType.LIABILITY, "CNY", min_balance=low,
                                     max_balance=high))
         for spec in specs:
@@ -733,7 +733,7 @@ def _serial_order(model: Model, results: list[list[tuple[Request, Result]]], now
         return not got[1] and got[0] not in state.txns
 
     def search(state: Model, positions: tuple[int, ...]) -> Model | None:
-        if all(p == len(steps) for p, steps in zip(positions, results)):
+        if all(p == len(steps) for p, steps in zip(positions, results, strict=True)):
             return state
         for thread, position in enumerate(positions):
             if position == len(results[thread]):

@@ -134,8 +134,9 @@ def test_serve_writes_json_log_lines_with_the_request_id(db_url, conn):
     import time
     import urllib.request
 
-    from ledger.tokens import create_token
     from test_graphiql_browser import free_port
+
+    from ledger.tokens import create_token
 
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "ledger_cli.main", "serve", "--port", str(port)],

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
-
 from book import BANK, CAPPED, MERCHANT_M1, USD_BANK, WALLET_U1, WALLET_U2, open_book, spend, top_up
+
 from ledger.accounts import AccountStatus, Side, set_status
 from ledger.balances import balance
 from ledger.errors import (
@@ -115,7 +115,8 @@ def test_a_sum_past_64_bits_is_refused_with_nothing_written(conn):
     ([Leg(BANK, Side.DEBIT, 9), Leg(WALLET_U1, Side.CREDIT, 10)], UnbalancedTransaction,
      "request 1 does not balance: CNY debits - credits = -1"),
     ([Leg(BANK, Side.DEBIT, 10)], ValidationError, "between 2 and 100 legs"),
-    ([Leg(BANK, Side.DEBIT, 10), Leg("liabilities:wallets:NOPE", Side.CREDIT, 10)], AccountNotFound, "no account with code liabilities:wallets:NOPE"),
+    ([Leg(BANK, Side.DEBIT, 10), Leg("liabilities:wallets:NOPE", Side.CREDIT, 10)], AccountNotFound,
+     "no account with code liabilities:wallets:NOPE"),
     ([Leg(USD_BANK, Side.DEBIT, 10), Leg(WALLET_U1, Side.CREDIT, 10)], CurrencyMismatch, "mixes currencies"),
     ([Leg(BANK, Side.DEBIT, 10), Leg(WALLET_U1, Side.CREDIT, 10, currency="USD")], CurrencyMismatch, "is in CNY, the leg in USD"),
     ([Leg(BANK, "sideways", 10), Leg(WALLET_U1, Side.CREDIT, 10)], ValidationError, "side must be debit or credit"),
@@ -219,13 +220,14 @@ def test_a_frozen_account_takes_no_postings_and_the_change_is_recorded(conn):
 
 def test_effective_time_may_be_backdated_and_only_a_little_in_the_future(conn):
     open_book(conn)
-    past = datetime.now(timezone.utc) - timedelta(days=400)
-    post_one(conn, Transfer("old", "wallet.top_up", [Leg(BANK, Side.DEBIT, 5), Leg(WALLET_U1, Side.CREDIT, 5)], effective_at=past))
-    soon = datetime.now(timezone.utc) + timedelta(days=6)
-    post_one(conn, Transfer("soon", "wallet.top_up", [Leg(BANK, Side.DEBIT, 5), Leg(WALLET_U1, Side.CREDIT, 5)], effective_at=soon))
-    far = datetime.now(timezone.utc) + timedelta(days=8)
+    past = datetime.now(UTC) - timedelta(days=400)
+    five = [Leg(BANK, Side.DEBIT, 5), Leg(WALLET_U1, Side.CREDIT, 5)]
+    post_one(conn, Transfer("old", "wallet.top_up", five, effective_at=past))
+    soon = datetime.now(UTC) + timedelta(days=6)
+    post_one(conn, Transfer("soon", "wallet.top_up", five, effective_at=soon))
+    far = datetime.now(UTC) + timedelta(days=8)
     with pytest.raises(ValidationError, match="in the future") as caught:
-        post_one(conn, Transfer("far", "wallet.top_up", [Leg(BANK, Side.DEBIT, 5), Leg(WALLET_U1, Side.CREDIT, 5)], effective_at=far))
+        post_one(conn, Transfer("far", "wallet.top_up", five, effective_at=far))
     assert caught.value.field == "effectiveAt"
 
 

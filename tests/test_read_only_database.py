@@ -10,15 +10,15 @@ import time
 
 import psycopg
 import pytest
+from book import BANK, WALLET_U1, open_book
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
+from test_graphql_mutations import POST, transfer
+from test_serve import CLI, free_port, request
 
 from ledger.migrate import MigrationError, database_read_only, migrate
 from ledger.tokens import create_token
 from ledger_cli.main import main
-from book import BANK, WALLET_U1, open_book
-from test_graphql_mutations import POST, transfer
-from test_serve import CLI, free_port, request
 
 
 @pytest.fixture

@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import psycopg
 import pytest
 
 from ledger.accounts import AccountType, NewAccount, Side, create_account
-from ledger_cli.main import main
 from ledger.errors import AccountNotFound, ValidationError
 from ledger.posting import Leg, Transfer, post
 from ledger.reconcile import BankFileInvalid, ReconciliationNotFound, get_reconciliation, parse_bank_csv, reconcile
+from ledger_cli.main import main
 
 BANK = "assets:reserves:icbc"
 WALLET = "liabilities:wallets:u1"
 
-STATEMENT = """date,reference,amount,description
+STATEMENT = b"""date,reference,amount,description
 2026-10-02,REF1,25.50,top-up u1
 2026-10-05,,-10.05,withdrawal
 2026-10-07,XYZ,99.00,unknown receipt
@@ -25,11 +25,11 @@ STATEMENT = """date,reference,amount,description
 2026-10-03,,1.00,first of two
 2026-10-04,,1.00,second of two
 2026-10-06,wd-key-7,-3.00,by idempotency key
-""".encode()
+"""
 
 
 def _at(day: int) -> datetime:
-    return datetime(2026, 10 if day > 0 else 9, day if day > 0 else 30 + day, 4, tzinfo=timezone.utc)
+    return datetime(2026, 10 if day > 0 else 9, day if day > 0 else 30 + day, 4, tzinfo=UTC)
 
 
 def _move(key, amount_fen, day, *, reference=None):

@@ -9,7 +9,7 @@ import io
 import json
 import random
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 
 import psycopg
 import pytest
@@ -95,7 +95,7 @@ def _file(rows: list[Row], *, encoding: str) -> bytes:
 
 
 def _at(day: date) -> datetime:
-    return datetime.combine(day, time(4), tzinfo=timezone.utc)   # noon in the business time zone
+    return datetime.combine(day, time(4), tzinfo=UTC)   # noon in the business time zone
 
 
 def _book(conn, ledger) -> dict[str, int]:
@@ -107,7 +107,7 @@ def _book(conn, ledger) -> dict[str, int]:
             [Leg(WALLET, Side.DEBIT, -amount), Leg(BANK, Side.CREDIT, -amount)]
         transfers.append(Transfer(key, "bank.move", legs, effective_at=_at(day),
                                   metadata={"bank_reference": reference} if reference else {}))
-    return {key: p.transaction_id for (key, *_), p in zip(ledger, post(conn, transfers))}
+    return {key: p.transaction_id for (key, *_), p in zip(ledger, post(conn, transfers), strict=True)}
 
 
 @pytest.mark.parametrize("encoding", ["utf-8", "gbk"])
@@ -221,7 +221,7 @@ def test_breaks_are_resolved_once_with_a_reason_and_a_user(conn, api, db_url, mo
     # U+2028 inside a field is text: the bad amount is on line 4 (str.splitlines would say 5)
     ("date,reference,amount,description\n2026-10-01,a,1.00,x\u2028y\n2026-10-02,b,2.00,\n2026-10-03,c,x,\n"
      .encode(), 4, "not a number"),
-    ("date,reference,amount\r\n2026-10-01,a,\"1,00\"\r\n".encode(), 2, "not a number"),
+    (b"date,reference,amount\r\n2026-10-01,a,\"1,00\"\r\n", 2, "not a number"),
     (b"date,reference,amount\n2026-10-01,a,(-1.00)\n", 2, "not a number"),
     (b"date,reference,amount\n2026-10-01,a,1,000.00\n", 2, "expected 3 fields"),
     (b"date,reference,amount\n2026-10-01,a,1.00\r2026-10-02,b,2.00\n", 2, "not valid CSV"),
@@ -235,8 +235,8 @@ def test_bad_files_are_refused_naming_the_right_line(data, line, words):
 
 
 def test_bank_number_formats():
-    data = "date,reference,amount\r\n2026-10-01,,\"2,500.00\"\r\n2026-10-01,,(1.00)\r\n2026-10-01,,+1.00\r\n" \
-           "2026-10-01,,\"(1,234,567.89)\"\r\n2026-10-01,,-0.5\r\n".encode()
+    data = b"date,reference,amount\r\n2026-10-01,,\"2,500.00\"\r\n2026-10-01,,(1.00)\r\n2026-10-01,,+1.00\r\n" \
+           b"2026-10-01,,\"(1,234,567.89)\"\r\n2026-10-01,,-0.5\r\n"
     assert [x.amount for x in read_bank_file(data, "CNY").lines] == [250_000, -100, 100, -123_456_789, -50]
 
 

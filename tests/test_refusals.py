@@ -4,16 +4,15 @@ leaves the key free."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
-
 from book import BANK, MERCHANT_M1, WALLET_U1, open_book, spend, top_up
+
 from ledger.accounts import Side
 from ledger.balances import balance
-from ledger.errors import (AppendOnly, IdempotencyConflict, InsufficientFunds, UnbalancedTransaction,
-                           ValidationError)
+from ledger.errors import AppendOnly, IdempotencyConflict, InsufficientFunds, UnbalancedTransaction, ValidationError
 from ledger.gather import post_gathered
 from ledger.posting import Leg, Posted, Transfer, post_one
 
@@ -53,7 +52,7 @@ def test_a_gathered_refusal_is_recorded_for_its_own_key_only(conn):
 
 def test_malformed_requests_leave_the_key_free(conn):
     open_book(conn)
-    ahead = datetime.now(timezone.utc) + timedelta(days=30)
+    ahead = datetime.now(UTC) + timedelta(days=30)
     with pytest.raises(ValidationError):
         post_one(conn, Transfer("k", "wallet.top_up", [Leg(BANK, Side.DEBIT, 5), Leg(WALLET_U1, Side.CREDIT, 5)],
                                 effective_at=ahead))

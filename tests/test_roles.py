@@ -7,9 +7,9 @@ import hashlib
 
 import psycopg
 import pytest
+from book import BANK, WALLET_U1, open_book, top_up
 from psycopg import sql
 
-from book import BANK, WALLET_U1, open_book, top_up
 from ledger.checkpoints import store_checkpoint, verify_digest
 from ledger.tokens import create_token, principal_for
 
@@ -52,7 +52,8 @@ APP_FORBIDDEN = [
     "update ledger.accounts set min_balance = -1000",
     "insert into ledger.account_status_changes (account_id, status) select id, 'frozen' from ledger.accounts",
     "insert into ledger.checkpoints (digest, position, accounts, entries) values ('v2:1:1::' || repeat('0', 64), '1:1:', 0, 0)",
-    "insert into ledger.checkpoint_heads (checkpoint_id, account_id, version, hash) select 1, id, 0, '\\x00' from ledger.accounts",
+    "insert into ledger.checkpoint_heads (checkpoint_id, account_id, version, hash)"
+    " select 1, id, 0, '\\x00' from ledger.accounts",
     "insert into ledger.transactions (idempotency_key, fingerprint, kind, effective_at) values ('x', '\\x00', 'a', now())",
     "update ledger.balances set version = 0",
     "delete from ledger.entries",

@@ -140,7 +140,7 @@ def test_split_always_adds_up() -> None:
             parts = split_largest_remainder(total_fen, weights)
             assert sum(parts) == total_fen
             # Each part is within one fen of its exact share.
-            for part, weight in zip(parts, weights):
+            for part, weight in zip(parts, weights, strict=True):
                 assert abs(part * sum(weights) - total_fen * weight) < sum(weights)
 
 

@@ -9,7 +9,6 @@ import socket
 import subprocess
 import time
 
-
 from test_serve import CLI, free_port, request
 
 

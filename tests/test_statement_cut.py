@@ -4,7 +4,7 @@ its knownAt it is the same, whatever commits meanwhile and in whatever order."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
@@ -20,8 +20,8 @@ BANK_B = "assets:bank:b"   # OTHER's bank: a writer on OTHER never waits for one
 WALLET = "liabilities:wallets:u1"
 OTHER = "liabilities:wallets:u2"
 PERIOD = {"from": "2026-10-01T00:00:00+00:00", "to": "2026-11-01T00:00:00+00:00"}
-START = datetime(2026, 10, 1, tzinfo=timezone.utc)
-END = datetime(2026, 11, 1, tzinfo=timezone.utc)
+START = datetime(2026, 10, 1, tzinfo=UTC)
+END = datetime(2026, 11, 1, tzinfo=UTC)
 
 STATEMENT = """query($code: String!, $from: DateTime!, $to: DateTime!, $knownAt: DateTime, $first: Int,
                      $after: String) {
@@ -47,7 +47,7 @@ def _setup(conn):
 
 
 def _top_up(key, code, amount, day):
-    at = datetime(2026, 10, day, 12, tzinfo=timezone.utc) if day > 0 else START + timedelta(days=day)
+    at = datetime(2026, 10, day, 12, tzinfo=UTC) if day > 0 else START + timedelta(days=day)
     bank = BANK if code == WALLET else BANK_B
     return Transfer(key, "wallet.top_up", [Leg(bank, Side.DEBIT, amount), Leg(code, Side.CREDIT, amount)],
                     effective_at=at)
@@ -91,7 +91,7 @@ def test_later_pages_follow_the_first_pages_cut(api, conn, db_url):
 
 def test_a_known_at_past_the_horizon_is_refused(api, conn):
     _setup(conn)
-    future = (datetime.now(timezone.utc) + timedelta(hours=1)).isoformat()
+    future = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
     errors = api.errors(STATEMENT, {"code": WALLET, **PERIOD, "knownAt": future}, role="auditor")
     assert errors[0]["extensions"] == {"code": "KNOWN_AT_NOT_FINAL", "field": "knownAt"}
     assert "journal horizon" in errors[0]["message"] and future in errors[0]["message"]

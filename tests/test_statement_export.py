@@ -6,23 +6,23 @@ import csv
 import io
 import json
 import re
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import psycopg
 import pytest
 
 from ledger import calendar
 from ledger.accounts import AccountType, NewAccount, Side, create_account
-from ledger_cli.main import main
 from ledger.errors import ValidationError
 from ledger.posting import Leg, Transfer, post
 from ledger.statement_cut import journal_horizon
 from ledger.statement_export import CSV_COLUMNS, cut_statement, to_csv, to_json, to_pdf
 from ledger.statements import statement_page, statement_totals
+from ledger_cli.main import main
 
 WALLET = "liabilities:wallets:u1"
-START = datetime(2026, 10, 1, tzinfo=timezone.utc)
-END = datetime(2026, 11, 1, tzinfo=timezone.utc)
+START = datetime(2026, 10, 1, tzinfo=UTC)
+END = datetime(2026, 11, 1, tzinfo=UTC)
 
 
 def _setup(conn):
@@ -35,7 +35,7 @@ def _move(key, amount, day, *, out=False, description=""):
     if out:
         legs = [Leg(WALLET, Side.DEBIT, amount), Leg("assets:bank:a", Side.CREDIT, amount)]
     return Transfer(key, "wallet.move", legs, description=description,
-                    effective_at=datetime(2026, 10, day, 12, tzinfo=timezone.utc) if day > 0
+                    effective_at=datetime(2026, 10, day, 12, tzinfo=UTC) if day > 0
                     else START + timedelta(days=day - 1))
 
 

@@ -4,19 +4,25 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from book import BANK, MERCHANT_M1, WALLET_U1, open_book
+
 from ledger.accounts import Side
 from ledger.cursor_keys import cursor_key, key_env_var, parse_key
 from ledger.errors import ValidationError
 from ledger.posting import Leg, Transfer, post, post_one
-from ledger.statements import (StatementCursor, opening_balance, statement_binding, statement_cut, statement_page,
-                               statement_totals)
+from ledger.statements import (
+    StatementCursor,
+    opening_balance,
+    statement_binding,
+    statement_cut,
+    statement_page,
+    statement_totals,
+)
 
-DAY = datetime(2026, 3, 1, tzinfo=timezone.utc)
+DAY = datetime(2026, 3, 1, tzinfo=UTC)
 
 
 def _movements(conn) -> None:
@@ -48,11 +54,11 @@ def test_a_statement_pages_through_the_period_with_running_balances(conn):
             break
         after = page.lines[-1].cursor
     assert pages == 4 and len(seen) == 15
-    assert [l.running_balance for l in seen[:4]] == [1100, 1070, 1170, 1270]
+    assert [line.running_balance for line in seen[:4]] == [1100, 1070, 1170, 1270]
     assert seen[-1].running_balance == 1000 + 1000 - 150
     totals = statement_totals(conn, wallet, DAY, end, page.known_at)
     assert (totals.opening, totals.closing, totals.total_debits, totals.total_credits) == (1000, 1850, 150, 1000)
-    effective = [l.effective_at for l in seen]
+    effective = [line.effective_at for line in seen]
     assert effective == sorted(effective)
 
 
@@ -69,7 +75,8 @@ def test_a_statement_cut_is_stable_under_later_backdated_postings(conn):
     assert len(first.lines) + len(rest.lines) == 15
     assert rest.lines[-1].running_balance == 1850
     again = statement_page(conn, wallet, "CNY", DAY, end, first=500, known_at=first.known_at)
-    assert [l.running_balance for l in again.lines] == [l.running_balance for l in first.lines + rest.lines]
+    assert [line.running_balance for line in again.lines] == [
+        line.running_balance for line in first.lines + rest.lines]
     fresh = statement_page(conn, wallet, "CNY", DAY, end, first=500)
     assert len(fresh.lines) == 16 and fresh.lines[-1].running_balance == 1857
 
@@ -103,7 +110,7 @@ def test_the_cursor_carries_the_position_and_the_cut(conn):
     ids = open_book(conn)
     post(conn, [Transfer(f"c{n}", "wallet.top_up", [Leg(BANK, Side.DEBIT, 10), Leg(WALLET_U1, Side.CREDIT, 10)],
                          effective_at=DAY + timedelta(hours=n)) for n in range(3)])
-    known = datetime(2030, 1, 2, 3, 4, 5, 678901, tzinfo=timezone.utc)
+    known = datetime(2030, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
     page = statement_page(conn, ids[WALLET_U1], "CNY", DAY, DAY + timedelta(days=1), first=2, known_at=known)
     key, binding = cursor_key(conn), statement_binding(ids[WALLET_U1], DAY, DAY + timedelta(days=1))
     position = StatementCursor.decode(page.lines[-1].cursor, key=key, binding=binding)

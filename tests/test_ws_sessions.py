@@ -8,10 +8,10 @@ import time
 from contextlib import contextmanager
 
 import pytest
+from book import WALLET_U1, open_book, top_up
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-from book import WALLET_U1, open_book, top_up
 from graphql_api.app import create_app
 from graphql_api.context import Limits
 from ledger.tokens import create_token, revoke_token

@@ -7,8 +7,6 @@ request body, so the API's body limit bounds it; larger files go through
 
 from __future__ import annotations
 
-from typing import Optional
-
 import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
@@ -29,11 +27,11 @@ __all__ = ["ImportBankStatementInput", "BankStatementInvalid", "ImportBankStatem
 class ImportBankStatementInput:
     account_code: str
     csv: str = strawberry.field(description="The file's text: a header row date,reference,amount[,description].")
-    file_name: Optional[str] = None
-    window_days: Optional[int] = strawberry.field(
+    file_name: str | None = None
+    window_days: int | None = strawberry.field(
         default=None, description=f"Days an amount match may lie from the bank date (default "
                                   f"{core_reconcile.window_days_default}, at most {core_reconcile.window_days_max}).")
-    time_zone: Optional[str] = strawberry.field(
+    time_zone: str | None = strawberry.field(
         default=None, description="IANA zone of the bank's dates (default: the business time zone).")
 
 

@@ -8,14 +8,19 @@ rule: a holder for its own accounts only.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import psycopg
 import strawberry
 from strawberry.types import Info
 
-from graphql_api.audit.types import AuditDigest, Reconciliation, StatementDifferences, TransactionConnection, \
-    TransactionEdge
+from graphql_api.audit.types import (
+    AuditDigest,
+    Reconciliation,
+    StatementDifferences,
+    TransactionConnection,
+    TransactionEdge,
+)
 from graphql_api.context import context_of, page_size, require_role
 from graphql_api.core import loaders
 from graphql_api.core.types import Account, PageInfo, Transaction, load_account, parse_id
@@ -51,7 +56,7 @@ def _reconciliation(conn: psycopg.Connection[Any], run_id: int) -> core_reconcil
 class AuditQuery:
     @strawberry.field(description="Every transaction with its entries in an order a script can follow with its "
                                   "cursor and never miss one (admin, operator, auditor).")
-    async def journal(self, info: Info, after: Optional[str] = None, first: Optional[int] = None
+    async def journal(self, info: Info, after: str | None = None, first: int | None = None
                       ) -> TransactionConnection:
         require_role(info, *READERS)
         size = page_size(info, first)
@@ -80,7 +85,7 @@ class AuditQuery:
 
     @strawberry.field(description="A stored bank reconciliation run; null when there is none "
                                   "(admin, operator, auditor).")
-    async def reconciliation(self, info: Info, id: strawberry.ID) -> Optional[Reconciliation]:
+    async def reconciliation(self, info: Info, id: strawberry.ID) -> Reconciliation | None:
         require_role(info, *READERS)
         run = await context_of(info).run(_reconciliation, parse_id(id, "id"))
         if run is None:

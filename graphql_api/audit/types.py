@@ -4,7 +4,6 @@ differences later (backdated) postings make to a statement."""
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Optional
 
 import strawberry
 from strawberry.types import Info
@@ -71,7 +70,7 @@ class ReconciledEntry:
     effective_at: datetime
 
     @strawberry.field
-    async def transaction(self, info: Info) -> Optional[Transaction]:
+    async def transaction(self, info: Info) -> Transaction | None:
         row = await context_of(info).load(loaders.transactions_by_id, int(self.transaction_id))
         return Transaction.of(row) if row is not None else None
 
@@ -100,10 +99,10 @@ class BreakResolution:
 class ReconciliationBreak:
     item_id: strawberry.ID = strawberry.field(description="The item's number in its run.")
     kind: str = strawberry.field(description="bank (a bank line with no entry) or ledger (an entry with no line)")
-    bank_line: Optional[BankLine]
-    entry: Optional[ReconciledEntry]
+    bank_line: BankLine | None
+    entry: ReconciledEntry | None
     note: str
-    resolution: Optional[BreakResolution] = strawberry.field(description="Null while the break is open.")
+    resolution: BreakResolution | None = strawberry.field(description="Null while the break is open.")
 
 
 @strawberry.type(description="A stored bank reconciliation run (append-only).")

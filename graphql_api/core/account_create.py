@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import strawberry
 from strawberry.types import Info
 
@@ -24,11 +22,11 @@ class CreateAccountInput:
     name: str
     type: AccountType
     currency: str = "CNY"
-    holder_id: Optional[str] = None
-    min_balance: Optional[MinorUnits] = strawberry.field(
+    holder_id: str | None = None
+    min_balance: MinorUnits | None = strawberry.field(
         default=None, description="Lowest allowed balance on the normal side (0 for a wallet); null: unbounded.")
-    max_balance: Optional[MinorUnits] = None
-    metadata: Optional[JSON] = None
+    max_balance: MinorUnits | None = None
+    metadata: JSON | None = None
     contra: bool = strawberry.field(default=False, description="Takes the side opposite to its type's.")
 
 

@@ -84,7 +84,7 @@ class PostGatherer:
                 except Exception as exc:  # noqa: BLE001 - each waiter gets the failure
                     outcomes = [exc] * len(batch)
                 metrics_of(self._state).observe_batch(len(batch), outcomes)
-                for (_, future), outcome in zip(batch, outcomes):
+                for (_, future), outcome in zip(batch, outcomes, strict=True):
                     if future.done():
                         continue
                     if isinstance(outcome, BaseException):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import strawberry
 from strawberry.types import Info
 
@@ -27,9 +25,9 @@ class CreateHoldInput:
     kind: str
     entries: list[EntryInput]
     description: str = ""
-    effective_at: Optional[DateTime] = None
-    metadata: Optional[JSON] = None
-    expires_at: Optional[DateTime] = strawberry.field(
+    effective_at: DateTime | None = None
+    metadata: JSON | None = None
+    expires_at: DateTime | None = strawberry.field(
         default=None, description="At most 30 days ahead; default 30 days.")
 
 

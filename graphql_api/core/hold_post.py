@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import strawberry
 from strawberry.types import Info
 
@@ -24,7 +22,7 @@ __all__ = ["PostHoldInput", "HoldPosted", "PostHoldResult", "HoldPostMutation"]
 class PostHoldInput:
     idempotency_key: str
     hold_id: strawberry.ID
-    amount: Optional[MinorUnits] = strawberry.field(default=None, description="Omit to post the whole hold.")
+    amount: MinorUnits | None = strawberry.field(default=None, description="Omit to post the whole hold.")
     description: str = ""
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-
-
 import strawberry
 
 from graphql_api.core.types import Side

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import psycopg
 import strawberry
@@ -61,7 +61,7 @@ class TrialBalanceTotal:
 
 @strawberry.type(description="Posted balances of every account; per currency, debits equal credits.")
 class TrialBalance:
-    as_of: Optional[datetime]
+    as_of: datetime | None
     lines: list[TrialBalanceLine]
     totals: list[TrialBalanceTotal]
     balanced: bool
@@ -90,13 +90,13 @@ def _selects_entries(info: Info) -> bool:
 @strawberry.type
 class CoreQuery:
     @strawberry.field(description="The account with this code; null when there is none the caller may see.")
-    async def account(self, info: Info, code: str) -> Optional[Account]:
+    async def account(self, info: Info, code: str) -> Account | None:
         row = await load_account(info, code)
         return Account.of(row) if row is not None else None
 
     @strawberry.field(description="Accounts in code order, optionally under a category prefix or of one holder.")
-    async def accounts(self, info: Info, prefix: Optional[str] = None, holder_id: Optional[str] = None,
-                       first: Optional[int] = None, after: Optional[str] = None) -> AccountConnection:
+    async def accounts(self, info: Info, prefix: str | None = None, holder_id: str | None = None,
+                       first: int | None = None, after: str | None = None) -> AccountConnection:
         size = page_size(info, first)
         principal = principal_of(info)
         if principal.role is Role.HOLDER:
@@ -115,7 +115,7 @@ class CoreQuery:
         return AccountConnection(edges=edges, page_info=PageInfo.of([e.cursor for e in edges], len(rows) > size, after))
 
     @strawberry.field(description="The transaction with this id; null when there is none the caller may see.")
-    async def transaction(self, info: Info, id: strawberry.ID) -> Optional[Transaction]:
+    async def transaction(self, info: Info, id: strawberry.ID) -> Transaction | None:
         row = await visible_transaction(info, parse_id(id, "id"))
         return Transaction.of(row) if row is not None else None
 
@@ -124,7 +124,7 @@ class CoreQuery:
     async def statement(
         self, info: Info, account_code: str,
         from_: Annotated[DateTime, strawberry.argument(name="from")], to: DateTime,
-        first: Optional[int] = None, after: Optional[str] = None, known_at: Optional[DateTime] = None,
+        first: int | None = None, after: str | None = None, known_at: DateTime | None = None,
     ) -> Statement:
         row = await load_account(info, account_code)
         if row is None:
@@ -136,12 +136,12 @@ class CoreQuery:
         return Statement(account=Account.of(row), known_at=read.known_at, after=after, read=read)
 
     @strawberry.field(description="Posted balances of every account as of an effective time (default: now).")
-    async def trial_balance(self, info: Info, as_of: Optional[DateTime] = None) -> TrialBalance:
+    async def trial_balance(self, info: Info, as_of: DateTime | None = None) -> TrialBalance:
         require_role(info, *_READERS)
         return await context_of(info).run(_trial_balance, as_of)
 
     @strawberry.field(description="Posted balance of every account under a code prefix, per currency.")
-    async def rollup(self, info: Info, prefix: str, as_of: Optional[DateTime] = None) -> list[Money]:
+    async def rollup(self, info: Info, prefix: str, as_of: DateTime | None = None) -> list[Money]:
         require_role(info, *_READERS)
         amounts = await context_of(info).run(core_balances.rollup, prefix, as_of=as_of)
         return [Money(amount=MinorUnits(m.amount_minor), currency=m.currency) for m in amounts]

@@ -9,7 +9,6 @@ first one does and agrees with it.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Optional
 
 import strawberry
 from strawberry.types import Info
@@ -45,7 +44,7 @@ class StatementLineConnection:
 class Statement:
     account: Account
     known_at: datetime = strawberry.field(description="The recorded-time cut: later postings are not in it.")
-    after: strawberry.Private[Optional[str]]
+    after: strawberry.Private[str | None]
     read: strawberry.Private[StatementRead]
 
     def _money(self, amount: int) -> Money:
@@ -75,7 +74,7 @@ class Statement:
         edges = [
             StatementLineEdge(cursor=line.cursor, node=StatementLine(
                 entry=Entry.of(row), running_balance=self._money(line.running_balance)))
-            for line, row in zip(page.lines, rows)
+            for line, row in zip(page.lines, rows, strict=True)
         ]
         return StatementLineConnection(
             edges=edges, page_info=PageInfo.of([edge.cursor for edge in edges], page.has_next_page, self.after))

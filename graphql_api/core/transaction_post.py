@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import strawberry
 from strawberry.types import Info
 
@@ -30,8 +28,8 @@ class PostTransactionInput:
     kind: str
     entries: list[EntryInput]
     description: str = ""
-    effective_at: Optional[DateTime] = None
-    metadata: Optional[JSON] = None
+    effective_at: DateTime | None = None
+    metadata: JSON | None = None
 
 
 @strawberry.type(description="The transaction; `replayed` when the key was seen before with the same request.")

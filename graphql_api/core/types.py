@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
-from typing import Annotated, Optional
+from typing import Annotated
 
 import strawberry
 from strawberry.types import Info
@@ -94,8 +94,8 @@ class Balance:
 class PageInfo:
     has_next_page: bool
     has_previous_page: bool
-    start_cursor: Optional[str]
-    end_cursor: Optional[str]
+    start_cursor: str | None
+    end_cursor: str | None
 
     @classmethod
     def of(cls, cursors: list[str], has_next_page: bool, after: str | None) -> PageInfo:
@@ -112,10 +112,10 @@ class Account:
     type: AccountType
     normal_side: Side
     currency: str
-    holder_id: Optional[str]
+    holder_id: str | None
     status: AccountStatus
-    min_balance: Optional[MinorUnits]
-    max_balance: Optional[MinorUnits]
+    min_balance: MinorUnits | None
+    max_balance: MinorUnits | None
     metadata: JSON
     created_at: datetime
 
@@ -128,8 +128,8 @@ class Account:
                    created_at=row.created_at)
 
     @strawberry.field(description="Now, or as of an effective time, or as known at a recorded time, or both.")
-    async def balance(self, info: Info, as_of: Optional[DateTime] = None,
-                      known_at: Optional[DateTime] = None) -> Balance:
+    async def balance(self, info: Info, as_of: DateTime | None = None,
+                      known_at: DateTime | None = None) -> Balance:
         context = context_of(info)
         if as_of is None and known_at is None:
             found = await context.load(loaders.balances_by_account, self.row.id)
@@ -139,9 +139,9 @@ class Account:
 
     @strawberry.field(description="Entries of both layers in effective order, [from, to), keyset-paginated.")
     async def entries(
-        self, info: Info, first: Optional[int] = None, after: Optional[str] = None,
-        from_: Annotated[Optional[DateTime], strawberry.argument(name="from")] = None,
-        to: Optional[DateTime] = None,
+        self, info: Info, first: int | None = None, after: str | None = None,
+        from_: Annotated[DateTime | None, strawberry.argument(name="from")] = None,
+        to: DateTime | None = None,
     ) -> EntryConnection:
         size = page_size(info, first)
         position = None
@@ -204,7 +204,7 @@ class Transaction:
     recorded_at: datetime
     metadata: JSON
     is_hold: bool
-    expires_at: Optional[datetime]
+    expires_at: datetime | None
 
     @classmethod
     def of(cls, row: core_journal.Transaction) -> Transaction:
@@ -220,21 +220,21 @@ class Transaction:
         return [Entry.of(row) for row in rows]
 
     @strawberry.field(description="The transaction this one reverses.")
-    async def reverses(self, info: Info) -> Optional[Transaction]:
+    async def reverses(self, info: Info) -> Transaction | None:
         return await _transaction_or_none(info, self.row.reverses_id)
 
     @strawberry.field(description="The transaction that reversed this one.")
-    async def reversed_by(self, info: Info) -> Optional[Transaction]:
+    async def reversed_by(self, info: Info) -> Transaction | None:
         return await _transaction_or_none(info, self.row.reversed_by_id)
 
     @strawberry.field(description="The hold this transaction is, when it is one.")
-    async def hold(self, info: Info) -> Optional[Hold]:
+    async def hold(self, info: Info) -> Hold | None:
         if not self.row.is_hold:
             return None
         return Hold.of(await context_of(info).load(loaders.holds_by_id, self.row.id))
 
     @strawberry.field(description="The hold this transaction posted or voided.")
-    async def resolves_hold(self, info: Info) -> Optional[Hold]:
+    async def resolves_hold(self, info: Info) -> Hold | None:
         if self.row.resolves_hold_id is None:
             return None
         return Hold.of(await context_of(info).load(loaders.holds_by_id, self.row.resolves_hold_id))
@@ -246,7 +246,7 @@ class Hold:
     id: strawberry.ID
     status: HoldStatus
     amount: Money
-    expires_at: Optional[datetime]
+    expires_at: datetime | None
 
     @classmethod
     def of(cls, state: core_journal.HoldState) -> Hold:
@@ -258,7 +258,7 @@ class Hold:
         return Transaction.of(await context_of(info).load(loaders.transactions_by_id, self.state.id))
 
     @strawberry.field(description="The transaction that posted or voided it.")
-    async def resolved_by(self, info: Info) -> Optional[Transaction]:
+    async def resolved_by(self, info: Info) -> Transaction | None:
         return await _transaction_or_none(info, self.state.resolved_by_id)
 
 
@@ -288,7 +288,7 @@ class AccountConnection:
 
 async def _visible_entries(info: Info, rows: list[core_journal.Entry]) -> list[core_journal.Entry]:
     accounts = await context_of(info).loader(loaders.accounts_by_id).load_many([row.account_id for row in rows])
-    return [row for row, account in zip(rows, accounts) if can_see(info, account)]
+    return [row for row, account in zip(rows, accounts, strict=True) if can_see(info, account)]
 
 
 async def visible_transaction(info: Info, transaction_id: int | None) -> core_journal.Transaction | None:

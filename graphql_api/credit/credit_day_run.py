@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime
 from datetime import date
-from typing import Optional
 
 import strawberry
 from strawberry.types import Info
@@ -21,7 +20,7 @@ __all__ = ["RunCreditDayInput", "CreditDaysRun", "RunCreditDayResult", "CreditDa
 @strawberry.input
 class RunCreditDayInput:
     date: date
-    from_date: Optional[datetime.date] = strawberry.field(  # in this class `date` is the field
+    from_date: datetime.date | None = strawberry.field(  # in this class `date` is the field
         default=None, description="Run every date from this one to `date`, in order (catching up).")
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import strawberry
 from strawberry.types import Info
 
@@ -24,7 +22,7 @@ class ConvertToInstalmentsInput:
     loan_id: strawberry.ID
     instalments: int
     monthly_fee_rate: str = strawberry.field(description='Fee per period on the original principal, e.g. "0.005".')
-    converted_at: Optional[DateTime] = strawberry.field(default=None, description="Default now.")
+    converted_at: DateTime | None = strawberry.field(default=None, description="Default now.")
 
 
 @strawberry.type(description="The loan with its new schedule (the first instalment on the original due date).")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import strawberry
 from strawberry.types import Info
 
@@ -23,9 +21,9 @@ __all__ = ["PayOffLoanInput", "PayOffLoanResult", "LoanPayOffMutation"]
 class PayOffLoanInput:
     idempotency_key: str
     loan_id: strawberry.ID
-    expected_amount: Optional[MinorUnits] = strawberry.field(
+    expected_amount: MinorUnits | None = strawberry.field(
         default=None, description="The quote's total; refused with QuoteChanged if the cost is different now.")
-    paid_at: Optional[DateTime] = None
+    paid_at: DateTime | None = None
 
 
 PayOffLoanResult = result_union("PayOffLoanResult", LoanPayment, LoanNotFound, QuoteChanged, LoanClosed)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import strawberry
 from strawberry.types import Info
 
@@ -24,7 +22,7 @@ class RecoverLoanInput:
     idempotency_key: str
     loan_id: strawberry.ID
     amount: MinorUnits
-    recovered_at: Optional[DateTime] = None
+    recovered_at: DateTime | None = None
 
 
 RecoverLoanResult = result_union("RecoverLoanResult", LoanPayment, LoanNotFound, LoanNotWrittenOff, Overpayment)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import strawberry
 from strawberry.types import Info
 
@@ -24,7 +22,7 @@ class RepayLoanInput:
     idempotency_key: str
     loan_id: strawberry.ID
     amount: MinorUnits
-    paid_at: Optional[DateTime] = strawberry.field(default=None, description="Default now; may lie in the past.")
+    paid_at: DateTime | None = strawberry.field(default=None, description="Default now; may lie in the past.")
 
 
 RepayLoanResult = result_union("RepayLoanResult", LoanPayment, LoanNotFound, Overpayment, LoanClosed)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import strawberry
 from strawberry.types import Info
 
@@ -36,15 +34,15 @@ async def _visible_view(info: Info, loan_id: str) -> credit_view.LoanView | None
 @strawberry.type
 class CreditQuery:
     @strawberry.field(description="A loan with its schedule, outstanding amounts and delinquency, or null.")
-    async def loan(self, info: Info, id: strawberry.ID) -> Optional[Loan]:
+    async def loan(self, info: Info, id: strawberry.ID) -> Loan | None:
         view = await _visible_view(info, str(id))
         return None if view is None else Loan.of(view)
 
     @strawberry.field(description="Loans in opening order, optionally one customer's and one bucket's "
                                   "(holders see only their own).")
     async def loans(
-        self, info: Info, customer_id: Optional[str] = None, bucket: Optional[DelinquencyBucket] = None,
-        first: Optional[int] = None, after: Optional[str] = None,
+        self, info: Info, customer_id: str | None = None, bucket: DelinquencyBucket | None = None,
+        first: int | None = None, after: str | None = None,
     ) -> LoanConnection:
         principal = principal_of(info)
         size = page_size(info, first)
@@ -59,13 +57,13 @@ class CreditQuery:
         return LoanConnection(edges=edges, page_info=PageInfo.of([e.cursor for e in edges], len(views) > size, after))
 
     @strawberry.field(description="What paying the loan off today would cost, or null for an unknown loan.")
-    async def payoff_quote(self, info: Info, loan_id: strawberry.ID) -> Optional[PayoffQuote]:
+    async def payoff_quote(self, info: Info, loan_id: strawberry.ID) -> PayoffQuote | None:
         if await _visible_view(info, str(loan_id)) is None:
             return None
         return PayoffQuote.of(await context_of(info).run(credit_repay.payoff_quote, str(loan_id)))
 
     @strawberry.field(description="A customer's credit line, or null when it has none.")
-    async def credit_line(self, info: Info, customer_id: str) -> Optional[CreditLine]:
+    async def credit_line(self, info: Info, customer_id: str) -> CreditLine | None:
         if not can_see_customer(info, customer_id):
             return None
         try:

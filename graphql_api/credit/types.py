@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import enum
 from datetime import date, datetime
-from typing import Optional
 
 import strawberry
 from strawberry.types import Info
@@ -122,10 +121,10 @@ class Loan:
     id: strawberry.ID
     kind: LoanKind
     customer_id: str
-    merchant_id: Optional[str]
+    merchant_id: str | None
     principal: Money = strawberry.field(description="The amount lent.")
     opened_at: datetime
-    method: Optional[LoanMethod]
+    method: LoanMethod | None
     monthly_rate: str
     monthly_fee_rate: str = strawberry.field(description="Of the instalment plan; 0 unless converted.")
     late_fee_rate_per_day: str

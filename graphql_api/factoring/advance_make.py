@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Optional
 
 import strawberry
 from strawberry.types import Info
@@ -24,7 +23,7 @@ class AdvanceOnInvoiceInput:
     invoice_no: str
     advance_rate: str = strawberry.field(description='Share of the unpaid invoice advanced, e.g. "0.8".')
     daily_fee_rate: str = strawberry.field(description='Fee per day on the principal, e.g. "0.00025".')
-    advanced_on: Optional[date] = strawberry.field(default=None, description="Default: today (the business day).")
+    advanced_on: date | None = strawberry.field(default=None, description="Default: today (the business day).")
 
 
 @strawberry.type(description="The advance and the transaction that paid it out.")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Optional
 
 import strawberry
 from strawberry.types import Info
@@ -26,7 +25,7 @@ class RecordPurchaseInvoiceInput:
     invoice_no: str = strawberry.field(description="Unique per supplier.")
     amount: MinorUnits
     due_date: date
-    issued_on: Optional[date] = strawberry.field(default=None, description="Default: today (the business day).")
+    issued_on: date | None = strawberry.field(default=None, description="Default: today (the business day).")
 
 
 @strawberry.type(description="The invoice and the transaction that posted its payable.")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import strawberry
 from strawberry.types import Info
 
@@ -23,7 +21,7 @@ class SettleInvoiceInput:
     idempotency_key: str
     supplier_id: str
     invoice_no: str
-    amount: Optional[MinorUnits] = strawberry.field(
+    amount: MinorUnits | None = strawberry.field(
         default=None, description="A partial payment by the buyer; default: all that is unpaid.")
 
 
@@ -31,7 +29,7 @@ class SettleInvoiceInput:
                              "recourse receivable; the rest is remitted to the supplier.")
 class InvoiceSettled:
     invoice: PurchaseInvoice
-    advance: Optional[Advance]
+    advance: Advance | None
     paid: Money
     fee: Money
     principal: Money

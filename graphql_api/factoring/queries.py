@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import strawberry
 from strawberry.types import Info
 
@@ -28,15 +26,15 @@ __all__ = ["FactoringQuery"]
 @strawberry.type
 class FactoringQuery:
     @strawberry.field(description="The advance with this id; null when there is none the caller may see.")
-    async def advance(self, info: Info, id: strawberry.ID) -> Optional[Advance]:
+    async def advance(self, info: Info, id: strawberry.ID) -> Advance | None:
         advance_id = parse_id(id, "id")
         row = (await context_of(info).run(product.get_advances, [advance_id])).get(advance_id)
         return Advance.of(row) if row is not None and can_see_supplier(info, row.supplier_id) else None
 
     @strawberry.field(description="Advances in id order, optionally of one supplier and status "
                                   "(holders see only their own).")
-    async def advances(self, info: Info, supplier_id: Optional[str] = None, status: Optional[AdvanceStatus] = None,
-                       first: Optional[int] = None, after: Optional[str] = None) -> AdvanceConnection:
+    async def advances(self, info: Info, supplier_id: str | None = None, status: AdvanceStatus | None = None,
+                       first: int | None = None, after: str | None = None) -> AdvanceConnection:
         size = page_size(info, first)
         principal = principal_of(info)
         if principal.role is Role.HOLDER:
@@ -55,7 +53,7 @@ class FactoringQuery:
         return AdvanceConnection(edges=edges, page_info=PageInfo.of([e.cursor for e in edges], len(rows) > size, after))
 
     @strawberry.field(description="A purchase invoice with what is paid of it; null when none the caller may see.")
-    async def purchase_invoice(self, info: Info, supplier_id: str, invoice_no: str) -> Optional[PurchaseInvoice]:
+    async def purchase_invoice(self, info: Info, supplier_id: str, invoice_no: str) -> PurchaseInvoice | None:
         if not can_see_supplier(info, supplier_id):
             return None
         try:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import enum
 from datetime import date
-from typing import Optional
 
 import strawberry
 from strawberry.types import Info
@@ -89,7 +88,7 @@ class Advance:
     recourse: Money = strawberry.field(description="Moved to the supplier's recourse receivable at default.")
     days_outstanding: int = strawberry.field(description="Days from the advance to its closing (or today).")
     status: AdvanceStatus
-    closed_on: Optional[date]
+    closed_on: date | None
 
     @classmethod
     def of(cls, row: product.Advance) -> Advance:

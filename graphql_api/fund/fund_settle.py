@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import strawberry
 from strawberry.types import Info
 
@@ -30,7 +28,7 @@ class SettleFundInput:
 
 @strawberry.type(description="Subscriptions remitted and redemptions recovered; no transaction when none were owed.")
 class FundSettled:
-    transaction: Optional[Transaction]
+    transaction: Transaction | None
     replayed: bool
     subscriptions: Money
     redemptions: Money

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import strawberry
 from strawberry.types import Info
 
@@ -17,14 +15,14 @@ __all__ = ["FundQuery"]
 @strawberry.type
 class FundQuery:
     @strawberry.field(description="A fund by id, or null.")
-    async def fund(self, info: Info, id: str) -> Optional[Fund]:
+    async def fund(self, info: Info, id: str) -> Fund | None:
         try:
             return Fund.of(await context_of(info).run(product.get_fund, id))
         except product.FundNotFound:
             return None
 
     @strawberry.field(description="A customer's holding of a fund, or null (holders see only their own).")
-    async def fund_holding(self, info: Info, customer_id: str, fund_id: str) -> Optional[FundHolding]:
+    async def fund_holding(self, info: Info, customer_id: str, fund_id: str) -> FundHolding | None:
         if not can_see_customer(info, customer_id):
             return None
         try:

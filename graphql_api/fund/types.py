@@ -8,7 +8,7 @@ holder tokens.
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Optional
+from typing import Annotated
 
 import strawberry
 from strawberry.types import Info
@@ -40,7 +40,7 @@ def can_see_customer(info: Info, customer_id: str) -> bool:
 class FundIncomeFigure:
     date: date
     income_per_10k: str
-    seven_day_yield: Optional[str] = strawberry.field(
+    seven_day_yield: str | None = strawberry.field(
         description="Percent, 3 decimals; null unless all 7 days ending on this one are published.")
 
     @classmethod
@@ -68,7 +68,7 @@ class Fund:
     @strawberry.field(description=f"Published daily figures from `from` to `to` (at most "
                                   f"{product.figures_days_max} days), in date order.")
     async def daily_figures(self, info: Info, from_: Annotated[date, strawberry.argument(name="from")],
-                            to: Optional[date] = None) -> list[FundIncomeFigure]:
+                            to: date | None = None) -> list[FundIncomeFigure]:
         rows = await context_of(info).run(product.income_figures, self.row.fund_id, from_, to or from_)
         return [FundIncomeFigure.of(row) for row in rows]
 
@@ -104,8 +104,8 @@ class FundHolding:
         return Account.of(await context_of(info).load(loaders.accounts_by_id, self.row.account_id))
 
     @strawberry.field(description="Daily income, newest first; pass the last item's cursor as `after`.")
-    async def income_history(self, info: Info, first: Optional[int] = None,
-                             after: Optional[str] = None) -> list[FundHoldingIncome]:
+    async def income_history(self, info: Info, first: int | None = None,
+                             after: str | None = None) -> list[FundHoldingIncome]:
         limit = min(page_size(info, first), product.income_history_page_max)
         if limit == 0:
             return []

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import strawberry
 from strawberry.types import Info
 
@@ -23,7 +21,7 @@ __all__ = ["WriteOffChargebackInput", "ChargebackWrittenOff", "WriteOffChargebac
 class WriteOffChargebackInput:
     idempotency_key: str
     merchant_id: str
-    amount: Optional[MinorUnits] = strawberry.field(default=None, description="Omit to write off all it owes.")
+    amount: MinorUnits | None = strawberry.field(default=None, description="Omit to write off all it owes.")
 
 
 @strawberry.type(description="Dr chargeback loss / Cr chargeback receivable:merchant.")

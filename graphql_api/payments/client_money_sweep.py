@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Optional
+from typing import Any
 
 import psycopg
 import strawberry
@@ -29,7 +29,7 @@ class SweepClientMoneyInput:
 @strawberry.type(description="Own funds moved into (positive) or out of (negative) the bank's reserve; no "
                              "transaction when the rule already held. `clientMoney` is as of the sweep.")
 class ClientMoneySwept:
-    transaction_id: Optional[strawberry.ID]
+    transaction_id: strawberry.ID | None
     replayed: bool
     bank: str
     date: dt.date

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import strawberry
 from strawberry.types import Info
 
@@ -27,7 +25,7 @@ class SettleMerchantInput:
 @strawberry.type(description="Dr merchant / Cr chargeback receivable / Cr reserve:bank; no transaction when "
                              "the merchant had nothing available.")
 class MerchantSettled:
-    transaction_id: Optional[strawberry.ID]
+    transaction_id: strawberry.ID | None
     replayed: bool
     merchant_id: str
     bank: str

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import strawberry
 from strawberry.types import Info
 
@@ -23,7 +21,7 @@ class AuthorizePaymentInput:
     customer_id: str
     merchant_id: str
     amount: MinorUnits
-    expires_at: Optional[DateTime] = strawberry.field(
+    expires_at: DateTime | None = strawberry.field(
         default=None, description="When the authorization lapses (at most 30 days ahead; default 30 days).")
 
 
@@ -41,8 +39,9 @@ class PaymentAuthorizeMutation:
     async def authorize_payment(self, info: Info, input: AuthorizePaymentInput) -> AuthorizePaymentResult:
         try:
             require_role(info, *POSTERS)
-            step = await run_db(info, payments.authorize_payment, idempotency_key=input.idempotency_key, customer_id=input.customer_id,
-                                merchant_id=input.merchant_id, amount_fen=input.amount, expires_at=input.expires_at)
+            step = await run_db(info, payments.authorize_payment, idempotency_key=input.idempotency_key,
+                                customer_id=input.customer_id, merchant_id=input.merchant_id,
+                                amount_fen=input.amount, expires_at=input.expires_at)
             return PaymentAuthorized(**step_fields(step))
         except LedgerError as exc:
             return error_result(exc, AuthorizePaymentResult)

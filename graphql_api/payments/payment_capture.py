@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import strawberry
 from strawberry.types import Info
 
@@ -28,7 +26,7 @@ __all__ = ["CapturePaymentInput", "PaymentCaptured", "CapturePaymentResult", "Pa
 class CapturePaymentInput:
     idempotency_key: str
     payment_id: strawberry.ID
-    amount: Optional[MinorUnits] = strawberry.field(default=None, description="Omit to capture all.")
+    amount: MinorUnits | None = strawberry.field(default=None, description="Omit to capture all.")
 
 
 @strawberry.type(description="The payment after capture; the transaction posted the hold (the fee is a second one, same batch).")

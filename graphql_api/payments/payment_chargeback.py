@@ -39,7 +39,8 @@ ChargebackResult = result_union("ChargebackResult", PaymentChargedBack, PaymentN
 
 @strawberry.type
 class PaymentChargebackMutation:
-    @strawberry.mutation(description="Record a chargeback on a settled payment; the merchant owes it back (netted at its next settlement).")
+    @strawberry.mutation(description="Record a chargeback on a settled payment; the merchant owes it back "
+                                     "(netted at its next settlement).")
     async def chargeback(self, info: Info, input: ChargebackInput) -> ChargebackResult:
         try:
             require_role(info, *POSTERS)

@@ -39,7 +39,8 @@ RefundPaymentResult = result_union("RefundPaymentResult", PaymentRefunded, Payme
 
 @strawberry.type
 class PaymentRefundMutation:
-    @strawberry.mutation(description="Refund a captured payment: Dr merchant / Cr wallet, and the fee pro rata by the merchant's terms.")
+    @strawberry.mutation(description="Refund a captured payment: Dr merchant / Cr wallet, and the fee pro rata by "
+                                     "the merchant's terms.")
     async def refund_payment(self, info: Info, input: RefundPaymentInput) -> RefundPaymentResult:
         try:
             require_role(info, *POSTERS)

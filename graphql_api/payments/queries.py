@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import strawberry
 from strawberry.types import Info
 
@@ -21,15 +19,15 @@ __all__ = ["PaymentsQuery"]
 @strawberry.type
 class PaymentsQuery:
     @strawberry.field(description="The payment with this id; null when there is none the caller may see.")
-    async def payment(self, info: Info, id: strawberry.ID) -> Optional[Payment]:
+    async def payment(self, info: Info, id: strawberry.ID) -> Payment | None:
         payment_id = parse_id(id, "id")
         row = (await context_of(info).run(payments.get_payments, [payment_id])).get(payment_id)
         return Payment.of(row) if row is not None and visible_payment(info, row) else None
 
     @strawberry.field(description="Payments newest first, optionally of one customer and/or merchant. "
                                   "Holders see only payments they made or received.")
-    async def payments(self, info: Info, customer_id: Optional[str] = None, merchant_id: Optional[str] = None,
-                       first: Optional[int] = None, after: Optional[str] = None) -> PaymentConnection:
+    async def payments(self, info: Info, customer_id: str | None = None, merchant_id: str | None = None,
+                       first: int | None = None, after: str | None = None) -> PaymentConnection:
         size = page_size(info, first)
         principal = principal_of(info)
         party_id = principal.holder_id if principal.role is Role.HOLDER else None
@@ -41,6 +39,6 @@ class PaymentsQuery:
 
     @strawberry.field(description="Client-money reserves against client liabilities (wallets, merchant and "
                                   "supplier payables, fund subscriptions owed), now or as of an effective time.")
-    async def client_money(self, info: Info, as_of: Optional[DateTime] = None) -> ClientMoney:
+    async def client_money(self, info: Info, as_of: DateTime | None = None) -> ClientMoney:
         require_role(info, *READERS)
         return ClientMoney.of(await context_of(info).run(payments.client_money, as_of=as_of))

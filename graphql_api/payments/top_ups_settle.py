@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import strawberry
 from strawberry.types import Info
 
@@ -20,13 +18,13 @@ __all__ = ["SettleTopUpsInput", "TopUpsSettled", "SettleTopUpsResult", "TopUpsSe
 @strawberry.input
 class SettleTopUpsInput:
     bank: str
-    idempotency_key: Optional[str] = strawberry.field(
+    idempotency_key: str | None = strawberry.field(
         default=None, description="Omit to key the settlement on the clearing account's state.")
 
 
 @strawberry.type(description="Everything in clearing moved into the reserve; no transaction when nothing was there.")
 class TopUpsSettled:
-    transaction_id: Optional[strawberry.ID]
+    transaction_id: strawberry.ID | None
     replayed: bool
     bank: str
     amount: Money

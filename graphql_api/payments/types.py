@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
-from typing import Optional, TypedDict
+from typing import TypedDict
 
 import strawberry
 from strawberry.types import Info
@@ -61,8 +61,8 @@ class Payment:
     fee_rate: str = strawberry.field(description="The merchant's fee rate when the payment was authorized.")
     refund_fee_pro_rata: bool
     hold_id: strawberry.ID
-    capture_transaction_id: Optional[strawberry.ID]
-    expires_at: Optional[datetime]
+    capture_transaction_id: strawberry.ID | None
+    expires_at: datetime | None
     created_at: datetime
 
     @classmethod
@@ -101,7 +101,7 @@ class PaymentConnection:
 
 @strawberry.type(description="Client-money reserves against the client liabilities they must cover.")
 class ClientMoney:
-    as_of: Optional[datetime]
+    as_of: datetime | None
     reserves: Money
     wallets: Money
     merchant_payables: Money
@@ -158,7 +158,7 @@ def step_fields(step: core_payments.PaymentStep) -> StepFields:
             "replayed": step.replayed}
 
 
-def optional_id(value: int | None) -> Optional[strawberry.ID]:
+def optional_id(value: int | None) -> strawberry.ID | None:
     return None if value is None else strawberry.ID(str(value))
 
 

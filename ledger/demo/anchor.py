@@ -6,7 +6,7 @@ capital's effective time) and every request has a fixed `demo:` idempotency key.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -31,4 +31,4 @@ def demo_anchor(conn: psycopg.Connection[Any]) -> datetime:
         return capital.effective_at
     # In UTC, as the journal gives it back on a later load (the request must read the same).
     start = calendar.day_start(calendar.today() - timedelta(days=history_days)) + timedelta(hours=9)
-    return start.astimezone(timezone.utc)
+    return start.astimezone(UTC)

@@ -86,7 +86,8 @@ def _day(conn: psycopg.Connection[Any], anchor: datetime, day: int, rng: random.
         for merchant, payable in merchants.items():
             if payable > 0:
                 requests.append(Transfer(f"{key}:payout:{merchant}", "merchant.settle", [
-                    Leg(chart.merchant_payable(merchant), Side.DEBIT, payable), Leg(chart.bank_reserve("icbc"), Side.CREDIT, payable)],
+                    Leg(chart.merchant_payable(merchant), Side.DEBIT, payable),
+                    Leg(chart.bank_reserve("icbc"), Side.CREDIT, payable)],
                     description="Weekly settlement to the merchant's bank", effective_at=at + timedelta(hours=8)))
                 merchants[merchant] = 0
     if day % 30 == 20 and merchants["M2001"] > 0:

@@ -16,7 +16,7 @@ import dataclasses
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -220,10 +220,10 @@ def purchase_on_credit(
     amount = parse_amount(amount_fen, field="amount")
     if not isinstance(purchased_at, datetime) or purchased_at.tzinfo is None:
         raise ValidationError("purchasedAt must be a date and time with a UTC offset", field="purchasedAt")
-    if purchased_at > datetime.now(timezone.utc) + purchase_future_max:
+    if purchased_at > datetime.now(UTC) + purchase_future_max:
         raise ValidationError(f"purchasedAt {purchased_at.isoformat()} is in the future", field="purchasedAt")
     request = _request(op="purchase", customer_id=customer_id, merchant_id=merchant_id, amount=amount,
-                       purchased_at=purchased_at.astimezone(timezone.utc).isoformat())
+                       purchased_at=purchased_at.astimezone(UTC).isoformat())
     with conn.transaction():
         # Same key first, then the customer's line: every purchase takes them in this order.
         _lock(conn, _LOCK_KEY, key)
@@ -367,7 +367,7 @@ def convert_to_instalments(
         raise ValidationError(f"instalments must be a whole number from 2 to {instalments_max}, got {instalments!r}",
                               field="instalments")
     rate = _rate(monthly_fee_rate, field="monthlyFeeRate", maximum=monthly_fee_rate_max)
-    at = converted_at or datetime.now(timezone.utc)
+    at = converted_at or datetime.now(UTC)
     if at.tzinfo is None:
         raise ValidationError("convertedAt must carry a UTC offset", field="convertedAt")
     request = _request(op="convert", loan_id=loan_id, instalments=instalments, monthly_fee_rate=str(rate))
@@ -381,7 +381,7 @@ def convert_to_instalments(
                                           idempotency_key=key)
             return dataclasses.replace(get_loan(conn, row[0]), replayed=True)
         loan = get_loan(conn, loan_id)
-        if not loan.opened_at <= at <= datetime.now(timezone.utc) + purchase_future_max:
+        if not loan.opened_at <= at <= datetime.now(UTC) + purchase_future_max:
             raise ValidationError(f"convertedAt must lie between the purchase ({loan.opened_at.isoformat()}) and now",
                                   field="convertedAt")
         _check_convertible(conn, loan, calendar.business_date(at))

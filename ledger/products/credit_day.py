@@ -94,7 +94,8 @@ select s.loan_id, greatest(1, round(s.overdue_fen * l.late_fee_rate_per_day))::b
   from ledger.credit_loan_state(%(before)s, %(on)s) s
   join ledger.loans l on l.id = s.loan_id
  where s.closed is null and s.overdue_fen > 0 and s.days_past_due <= %(stop_dpd)s
-   and not exists (select 1 from ledger.transactions t where t.idempotency_key = 'credit:late_fee:' || s.loan_id || ':' || %(on)s::text)
+   and not exists (select 1 from ledger.transactions t
+                    where t.idempotency_key = 'credit:late_fee:' || s.loan_id || ':' || %(on)s::text)
  order by l.seq
 """
 
@@ -115,7 +116,8 @@ t as (
 select t.loan_id, t.bucket, t.target_fen - t.allowance_fen
   from t
  where (t.target_fen <> t.allowance_fen or t.bucket = 'write_off')
-   and not exists (select 1 from ledger.transactions x where x.idempotency_key = 'credit:provision:' || t.loan_id || ':' || %(on)s::text)
+   and not exists (select 1 from ledger.transactions x
+                    where x.idempotency_key = 'credit:provision:' || t.loan_id || ':' || %(on)s::text)
  order by t.seq
 """
 
@@ -218,7 +220,7 @@ def _write_off(conn: psycopg.Connection[Any], loan_id: str, on: date) -> Transfe
     accounts = [principal_account(loan_id), fees_account(loan_id), interest_account(loan_id),
                 late_fees_account(loan_id)]
     legs = [Leg(allowance_account(loan_id), Side.DEBIT, owed.total_fen)]
-    legs += [Leg(code, Side.CREDIT, amount) for code, amount in zip(accounts, amounts) if amount > 0]
+    legs += [Leg(code, Side.CREDIT, amount) for code, amount in zip(accounts, amounts, strict=True) if amount > 0]
     return Transfer(f"credit:write_off:{loan_id}", "credit.write_off", legs, description=f"write-off of {loan_id}",
                     effective_at=calendar.day_start(on), metadata={"loan_id": loan_id, "date": on.isoformat()})
 
@@ -235,8 +237,8 @@ def _post_all(conn: psycopg.Connection[Any], on: date, steps: list[_Step], progr
                 continue
             batch = [s for s, _ in ready]
             posted = post(conn, [transfer for _, transfer in ready])
-            record_steps(conn, [(p.transaction_id, s.loan_id, s.step, on) for p, s in zip(posted, batch)])
-            closures = [(s.loan_id, p.transaction_id) for p, s in zip(posted, batch) if s.closes]
+            record_steps(conn, [(p.transaction_id, s.loan_id, s.step, on) for p, s in zip(posted, batch, strict=True)])
+            closures = [(s.loan_id, p.transaction_id) for p, s in zip(posted, batch, strict=True) if s.closes]
             if closures:
                 conn.execute(
                     """insert into ledger.loan_closures (loan_id, reason, business_date, transaction_id)

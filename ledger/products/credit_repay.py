@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 import psycopg
@@ -129,10 +129,10 @@ def _check_key(key: object) -> str:
 
 def _moment(value: datetime | None, field: str) -> datetime:
     if value is None:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
     if not isinstance(value, datetime) or value.tzinfo is None:
         raise ValidationError(f"{field} must be a date and time with a UTC offset", field=field)
-    if value > datetime.now(timezone.utc):
+    if value > datetime.now(UTC):
         raise ValidationError(f"{field} {value.isoformat()} is in the future", field=field)
     return value
 
@@ -175,7 +175,7 @@ def repay_loan(
     amount = parse_amount(amount_fen, field="amount")
     at = _moment(paid_at, "paidAt")
     request = _request(op="repay", loan_id=loan_id, amount=amount,
-                       paid_at=paid_at.astimezone(timezone.utc).isoformat() if paid_at else None)
+                       paid_at=paid_at.astimezone(UTC).isoformat() if paid_at else None)
     with conn.transaction():
         lock_loan(conn, loan_id)
         replay = _replayed(conn, key, request)
@@ -232,7 +232,7 @@ def pay_off_loan(
     expected = None if expected_total_fen is None else parse_amount(expected_total_fen, field="expectedAmount")
     at = _moment(paid_at, "paidAt")
     request = _request(op="payoff", loan_id=loan_id, expected=expected,
-                       paid_at=paid_at.astimezone(timezone.utc).isoformat() if paid_at else None)
+                       paid_at=paid_at.astimezone(UTC).isoformat() if paid_at else None)
     with conn.transaction():
         lock_loan(conn, loan_id)
         replay = _replayed(conn, key, request)
@@ -290,7 +290,7 @@ def recover_loan(
     amount = parse_amount(amount_fen, field="amount")
     at = _moment(recovered_at, "recoveredAt")
     request = _request(op="recover", loan_id=loan_id, amount=amount,
-                       recovered_at=recovered_at.astimezone(timezone.utc).isoformat() if recovered_at else None)
+                       recovered_at=recovered_at.astimezone(UTC).isoformat() if recovered_at else None)
     with conn.transaction():
         lock_loan(conn, loan_id)
         replay = _replayed(conn, key, request)

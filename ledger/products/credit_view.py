@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 import psycopg
@@ -62,7 +62,7 @@ select loan_id, closed, principal_fen, fees_fen, interest_fen, late_fees_fen, al
 def loan_views(conn: psycopg.Connection[Any], loan_ids: Sequence[str], *, as_of: datetime | None = None
                ) -> dict[str, LoanView]:
     """Views of many loans in a constant number of queries."""
-    at = as_of or datetime.now(timezone.utc)
+    at = as_of or datetime.now(UTC)
     on = calendar.business_date(at)
     loans = get_loans(conn, loan_ids)
     write_off_dpd = load_settings(conn).write_off_dpd
@@ -93,8 +93,8 @@ def _schedule(loan: Loan, on: date, closed: str | None, paid: list[int]) -> tupl
     out = []
     for i in loan.schedule:
         parts = [i.principal_fen, i.fee_fen, i.interest_fen]
-        took = [min(part, remaining) for part, remaining in zip(parts, left)]
-        left = [remaining - t for remaining, t in zip(left, took)]
+        took = [min(part, remaining) for part, remaining in zip(parts, left, strict=True)]
+        left = [remaining - t for remaining, t in zip(left, took, strict=True)]
         paid_fen = sum(took)
         total = sum(parts)
         if paid_fen == total:
@@ -120,7 +120,7 @@ def list_loans(
     """Loans in opening order, keyset-paginated, optionally one customer's and one bucket's."""
     if not 0 <= limit <= page_size_max:
         raise ValidationError(f"first must be between 0 and {page_size_max}, got {limit}", field="first")
-    at = datetime.now(timezone.utc)
+    at = datetime.now(UTC)
     ids = None
     if customer_id is not None:
         ids = [r[0] for r in conn.execute("select id from ledger.loans where customer_id = %s", (customer_id,))]

@@ -24,7 +24,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, TextIO
 
@@ -120,7 +120,7 @@ def holder_incomes(
 
 def publish_income(
     conn: psycopg.Connection[Any], fund_id: str, income_date: date, income_per_10k: Decimal | str, *,
-    progress: TextIO | None = sys.stderr, now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+    progress: TextIO | None = sys.stderr, now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> IncomeRun:
     """Record the day's figure and credit every holder floor(balance x R / 10000) fen as units.
 
