@@ -28,6 +28,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 from cross_web import HTTPException
+from graphql import GraphQLError, OperationDefinitionNode, OperationType, parse
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -61,6 +62,18 @@ EXTRA_ROUTES: list[BaseRoute] = [*STATEMENT_ROUTES]
 DATABASE_URL_ENV = "LEDGER_API_DATABASE_URL"
 
 
+def _is_subscription(query: str, operation_name: str | None, *, tokens_max: int) -> bool:
+    """Whether the operation a request names is a subscription; a document that does not parse is
+    left to the schema, which reports it."""
+    try:
+        document = parse(query, max_tokens=tokens_max)
+    except GraphQLError:
+        return False
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    chosen = [d for d in operations if operation_name is None or (d.name and d.name.value == operation_name)]
+    return len(chosen) == 1 and chosen[0].operation is OperationType.SUBSCRIPTION
+
+
 class LedgerGraphQL(GraphQL[RequestContext, None]):
     """Strawberry's view, with the bearer token checked first and every malformed request (not
     JSON, not UTF-8, nested too deep, not an object, a content type other than JSON) refused
@@ -73,6 +86,18 @@ class LedgerGraphQL(GraphQL[RequestContext, None]):
         # re-checks the token (graphql_api/ws_sessions.py).
         super().__init__(schema, graphql_ide="graphiql", subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,))
         self.limits = limits
+
+    async def execute_single(self, request: Any, request_adapter: Any, sub_response: Any, context: Any,
+                             root_value: Any, request_data: Any) -> Any:
+        # Over HTTP a subscription would run as a query whose answer is a stream, which is no
+        # answer at all: refuse it, and say where subscriptions run. The keyword test keeps the
+        # extra parse off every other request.
+        query = request_data.query
+        if isinstance(query, str) and "subscription" in query and _is_subscription(
+                query, request_data.operation_name, tokens_max=self.limits.tokens_max):
+            raise HTTPException(400, "subscriptions run over the WebSocket at /graphql (graphql-transport-ws), "
+                                     "not over HTTP")
+        return await super().execute_single(request, request_adapter, sub_response, context, root_value, request_data)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

@@ -432,3 +432,18 @@ def test_a_value_the_database_refuses_reaches_the_client_typed(api, conn, monkey
     monkeypatch.setattr(queries.core_balances, "rollup", too_long)
     error = refused_query(api, '{ rollup(prefix: "assets") { amount } }')
     assert error["code"] == "VALIDATION" and "too long" in error["message"], error
+
+
+def test_a_subscription_sent_over_http_is_refused_for_the_websocket(api, conn):
+    """Run as a query, a subscription's answer would be a stream: refused, not INTERNAL."""
+    open_book(conn)
+    found = refused_query(api, 'subscription { balanceChanged(accountCode: "liabilities:wallets:U1") '
+                               "{ posted { amount } } }")
+    assert found["code"] == "BAD_REQUEST" and "WebSocket" in found["message"]
+    document = ('query Q { trialBalance { balanced } } '
+                'subscription S { balanceChanged(accountCode: "x") { posted { amount } } }')
+    named = refusal(send(api, json.dumps({"query": document, "operationName": "S"})))
+    assert named["code"] == "BAD_REQUEST"
+    # A query that merely mentions the word is answered.
+    answered = send(api, json.dumps({"query": '{ account(code: "subscription") { code } }'}))
+    assert answered.status_code == 200 and answered.json() == {"data": {"account": None}}
