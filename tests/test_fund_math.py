@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal, localcontext
+from itertools import pairwise
 
 import pytest
 from published import yuebao_days
@@ -43,7 +44,7 @@ def test_published_data_is_complete() -> None:
     rows = _published()
     days = [day for day, _, _ in rows]
     assert days[0] == date(2013, 7, 1) and days[-1] == date(2014, 8, 31)
-    assert all((b - a).days == 1 for a, b in zip(days, days[1:], strict=True))
+    assert all((b - a).days == 1 for a, b in pairwise(days))
 
 
 def test_worked_example_2014_01_01_to_07() -> None:
