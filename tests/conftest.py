@@ -116,14 +116,13 @@ def db_url(server_url: str, template_db: str, _dropper: _Dropper) -> Iterator[st
 
 
 @pytest.fixture
-def empty_db(server_url: str) -> Iterator[str]:
+def empty_db(server_url: str, _dropper: _Dropper) -> Iterator[str]:
     """A new database with nothing in it, for tests of migrations."""
     name = f"ledger_empty_{uuid.uuid4().hex[:10]}"
     with _admin(server_url) as admin:
         admin.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
     yield make_conninfo(server_url, dbname=name)
-    with _admin(server_url) as admin:
-        admin.execute(sql.SQL("drop database {} with (force)").format(sql.Identifier(name)))
+    _dropper.drop(name)
 
 
 @pytest.fixture

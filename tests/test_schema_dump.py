@@ -8,14 +8,16 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg.conninfo import make_conninfo
 
 from ledger.schema_dump import main, schema_dump
 
 SNAPSHOT = Path(__file__).resolve().parent.parent / "sql" / "schema.sql"
 
 
-def test_sql_schema_sql_is_the_dump_of_a_freshly_migrated_database(server_url, capsys):
-    assert main(["--fresh", server_url]) == 0
+def test_sql_schema_sql_is_the_dump_of_a_freshly_migrated_database(server_url, template_db, capsys):
+    # The session's template is a fresh migrate that no test writes to.
+    assert main([make_conninfo(server_url, dbname=template_db)]) == 0
     dumped = capsys.readouterr().out
     expected = SNAPSHOT.read_text()
     if dumped != expected:
