@@ -35,6 +35,12 @@ def pytest_configure(config: pytest.Config) -> None:
     # its directory goes.
     atexit.register(shutil.rmtree, tmp, True)
     os.environ["DATABASE_URL"] = start_embedded(Path(tmp) / "data", delete_on_exit=True)
+    os.environ[_SERVER_IS_THROWAWAY] = "1"
+
+
+# Set when the run started its own server, which is deleted whole at the end: the databases still
+# waiting to be dropped then are left to go with it.
+_SERVER_IS_THROWAWAY = "LEDGER_TEST_SERVER_IS_THROWAWAY"
 
 
 @pytest.fixture(scope="session")
@@ -47,15 +53,14 @@ def _admin(server_url: str) -> psycopg.Connection[Any]:
 
 
 @pytest.fixture(scope="session")
-def template_db(server_url: str) -> Iterator[str]:
+def template_db(server_url: str, _dropper: _Dropper) -> Iterator[str]:
     name = f"ledger_template_{os.getpid()}"
     with _admin(server_url) as admin:
         admin.execute(sql.SQL("drop database if exists {}").format(sql.Identifier(name)))
         admin.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
     migrate(make_conninfo(server_url, dbname=name))
     yield name
-    with _admin(server_url) as admin:
-        admin.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+    _dropper.drop(name)
 
 
 class _Dropper:
@@ -76,7 +81,11 @@ class _Dropper:
     def drop(self, name: str) -> None:
         self._names.put(name)
 
-    def close(self) -> None:
+    def close(self, *, drain: bool = True) -> None:
+        """Stop the threads; with `drain` False the databases still queued are left undropped."""
+        if not drain:
+            while not self._names.empty():
+                self._names.get_nowait()
         for _ in self._workers:
             self._names.put(None)
         for worker in self._workers:
@@ -99,9 +108,10 @@ def _dropper(server_url: str) -> _Dropper:
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    """The backlog of drops is waited for here, after the last test, not inside its time limit."""
+    """The backlog of drops is waited for here, after the last test, not inside its time limit
+    (and not at all on a server the run started, which goes whole)."""
     for dropper in _droppers:
-        dropper.close()
+        dropper.close(drain=not os.environ.get(_SERVER_IS_THROWAWAY))
 
 
 @pytest.fixture
