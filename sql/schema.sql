@@ -207,6 +207,39 @@ table ledger.api_tokens
   TRIGGER api_tokens_no_change BEFORE DELETE OR UPDATE ON ledger.api_tokens FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
   TRIGGER api_tokens_no_truncate BEFORE TRUNCATE ON ledger.api_tokens FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
 
+table ledger.balance_checkpoint_sweeps
+  column account_id bigint not null
+  column account_version bigint not null
+  column swept_at timestamp with time zone not null default clock_timestamp()
+  column every_entries integer not null
+  constraint balance_checkpoint_sweeps_account_id_fkey FOREIGN KEY (account_id) REFERENCES ledger.accounts(id)
+  constraint balance_checkpoint_sweeps_account_version_check CHECK ((account_version > 0))
+  constraint balance_checkpoint_sweeps_every_entries_check CHECK ((every_entries > 0))
+  constraint balance_checkpoint_sweeps_pkey PRIMARY KEY (account_id, account_version)
+  UNIQUE INDEX balance_checkpoint_sweeps_pkey ON ledger.balance_checkpoint_sweeps USING btree (account_id, account_version)
+  TRIGGER balance_checkpoint_sweeps_no_change BEFORE DELETE OR UPDATE ON ledger.balance_checkpoint_sweeps FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
+  TRIGGER balance_checkpoint_sweeps_no_truncate BEFORE TRUNCATE ON ledger.balance_checkpoint_sweeps FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
+  grant SELECT to ledger_app
+  grant SELECT to ledger_auditor
+
+table ledger.balance_checkpoints
+  column account_id bigint not null
+  column effective_at timestamp with time zone not null
+  column entry_id bigint not null
+  column account_version bigint not null
+  column posted_balance bigint not null
+  column posted_entries bigint not null
+  column created_at timestamp with time zone not null default clock_timestamp()
+  constraint balance_checkpoints_account_id_fkey FOREIGN KEY (account_id) REFERENCES ledger.accounts(id)
+  constraint balance_checkpoints_account_version_check CHECK ((account_version > 0))
+  constraint balance_checkpoints_pkey PRIMARY KEY (account_id, effective_at, entry_id, account_version)
+  constraint balance_checkpoints_posted_entries_check CHECK ((posted_entries > 0))
+  UNIQUE INDEX balance_checkpoints_pkey ON ledger.balance_checkpoints USING btree (account_id, effective_at, entry_id, account_version)
+  TRIGGER balance_checkpoints_no_change BEFORE DELETE OR UPDATE ON ledger.balance_checkpoints FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
+  TRIGGER balance_checkpoints_no_truncate BEFORE TRUNCATE ON ledger.balance_checkpoints FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
+  grant SELECT to ledger_app
+  grant SELECT to ledger_auditor
+
 table ledger.balances
   column account_id bigint not null
   column version bigint not null default 0
@@ -1127,6 +1160,11 @@ function ledger.post_batch(p_batch jsonb) returns jsonb
   source sha256 92985c7505ac9d222ded2b85a9be5a070a06f533879cd48769eb58da2a03e2a8
   grant EXECUTE to ledger_app
 
+function ledger.posted_before(p_account_id bigint, p_before timestamp with time zone, p_known_at timestamp with time zone, p_recorded_since_max bigint) returns bigint
+  language plpgsql, stable, parallel unsafe, cost 100
+  source sha256 a3cab43660a97fbb44669c7febb4b91b638f5ae51e7aaa5062a75b0617225172
+  grant EXECUTE to PUBLIC
+
 function ledger.posted_sum_before(p_account_id bigint, p_before timestamp with time zone, p_known_at timestamp with time zone, p_limit bigint) returns TABLE(entries bigint, amount numeric)
   language sql, stable, parallel unsafe, cost 100, rows 1000
   set enable_bitmapscan=off, enable_sort=off
@@ -1168,6 +1206,12 @@ function ledger.status_change_payload(s ledger.account_status_changes) returns b
   language sql, stable, parallel safe, cost 100
   source sha256 9e7dc9e004d2c8b97eee594a51a4fb6afb8909e7be717c2350b00af61684a101
   grant EXECUTE to PUBLIC
+
+function ledger.sweep_balance_checkpoints(p_account_id bigint, p_every integer) returns bigint
+  language plpgsql, volatile, parallel unsafe, security definer, cost 100
+  set search_path=pg_catalog
+  source sha256 9ce39f5bb592eadc14eb7eaa1e98cae44f97f82e177902e17cf463148bb99f57
+  grant EXECUTE to ledger_app
 
 function ledger.transaction_hash(t ledger.transactions) returns bytea
   language sql, stable, parallel safe, cost 100
