@@ -1210,7 +1210,7 @@ function ledger.status_change_payload(s ledger.account_status_changes) returns b
 function ledger.sweep_balance_checkpoints(p_account_id bigint, p_every integer) returns bigint
   language plpgsql, volatile, parallel unsafe, security definer, cost 100
   set search_path=pg_catalog
-  source sha256 9ce39f5bb592eadc14eb7eaa1e98cae44f97f82e177902e17cf463148bb99f57
+  source sha256 c8a989aecfa71468090b1b6c2c29793877928d59107ce5d7ebab0ef5d7a31024
   grant EXECUTE to ledger_app
 
 function ledger.transaction_hash(t ledger.transactions) returns bytea

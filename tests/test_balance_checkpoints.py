@@ -342,3 +342,17 @@ def test_a_database_with_history_gets_checkpoints_after_the_migration(empty_db, 
     monkeypatch.setenv("DATABASE_URL", empty_db)
     assert main(["balance-checkpoints", "--every", "5"]) == 0
     assert "swept 0 accounts" in capsys.readouterr().out  # nothing new since
+
+
+def test_a_sweep_in_a_snapshot_older_than_its_lock_is_refused(conn):
+    """Under repeatable read the snapshot predates the lock, and could miss what the sweep before
+    wrote: the sweep refuses to run there, writing nothing."""
+    merchant = _swept_book(conn)
+    post(conn, [_transfer("rr", 5, DAY + timedelta(days=3))] + [_transfer(f"rr{i}", 1, DAY) for i in range(3)])
+    with pytest.raises(psycopg.errors.ActiveSqlTransaction), conn.transaction():
+        conn.execute("set transaction isolation level repeatable read")
+        sweep_account(conn, merchant, every=3)
+    assert conn.execute("select count(*) from ledger.balance_checkpoint_sweeps where account_id = %s",
+                        (merchant,)).fetchone()[0] == 1
+    with conn.transaction():
+        assert sweep_account(conn, merchant, every=3) > 0

@@ -31,7 +31,12 @@ begin
         raise exception 'p_every must be at least 1' using errcode = '22023';
     end if;
     -- One sweep of an account at a time; posting is not held up. Read committed: every statement
-    -- below sees what a sweep that held the lock before committed.
+    -- below sees what a sweep that held the lock before committed (one snapshot taken before the
+    -- lock could miss positions it wrote, and leave them stale).
+    if current_setting('transaction_isolation') <> 'read committed' then
+        raise exception 'a sweep runs at read committed, not %', current_setting('transaction_isolation')
+            using errcode = '25001';
+    end if;
     perform pg_advisory_xact_lock(hashtextextended('ledger.balance_checkpoints', p_account_id));
     select b.version into v_version from ledger.balances b where b.account_id = p_account_id;
     select coalesce(max(s.account_version), 0) into v_swept
