@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TextIO
 
 import psycopg
@@ -76,6 +77,8 @@ def sweep_all(conn: psycopg.Connection[Any], *, every: int = every_entries_defau
     in entries."""
     _check_every(every)
     threshold = every if min_new is None else min_new
+    if isinstance(threshold, bool) or not isinstance(threshold, int) or threshold < 1:
+        raise ValidationError("min_new must be a whole number of entries, at least 1", field="min_new")
     behind = [(int(r[0]), int(r[1])) for r in conn.execute(_BEHIND_SQL, {"min_new": threshold}).fetchall()]
     report = SweepReport()
     meter = Progress(progress, sum(b for _, b in behind), "balance checkpoints")
@@ -88,7 +91,7 @@ def sweep_all(conn: psycopg.Connection[Any], *, every: int = every_entries_defau
     return report
 
 
-def posted_before(conn: psycopg.Connection[Any], account_id: int, before: Any, known_at: Any) -> int | None:
+def posted_before(conn: psycopg.Connection[Any], account_id: int, before: datetime, known_at: datetime) -> int | None:
     """The posted balance from entries effective before `before`, as known at `known_at`, read
     from the checkpoints; None when the account has no sweep recent enough to use."""
     row = conn.execute("select ledger.posted_before(%s, %s, %s, %s)",
@@ -172,8 +175,8 @@ def _verify_all(conn: psycopg.Connection[Any], progress: TextIO | None, stop_at_
     for account_id, (swept, version) in sweeps.items():
         problems.append(f"account {codes.get(account_id, account_id)}: swept at version {swept}, "
                         f"beyond its last entry ({version})")
-    total = conn.execute("select count(*) from ledger.balance_checkpoints").fetchone()
-    meter = Progress(progress, int(total[0]) if total else 0, "balance checkpoints")
+    total = sum(len(rows) for rows in by_account.values())
+    meter = Progress(progress if total else None, total, "balance checkpoints")
     for account_id, checkpoints in by_account.items():
         if problems and stop_at_first:
             break

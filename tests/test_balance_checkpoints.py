@@ -262,6 +262,9 @@ def test_a_spacing_out_of_range_is_refused_and_nothing_is_written(conn, every):
     assert caught.value.field == "every"
     with pytest.raises(ValidationError):
         sweep_all(conn, every=every, progress=None)
+    with pytest.raises(ValidationError) as caught:
+        sweep_all(conn, every=3, min_new=every if every != 1_000_001 else -1, progress=None)
+    assert caught.value.field == "min_new"
     assert conn.execute("select count(*) from ledger.balance_checkpoint_sweeps").fetchone()[0] == before
 
 
