@@ -10,6 +10,7 @@ import strawberry
 from strawberry.types import Info
 
 from graphql_api.context import principal_of
+from graphql_api.core.product_accounts import AccountRole, ProductAccount, product_accounts
 from graphql_api.core.types import Money, PageInfo
 from graphql_api.errors import LedgerErrorType, register_error
 from graphql_api.scalars import JSON, MinorUnits
@@ -89,6 +90,8 @@ class Advance:
     days_outstanding: int = strawberry.field(description="Days from the advance to its closing (or today).")
     status: AdvanceStatus
     closed_on: date | None
+    accounts: list[ProductAccount] = strawberry.field(
+        description="The advance's own accounts: its principal and its fee receivable.")
 
     @classmethod
     def of(cls, row: product.Advance) -> Advance:
@@ -100,7 +103,8 @@ class Advance:
             fee_accrued=money(row.fee_accrued_fen), fee_paid=money(row.fee_paid_fen),
             fee_outstanding=money(row.fee_outstanding_fen), outstanding=money(row.outstanding_fen),
             recourse=money(row.recourse_fen), days_outstanding=row.days_outstanding(),
-            status=AdvanceStatus(row.status), closed_on=row.closed_on)
+            status=AdvanceStatus(row.status), closed_on=row.closed_on, accounts=product_accounts(
+                (AccountRole.PRINCIPAL, product.advance_code(row.id)), (AccountRole.FEES, product.fee_code(row.id))))
 
 
 @strawberry.type
