@@ -21,7 +21,7 @@ __all__ = [
     "POSTERS", "AdvanceStatus", "InvoiceStatus", "Advance", "PurchaseInvoice", "AdvanceEdge", "AdvanceConnection",
     "can_see_supplier", "money", "FACTORING_ERRORS",
     "InvoiceNotFound", "InvoiceAlreadyRecorded", "InvoiceAlreadyAssigned", "InvoiceAlreadyPaid",
-    "AdvanceNotFound", "AdvanceNotOpen", "AdvanceNotOverdue", "AmountExceedsOutstanding",
+    "AdvanceNotFound", "AdvanceNotOpen", "AdvanceNotOverdue", "AmountExceedsOutstanding", "FeeAccruedPastDay",
 ]
 
 POSTERS = (Role.OPERATOR, Role.ADMIN)
@@ -161,6 +161,11 @@ class AmountExceedsOutstanding(LedgerErrorType):
     details: JSON
 
 
+@strawberry.type(description="The advance's fee is accrued through a later business day than the step's date.")
+class FeeAccruedPastDay(LedgerErrorType):
+    details: JSON
+
+
 register_error(product.InvoiceNotFound, InvoiceNotFound)
 register_error(product.InvoiceAlreadyRecorded, InvoiceAlreadyRecorded)
 register_error(product.InvoiceAlreadyAssigned, InvoiceAlreadyAssigned)
@@ -169,7 +174,8 @@ register_error(product.AdvanceNotFound, AdvanceNotFound)
 register_error(product.AdvanceNotOpen, AdvanceNotOpen)
 register_error(product.AdvanceNotOverdue, AdvanceNotOverdue)
 register_error(product.AmountExceedsOutstanding, AmountExceedsOutstanding)
+register_error(product.FeeAccruedPastDay, FeeAccruedPastDay)
 
 FACTORING_ERRORS: tuple[type, ...] = (
     InvoiceNotFound, InvoiceAlreadyRecorded, InvoiceAlreadyAssigned, InvoiceAlreadyPaid, AdvanceNotFound,
-    AdvanceNotOpen, AdvanceNotOverdue, AmountExceedsOutstanding)
+    AdvanceNotOpen, AdvanceNotOverdue, AmountExceedsOutstanding, FeeAccruedPastDay)
