@@ -28,20 +28,7 @@ __all__ = ["PayoffRemainingFees", "ProvisionRate", "CreditSettings", "SettingVal
 
 SETTINGS_WRITERS = (Role.ADMIN,)
 
-# GraphQL name of each setting -> its stored name.
-_NAMES = {
-    "interestFreeDays": "interest_free_days",
-    "lateFeeRatePerDay": "late_fee_rate_per_day",
-    "lateFeeStopDpd": "late_fee_stop_dpd",
-    "writeOffDpd": "write_off_dpd",
-    "payoffRemainingFees": "payoff_remaining_fees",
-    "provisionRateCurrent": "provision_rate_current",
-    "provisionRate1To30": "provision_rate_1_30",
-    "provisionRate31To60": "provision_rate_31_60",
-    "provisionRate61To90": "provision_rate_61_90",
-    "provisionRate91To180": "provision_rate_91_180",
-}
-_GRAPHQL_NAMES = {stored: name for name, stored in _NAMES.items()}
+_NAMES = {name: stored for stored, name in credit.FIELD_NAMES.items()}  # API name -> stored name
 
 
 @strawberry.enum(description="What an early payoff does with instalment fees not yet billed.")
@@ -96,7 +83,7 @@ class CreditSettingsChange:
     def of(cls, change: versions.SettingsChange) -> CreditSettingsChange:
         return cls(id=strawberry.ID(str(change.id)), effective_from=change.effective_from,
                    recorded_at=change.recorded_at, recorded_by=change.recorded_by,
-                   settings=[SettingValue(name=_GRAPHQL_NAMES.get(name, name), value=value)
+                   settings=[SettingValue(name=credit.FIELD_NAMES.get(name, name), value=value)
                              for name, value in sorted(change.settings.items())])
 
 

@@ -38,6 +38,7 @@ from ledger.products.credit_errors import (
     Overpayment,
 )
 from ledger.products.credit_settings import (
+    FIELD_NAMES,
     PRODUCT,
     Bucket,
     CreditSettings,
@@ -62,7 +63,7 @@ __all__ = [
     "ConversionRefused",
     "principal_account", "fees_account", "interest_account", "late_fees_account", "allowance_account",
     "FEE_INCOME", "INTEREST_INCOME", "LATE_FEE_INCOME", "PROVISION_EXPENSE",
-    "PRODUCT", "load_settings", "set_settings", "open_credit_line", "credit_line", "purchase_on_credit",
+    "FIELD_NAMES", "PRODUCT", "load_settings", "set_settings", "open_credit_line", "credit_line", "purchase_on_credit",
     "originate_loan", "convert_to_instalments", "get_loan", "get_loans", "lock_loan", "record_steps",
     "ensure_credit_accounts", "instalments_max", "monthly_rate_max", "monthly_fee_rate_max",
     "purchase_future_max",

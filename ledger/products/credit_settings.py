@@ -12,7 +12,7 @@ import enum
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Any
 
 import psycopg
@@ -20,10 +20,10 @@ import psycopg
 from ledger import calendar
 from ledger.errors import ValidationError
 from ledger.products import settings as versions
-from ledger.products.rounding import parse_rate
+from ledger.products.rounding import decimal_prec, parse_rate
 
-__all__ = ["Bucket", "Method", "CreditSettings", "PRODUCT", "INT_SETTINGS", "RATE_SETTINGS", "load_settings",
-           "set_settings", "parse_setting", "parse_rate_setting"]
+__all__ = ["Bucket", "Method", "CreditSettings", "PRODUCT", "INT_SETTINGS", "RATE_SETTINGS", "FIELD_NAMES",
+           "load_settings", "set_settings", "parse_setting", "parse_rate_setting"]
 
 PRODUCT = "credit"
 
@@ -70,12 +70,25 @@ INT_SETTINGS = {"interest_free_days": (0, 365), "late_fee_stop_dpd": (0, 3650), 
 RATE_SETTINGS = {"late_fee_rate_per_day": (Decimal("0.01"), 6)} | {
     f"provision_rate_{b.value}": (Decimal(1), 4) for b in Bucket if b is not Bucket.WRITE_OFF}
 _PAYOFF_REMAINING_FEES = ("all", "none")
+# Each setting's name in the API (`SetCreditSettingsInput`): what a refusal's `field` names.
+FIELD_NAMES = {
+    "interest_free_days": "interestFreeDays",
+    "late_fee_rate_per_day": "lateFeeRatePerDay",
+    "late_fee_stop_dpd": "lateFeeStopDpd",
+    "write_off_dpd": "writeOffDpd",
+    "payoff_remaining_fees": "payoffRemainingFees",
+    "provision_rate_current": "provisionRateCurrent",
+    "provision_rate_1_30": "provisionRate1To30",
+    "provision_rate_31_60": "provisionRate31To60",
+    "provision_rate_61_90": "provisionRate61To90",
+    "provision_rate_91_180": "provisionRate91To180",
+}
 
 
 def parse_rate_setting(name: str, value: object, *, field: str | None = None) -> Decimal:
     """A rate setting's value (or a loan's own override of it): a decimal string from 0 to its
     highest, with no more decimal places than it keeps."""
-    field = field or name
+    field = field or FIELD_NAMES[name]
     highest, places = RATE_SETTINGS[name]
     try:
         rate = parse_rate(value, field=field)  # type: ignore[arg-type]
@@ -83,10 +96,10 @@ def parse_rate_setting(name: str, value: object, *, field: str | None = None) ->
         raise ValidationError(str(exc), field=field) from None
     if rate > highest:
         raise ValidationError(f"{field} must be at most {highest}, got {value}", field=field)
-    exponent = rate.normalize().as_tuple().exponent
-    if isinstance(exponent, int) and -exponent > places:
-        raise ValidationError(f"{field} has at most {places} decimal places, got {value}", field=field)
-    return rate.normalize() if rate else Decimal(0)
+    with localcontext(prec=decimal_prec):  # exact: no rounding (or underflow to 0) on the way
+        if rate.quantize(Decimal(1).scaleb(-places)) != rate:
+            raise ValidationError(f"{field} has at most {places} decimal places, got {value}", field=field)
+        return rate.normalize() if rate else Decimal(0)
 
 
 def parse_setting(name: str, value: str) -> Any:
@@ -94,13 +107,15 @@ def parse_setting(name: str, value: str) -> Any:
         low, high = INT_SETTINGS[name]
         if not isinstance(value, str) or not value.isascii() or not value.isdigit() or len(value) > 9 \
                 or not low <= int(value) <= high:
-            raise ValidationError(f"{name} must be a whole number from {low} to {high}, got {value!r}", field=name)
+            raise ValidationError(f"{name} must be a whole number from {low} to {high}, got {value!r}",
+                                  field=FIELD_NAMES[name])
         return int(value)
     if name in RATE_SETTINGS:
         return parse_rate_setting(name, value)
     if name == "payoff_remaining_fees":
         if value not in _PAYOFF_REMAINING_FEES:
-            raise ValidationError(f"payoff_remaining_fees must be all or none, got {value!r}", field=name)
+            raise ValidationError(f"payoff_remaining_fees must be all or none, got {value!r}",
+                                  field=FIELD_NAMES[name])
         return value
     raise ValidationError(f"no credit setting named {name!r}", field="name")
 
