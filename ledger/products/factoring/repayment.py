@@ -84,12 +84,19 @@ def settle_invoice(
     The payment discharges the retail payable, goes to the open advance's fee, then its principal;
     the remainder is the supplier's: it first recovers the supplier's recourse receivable, the
     rest is remitted from own funds.
+
+    effective_at (default now) dates the payment (ledger/products/effective.py): the open
+    advance's fee is caught up through its business day, which may not lie before the invoice's
+    issue, the advance, or the day its fee is already accrued through (FeeAccruedPastDay).
     """
     supplier_id = parse_party_id(supplier_id, field="supplierId")
     invoice_no = parse_invoice_no(invoice_no)
     amount_fen = None if amount is None else parse_amount(amount)
     key = parse_key("payment", idempotency_key)
-    request = {"supplier_id": supplier_id, "invoice_no": invoice_no, "amount_fen": amount_fen}
+    effective_at = parse_effective_at(effective_at)
+    request: dict[str, Any] = {"supplier_id": supplier_id, "invoice_no": invoice_no, "amount_fen": amount_fen}
+    if effective_at is not None:  # absent from requests made before a payment could be dated
+        request["effective_at"] = request_instant(effective_at)
     with conn.transaction():
         invoice = get_invoice(conn, supplier_id, invoice_no, lock=True)
         done = replay_of(conn, key, request)
