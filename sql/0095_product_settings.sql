@@ -9,7 +9,7 @@
 
 create table ledger.product_setting_changes (
     id             bigint generated always as identity primary key,
-    product        text not null check (product in ('credit', 'factoring')),
+    product        text not null check (product in ('credit')),  -- a product with settings adds itself
     settings       jsonb not null check (jsonb_typeof(settings) = 'object' and settings <> '{}'::jsonb),
     effective_from date not null check (effective_from >= date '1970-01-01'),
     recorded_at    timestamptz not null default clock_timestamp(),

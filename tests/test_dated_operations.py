@@ -43,6 +43,8 @@ ACCRUE = f"""mutation($input: AccrueFactoringFeesInput!) {{ accrueFactoringFees(
     {ERRORS} }} }}"""
 REPAY = f"""mutation($input: RepayAdvanceInput!) {{ repayAdvance(input: $input) {{ __typename
     ... on AdvanceRepaid {{ replayed fee {{ amount }} principal {{ amount }} }} {ERRORS} }} }}"""
+DEFAULT = f"""mutation($input: DefaultAdvanceInput!) {{ defaultAdvance(input: $input) {{ __typename
+    ... on AdvanceDefaulted {{ principalToRecourse {{ amount }} feeToRecourse {{ amount }} }} {ERRORS} }} }}"""
 SETTLE = f"""mutation($input: SettleInvoiceInput!) {{ settleInvoice(input: $input) {{ __typename
     ... on InvoiceSettled {{ replayed fee {{ amount }} principal {{ amount }} transactionIds }} {ERRORS} }} }}"""
 
@@ -174,9 +176,9 @@ def test_a_subscription_earns_the_income_of_its_business_day(api: Any, conn: Con
 
 # Factoring payments -------------------------------------------------------------------------------
 
-def _invoice_and_advance(api: Any, no: str, advanced_on: date) -> dict[str, Any]:
+def _invoice_and_advance(api: Any, no: str, advanced_on: date, due: date | None = None) -> dict[str, Any]:
     recorded = _call(api, RECORD, idempotencyKey=f"inv-{no}", supplierId="S1", invoiceNo=no, amount="1250000",
-                     dueDate=(calendar.today() + timedelta(days=30)).isoformat(),
+                     dueDate=(due or calendar.today() + timedelta(days=30)).isoformat(),
                      issuedOn=(advanced_on - timedelta(days=1)).isoformat())
     assert recorded["__typename"] == "PurchaseInvoiceRecorded", recorded
     made = _call(api, ADVANCE_ON, idempotencyKey=f"adv-{no}", supplierId="S1", invoiceNo=no, advanceRate="0.8",
@@ -243,4 +245,20 @@ def test_an_invoice_payment_pays_the_fee_through_its_business_day(api: Any, conn
                  effectiveAt=_iso(end - TICK))["replayed"] is True
     conflict = _call(api, SETTLE, idempotencyKey="pay-1", supplierId="S1", invoiceNo="INV-1", amount="100000")
     assert conflict["code"] == "IDEMPOTENCY_CONFLICT", conflict
+    _books_clean(conn)
+
+
+def test_a_default_dates_by_the_business_day_after_the_due_date(api: Any, conn: Conn) -> None:
+    due = calendar.today() - timedelta(days=2)
+    advance = _invoice_and_advance(api, "INV-1", due - timedelta(days=10), due=due)
+    before = _count(conn)
+    on_due_day = _call(api, DEFAULT, idempotencyKey="d-1", advanceId=advance["id"],
+                       effectiveAt=_iso(calendar.day_end(due) - TICK))
+    assert (on_due_day["__typename"], on_due_day["code"]) == ("AdvanceNotOverdue", "ADVANCE_NOT_OVERDUE")
+    assert _count(conn) == before
+    defaulted = _call(api, DEFAULT, idempotencyKey="d-2", advanceId=advance["id"],
+                      effectiveAt=_iso(calendar.day_end(due)))
+    # Fee for the 11 days from the advance to the first day after the due date, at 1,000 a day.
+    assert (defaulted["__typename"], defaulted["feeToRecourse"]["amount"],
+            defaulted["principalToRecourse"]["amount"]) == ("AdvanceDefaulted", "11000", "1000000")
     _books_clean(conn)
