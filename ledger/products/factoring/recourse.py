@@ -13,6 +13,7 @@ import psycopg
 from ledger.accounts import AccountType, Side
 from ledger.posting import Leg, Transfer, post
 from ledger.products import chart
+from ledger.products.effective import business_day_of, parse_effective_at, request_instant
 from ledger.products.factoring.common import (
     AdvanceNotOverdue,
     advance_code,
@@ -24,7 +25,6 @@ from ledger.products.factoring.common import (
     recourse_code,
     replay_of,
 )
-from ledger.products.effective import business_day_of, parse_effective_at, request_instant
 from ledger.products.factoring.fees import catch_up, check_step_day
 from ledger.products.factoring.records import Advance, get_advance, require_open
 
@@ -73,7 +73,8 @@ def default_advance(conn: psycopg.Connection[Any], advance_id: int, *, idempoten
             Leg(recourse_code(supplier), Side.DEBIT, principal_fen + fee_due),
             Leg(advance_code(advance_id), Side.CREDIT, principal_fen), Leg(fee_code(advance_id), Side.CREDIT, fee_due)]),
             description=f"Advance {advance_id} defaulted: unpaid principal and fee recoverable from {supplier}",
-            effective_at=effective_at, metadata={"request": request, "advance_id": advance_id, "principal_to_recourse_fen": principal_fen,
+            effective_at=effective_at,
+            metadata={"request": request, "advance_id": advance_id, "principal_to_recourse_fen": principal_fen,
                       "fee_to_recourse_fen": fee_due})
         posted = post(conn, ([accrual] if accrual else []) + [default])[-1]
         record_step(conn, posted, "default", advance.invoice_id, advance_id)
