@@ -262,3 +262,51 @@ def test_a_default_dates_by_the_business_day_after_the_due_date(api: Any, conn: 
     assert (defaulted["__typename"], defaulted["feeToRecourse"]["amount"],
             defaulted["principalToRecourse"]["amount"]) == ("AdvanceDefaulted", "11000", "1000000")
     _books_clean(conn)
+
+
+def test_a_backdated_subscription_waits_for_an_income_pass_under_way(db_url: str, conn: Conn) -> None:
+    """The pass holds the fund's lock from recording the figure to the end of its distribution; a
+    movement dated in a past day shares that lock, so it sees the figure once the pass commits and
+    is refused, instead of slipping into a day whose balances were already read."""
+    import threading
+
+    from ledger.products import fund
+    from ledger.products.onboarding import onboard_customer
+    from ledger.products.payments import top_up
+
+    fund.create_fund(conn, "YEB", "Yu'ebao")
+    onboard_customer(conn, "U1")
+    top_up(conn, idempotency_key="t", customer_id="U1", bank="B1", amount_fen=1000)
+    day = calendar.today() - timedelta(days=1)
+    fund_row = fund.get_fund(conn, "YEB").id
+    outcome: list[str] = []
+    with psycopg.connect(db_url) as pass_conn:
+        pass_conn.execute("select pg_advisory_xact_lock(%s, %s)", (fund.income_lock_class, fund_row))
+        pass_conn.execute("insert into ledger.fund_incomes (fund_id, income_date, income_per_10k) values ('YEB', %s, 1)",
+                          (day,))
+
+        def subscribe() -> None:
+            with psycopg.connect(db_url, autocommit=True) as own:
+                try:
+                    fund.subscribe(own, idempotency_key="s", customer_id="U1", fund_id="YEB", amount_fen=10,
+                                   effective_at=calendar.day_end(day) - TICK)
+                    outcome.append("subscribed")
+                except fund.FundDayDistributed:
+                    outcome.append("refused")
+
+        worker = threading.Thread(target=subscribe)
+        worker.start()
+        waiting = None
+        for _ in range(200):
+            waiting = conn.execute("""select count(*) from pg_locks
+                                       where locktype = 'advisory' and not granted and objid = %s""",
+                                   (fund_row,)).fetchone()
+            if waiting and waiting[0]:
+                break
+            threading.Event().wait(0.05)
+        assert waiting and waiting[0] == 1, "the backdated subscription did not wait for the pass"
+        assert outcome == []
+        pass_conn.commit()
+        worker.join(timeout=30)
+    assert outcome == ["refused"]
+    assert conn.execute("select count(*) from ledger.transactions where idempotency_key = 's'").fetchone() == (0,)
