@@ -279,3 +279,24 @@ def test_cli_shows_sets_and_lists_settings(db_url: str, conn: Conn, monkeypatch:
     assert main(["credit", "settings", "history", "--first", "5"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 2 and "late_fee_rate_per_day=0.0007" in lines[0] and "by migration" in lines[1]
+
+
+def test_the_daily_run_provisions_at_the_rates_in_force_on_its_day(conn: Conn) -> None:
+    from ledger.products import credit_day, credit_view
+
+    _books(conn)
+    one = credit.purchase_on_credit(conn, "p1", "U1", "M1", 100_000, datetime.now(UTC) - timedelta(days=3))
+    _scheduled_days_ago(conn, 0, {"provision_rate_current": "0.03"})
+    yesterday, today = calendar.today() - timedelta(days=1), calendar.today()
+    credit_day.run_credit_day(conn, yesterday, progress=None)
+    assert credit_view.loan_view(conn, one.id).allowance_fen == 1_000   # 1% of 100000
+    credit_day.run_credit_day(conn, today, progress=None)
+    assert credit_view.loan_view(conn, one.id).allowance_fen == 3_000   # 3% from today on
+    # Catching up over both days takes each day's rates too.
+    two = credit.purchase_on_credit(conn, "p2", "U1", "M1", 200_000, datetime.now(UTC) - timedelta(days=3))
+    credit_day.run_credit_days(conn, yesterday, today, progress=None)
+    provisions = conn.execute(
+        """select t.idempotency_key, e.amount from ledger.transactions t join ledger.entries e on e.transaction_id = t.id
+            where t.idempotency_key like %s and e.side = 'credit' order by t.id""",
+        (f"credit:provision:{two.id}:%",)).fetchall()
+    assert provisions == [(f"credit:provision:{two.id}:{yesterday}", 2_000), (f"credit:provision:{two.id}:{today}", 4_000)]
