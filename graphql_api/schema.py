@@ -21,6 +21,7 @@ from graphql_api.core.queries import CoreQuery
 from graphql_api.core.subscriptions import CoreSubscription
 from graphql_api.credit.mutations import CREDIT_MUTATIONS
 from graphql_api.credit.queries import CreditQuery
+from graphql_api.credit.settings import CreditSettingsQuery
 from graphql_api.extensions import schema_extensions, with_code
 from graphql_api.factoring.mutations import FACTORING_MUTATIONS
 from graphql_api.factoring.queries import FactoringQuery
@@ -40,6 +41,7 @@ QUERIES: list[type] = [
     FundQuery,
     PaymentsQuery,
     CreditQuery,
+    CreditSettingsQuery,
 ]
 
 MUTATIONS: list[type] = [

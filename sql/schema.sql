@@ -96,6 +96,8 @@ sequence ledger.payments_id_seq as bigint start 1 increment 1 owned by ledger.pa
 
 sequence ledger.period_closes_id_seq as bigint start 1 increment 1 owned by ledger.period_closes.id
 
+sequence ledger.product_setting_changes_id_seq as bigint start 1 increment 1 owned by ledger.product_setting_changes.id
+
 sequence ledger.purchase_invoices_id_seq as bigint start 1 increment 1 owned by ledger.purchase_invoices.id
 
 sequence ledger.reconciliation_runs_id_seq as bigint start 1 increment 1 owned by ledger.reconciliation_runs.id
@@ -328,15 +330,6 @@ table ledger.credit_lines
   UNIQUE INDEX credit_lines_pkey ON ledger.credit_lines USING btree (id)
   TRIGGER credit_lines_no_change BEFORE DELETE OR UPDATE ON ledger.credit_lines FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
   TRIGGER credit_lines_no_truncate BEFORE TRUNCATE ON ledger.credit_lines FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
-  grant SELECT to ledger_app
-
-table ledger.credit_settings
-  column name text not null
-  column value text not null
-  constraint credit_settings_name_check CHECK ((name ~ '^[a-z][a-z0-9_]*$'::text))
-  constraint credit_settings_pkey PRIMARY KEY (name)
-  constraint credit_settings_value_check CHECK (((length(value) >= 1) AND (length(value) <= 200)))
-  UNIQUE INDEX credit_settings_pkey ON ledger.credit_settings USING btree (name)
   grant SELECT to ledger_app
 
 table ledger.cursor_key
@@ -682,6 +675,24 @@ table ledger.period_closes
   TRIGGER period_closes_no_change BEFORE DELETE OR UPDATE ON ledger.period_closes FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
   TRIGGER period_closes_no_truncate BEFORE TRUNCATE ON ledger.period_closes FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
   grant SELECT to ledger_app
+
+table ledger.product_setting_changes
+  column id bigint not null generated always as identity
+  column product text not null
+  column settings jsonb not null
+  column effective_from date not null
+  column recorded_at timestamp with time zone not null default clock_timestamp()
+  column recorded_by text not null
+  constraint product_setting_changes_effective_from_check CHECK ((effective_from >= '1970-01-01'::date))
+  constraint product_setting_changes_pkey PRIMARY KEY (id)
+  constraint product_setting_changes_product_check CHECK ((product = 'credit'::text))
+  constraint product_setting_changes_recorded_by_check CHECK (((length(recorded_by) >= 1) AND (length(recorded_by) <= 100)))
+  constraint product_setting_changes_settings_check CHECK (((jsonb_typeof(settings) = 'object'::text) AND (settings <> '{}'::jsonb)))
+  INDEX product_setting_changes_day_idx ON ledger.product_setting_changes USING btree (product, effective_from DESC, id DESC)
+  UNIQUE INDEX product_setting_changes_pkey ON ledger.product_setting_changes USING btree (id)
+  TRIGGER product_setting_changes_no_change BEFORE DELETE OR UPDATE ON ledger.product_setting_changes FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
+  TRIGGER product_setting_changes_no_truncate BEFORE TRUNCATE ON ledger.product_setting_changes FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
+  grant INSERT, SELECT to ledger_app
 
 table ledger.purchase_invoices
   column id bigint not null generated always as identity
