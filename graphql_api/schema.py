@@ -30,6 +30,8 @@ from graphql_api.operation_kind import OperationKind
 from graphql_api.payments.mutations import PAYMENTS_MUTATIONS
 from graphql_api.payments.queries import PaymentsQuery
 from graphql_api.scalars import SCALAR_MAP
+from graphql_api.webhooks.mutations import WEBHOOK_MUTATIONS
+from graphql_api.webhooks.queries import WebhookQuery
 
 __all__ = ["QUERIES", "MUTATIONS", "SUBSCRIPTIONS", "schema", "sdl"]
 
@@ -40,6 +42,7 @@ QUERIES: list[type] = [
     FundQuery,
     PaymentsQuery,
     CreditQuery,
+    WebhookQuery,
 ]
 
 MUTATIONS: list[type] = [
@@ -49,6 +52,7 @@ MUTATIONS: list[type] = [
     *FUND_MUTATIONS,
     *PAYMENTS_MUTATIONS,
     *CREDIT_MUTATIONS,
+    *WEBHOOK_MUTATIONS,
 ]
 
 SUBSCRIPTIONS: list[type] = [
