@@ -72,7 +72,10 @@ def check_url(url: object, *, allow_private_targets: bool) -> Target:
     if not _PRINTABLE_ASCII.fullmatch(url):
         raise _refuse("may hold only printable ASCII without spaces (percent-encode the rest; "
                       "a domain name in its xn-- form)")
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # e.g. brackets around something other than an IPv6 address
+        raise _refuse(f"is not a URL ({exc}); an IPv6 address goes in brackets, nothing else does") from None
     scheme = parts.scheme.lower()
     if scheme not in _DEFAULT_PORTS:
         raise _refuse("must start with http:// or https://")
@@ -84,7 +87,7 @@ def check_url(url: object, *, allow_private_targets: bool) -> Target:
     if not host:
         raise _refuse("must name a host")
     try:
-        port = parts.port or _DEFAULT_PORTS[scheme]
+        port = parts.port if parts.port is not None else _DEFAULT_PORTS[scheme]
     except ValueError:
         raise _refuse("has a port that is not a number from 1 to 65535") from None
     if not 1 <= port <= 65535:
