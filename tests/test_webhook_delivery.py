@@ -17,6 +17,7 @@ from webhook_receiver import Receiver
 
 from graphql_api.app import create_app
 from ledger.accounts import Side
+from ledger.errors import ValidationError
 from ledger.feed import journal_page
 from ledger.posting import Leg, Transfer, post_one
 from ledger.webhooks.delivery import deliver_pass, event_id
@@ -247,3 +248,14 @@ def test_the_application_role_may_do_all_that_delivery_needs(conn, fast, receive
     assert deliver_pass(conn, WebhookSettings(allow_private_targets=True)) == 1
     conn.execute("reset role")
     assert first_receipts(receiver.delivered()) == [tid]
+
+
+def test_retry_delays_double_up_to_the_maximum():
+    settings = WebhookSettings(retry_base_ms=1_000, retry_max_ms=600_000)
+    assert [settings.retry_delay_ms(n) for n in (1, 2, 3, 4, 10, 11, 1000)] == [
+        1_000, 2_000, 4_000, 8_000, 512_000, 600_000, 600_000]
+    for name, value in (("LEDGER_WEBHOOK_TIMEOUT_MS", "0"), ("LEDGER_WEBHOOK_RETRY_MAX_MS", "-5"),
+                        ("LEDGER_WEBHOOK_POLL_MS", "1e3"), ("LEDGER_WEBHOOK_ALLOW_PRIVATE_TARGETS", "perhaps")):
+        with pytest.raises(ValidationError) as refused:
+            WebhookSettings.from_env({name: value})
+        assert refused.value.field == name

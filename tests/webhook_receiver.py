@@ -24,6 +24,7 @@ class Received:
     body: bytes
     signed: bool          # the signature verified, within the replay window
     answered: int | None  # the status it was answered with (None: it was left hanging)
+    request_line: str
 
     @property
     def event(self) -> dict[str, Any]:
@@ -31,14 +32,14 @@ class Received:
 
 
 class Receiver:
-    def __init__(self, secret: str) -> None:
+    def __init__(self, secret: str, port: int = 0) -> None:
         self.secret = secret
         self.received: list[Received] = []
         self._plan: list[int | str] = []  # per coming request: a status to answer, or "hang"
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
-        self.port = 0
+        self.port = port  # 0: any free port
         self.hang_s = 1.0
         self.start()
 
@@ -62,11 +63,11 @@ class Receiver:
                 with receiver._lock:
                     step = receiver._plan.pop(0) if receiver._plan else 204
                 if step == "hang":
-                    receiver._keep(Received(headers, body, signed, None))
+                    receiver._keep(Received(headers, body, signed, None, self.requestline))
                     time.sleep(receiver.hang_s)
                     return
                 assert isinstance(step, int)
-                receiver._keep(Received(headers, body, signed, step))
+                receiver._keep(Received(headers, body, signed, step, self.requestline))
                 self.send_response(step)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
