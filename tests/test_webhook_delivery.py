@@ -259,3 +259,18 @@ def test_retry_delays_double_up_to_the_maximum():
         with pytest.raises(ValidationError) as refused:
             WebhookSettings.from_env({name: value})
         assert refused.value.field == name
+
+
+def test_the_timeout_bounds_the_whole_request_not_each_read(receiver):
+    """A receiver answering a byte at a time, each byte well within the timeout, is cut off at
+    the timeout: without the deadline it would be read to the end and count as delivered."""
+    from ledger.webhooks.sending import post
+    from ledger.webhooks.targets import check_url
+
+    receiver.hang_s = 2.0
+    receiver.fail_next("trickle", 204)
+    target = check_url(receiver.url, allow_private_targets=True)
+    slow = post(target, b"{}", {}, timeout_ms=300, allow_private_targets=True)
+    assert (slow.delivered, slow.status_code, slow.error) == (False, None, "timed out after 300 ms")
+    quick = post(target, b"{}", {}, timeout_ms=300, allow_private_targets=True)
+    assert (quick.delivered, quick.status_code, quick.error) == (True, 204, None)

@@ -48,7 +48,8 @@ class Receiver:
         return f"http://127.0.0.1:{self.port}/hooks/ledger?src=test"
 
     def fail_next(self, *plan: int | str) -> None:
-        """The next requests are answered with these statuses ("hang": no answer for `hang_s`)."""
+        """The next requests are answered with these statuses ("hang": no answer for `hang_s`;
+        "trickle": a 200 whose headers take `hang_s` to arrive, a byte every 50 ms)."""
         with self._lock:
             self._plan.extend(plan)
 
@@ -62,6 +63,15 @@ class Receiver:
                 signed = verify(receiver.secret, headers.get(SIGNATURE_HEADER.lower(), ""), body, now_s=time.time())
                 with receiver._lock:
                     step = receiver._plan.pop(0) if receiver._plan else 204
+                if step == "trickle":  # a status, then a header a byte at a time, each within the timeout
+                    receiver._keep(Received(headers, body, signed, None, self.requestline))
+                    self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+                    for _ in range(int(receiver.hang_s / 0.05)):
+                        self.wfile.write(b"a")
+                        self.wfile.flush()
+                        time.sleep(0.05)
+                    self.wfile.write(b"\r\nContent-Length: 0\r\n\r\n")
+                    return
                 if step == "hang":
                     receiver._keep(Received(headers, body, signed, None, self.requestline))
                     time.sleep(receiver.hang_s)

@@ -2,7 +2,8 @@
 
     LEDGER_WEBHOOK_ALLOW_PRIVATE_TARGETS  1/true: endpoints may be on loopback, private, link-local
                                           or otherwise non-public addresses (default: refused)
-    LEDGER_WEBHOOK_TIMEOUT_MS             one delivery's connect and each read (default 10000)
+    LEDGER_WEBHOOK_TIMEOUT_MS             one delivery as a whole, connecting to the answer's headers
+                                          (default 10000)
     LEDGER_WEBHOOK_RETRY_BASE_MS          the first retry's delay; it doubles per failed attempt
                                           (default 1000)
     LEDGER_WEBHOOK_RETRY_MAX_MS           the longest delay between attempts (default 600000)
