@@ -244,3 +244,18 @@ def test_the_log_is_append_only_and_endpoints_keep_their_identity(conn):
     with pytest.raises(psycopg.Error) as raised:
         conn.execute("update ledger.webhook_endpoints set status = 'active', secret = 'x' || repeat('y', 20)")
     assert isinstance(translate(raised.value), AppendOnly)
+
+
+def test_the_endpoint_list_pages_by_id(api, conn):
+    for n in range(5):
+        create(api, url=f"https://hooks.example.com/{n}")
+    api.data(DELETE, {"id": "2"})
+    query = "query($after: ID, $first: Int, $all: Boolean!) { webhookEndpoints(afterId: $after, first: $first, " \
+            "includeDeleted: $all) { id } }"
+    ids = lambda body: [e["id"] for e in body["webhookEndpoints"]]  # noqa: E731
+    assert ids(api.data(query, {"first": 2, "all": False})) == ["1", "3"]
+    assert ids(api.data(query, {"after": "3", "first": 2, "all": False})) == ["4", "5"]
+    assert ids(api.data(query, {"after": "1", "first": 1, "all": True})) == ["2"]
+    for variables in ({"after": "x", "all": False}, {"after": "0", "all": False}, {"first": 501, "all": False},
+                      {"first": -1, "all": False}):
+        assert api.errors(query, variables)[0]["extensions"]["code"] == "VALIDATION", variables

@@ -22,10 +22,15 @@ __all__ = ["WebhookQuery"]
 
 @strawberry.type
 class WebhookQuery:
-    @strawberry.field(description="Every webhook endpoint, oldest first; deleted ones too if asked (admin).")
-    async def webhook_endpoints(self, info: Info, include_deleted: bool = False) -> list[WebhookEndpoint]:
+    @strawberry.field(description="Webhook endpoints, oldest first, with an id above `afterId` (the next page "
+                                  "starts after the last id); deleted ones too if asked (admin).")
+    async def webhook_endpoints(self, info: Info, include_deleted: bool = False, after_id: strawberry.ID | None = None,
+                                first: int | None = None) -> list[WebhookEndpoint]:
         require_role(info, Role.ADMIN)
-        rows = await context_of(info).run(core_endpoints.list_endpoints, include_deleted=include_deleted)
+        after = 0 if after_id is None else parse_id(after_id, "afterId")
+        size = page_size(info, first)
+        rows = await context_of(info).run(core_endpoints.list_endpoints, include_deleted=include_deleted,
+                                          after_id=after, limit=size)
         return [WebhookEndpoint.of(row) for row in rows]
 
     @strawberry.field(description="An endpoint's delivery attempts, newest first, paged (admin).")

@@ -128,11 +128,13 @@ def get_endpoint(conn: psycopg.Connection[Any], endpoint_id: int) -> Endpoint:
     return found
 
 
-def list_endpoints(conn: psycopg.Connection[Any], *, include_deleted: bool = False) -> list[Endpoint]:
-    """Every endpoint (at most `endpoints_max` not deleted), oldest first."""
+def list_endpoints(conn: psycopg.Connection[Any], *, include_deleted: bool = False, after_id: int = 0,
+                   limit: int = endpoints_max) -> list[Endpoint]:
+    """Endpoints with an id above `after_id`, oldest first, at most `limit` (deleted endpoints
+    pile up over the years: the list is paged by id)."""
     with conn.cursor(row_factory=kwargs_row(_row)) as cur:
-        return cur.execute(f"select {_COLUMNS} from {_FROM} where %s or e.status <> 'deleted' order by e.id",
-                           (include_deleted,)).fetchall()
+        return cur.execute(f"""select {_COLUMNS} from {_FROM} where (%s or e.status <> 'deleted') and e.id > %s
+                                order by e.id limit %s""", (include_deleted, after_id, limit)).fetchall()
 
 
 def set_status(conn: psycopg.Connection[Any], endpoint_id: int, status: EndpointStatus) -> Endpoint:
