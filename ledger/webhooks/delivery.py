@@ -67,34 +67,44 @@ def event_body(item: FeedItem, codes: dict[int, str]) -> bytes:
     return json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode()
 
 
+_RECORD_SQL = """
+with moved as (
+    update ledger.webhook_positions p
+       set after_xact = case when %(ok)s then %(xact)s::text::xid8 else p.after_xact end,
+           after_transaction_id = case when %(ok)s then %(tid)s else p.after_transaction_id end,
+           attempts = case when %(ok)s then 0 else p.attempts + 1 end,
+           next_attempt_at = case when %(ok)s then null
+                                  else clock_timestamp() + %(delay_ms)s * interval '1 millisecond' end,
+           updated_at = clock_timestamp()
+      from ledger.webhook_endpoints e
+     where p.endpoint_id = %(endpoint)s and e.id = p.endpoint_id and e.status = 'active'
+       and p.after_xact = %(old_xact)s::text::xid8 and p.after_transaction_id = %(old_tid)s
+       and p.attempts = %(old_attempts)s
+    returning p.next_attempt_at
+), logged as (
+    insert into ledger.webhook_deliveries (endpoint_id, event_id, event_type, transaction_id, attempt,
+                                           duration_ms, status_code, error, delivered, next_attempt_at)
+    select %(endpoint)s, %(event_id)s, %(event_type)s, %(tid)s, %(attempt)s, %(duration_ms)s, %(status_code)s,
+           %(error)s, %(ok)s, (select next_attempt_at from moved)
+    returning id
+)
+select (select count(*) from moved), (select count(*) from logged)
+"""
+
+
 def _record(conn: psycopg.Connection[Any], due: _Due, item: FeedItem, attempt: int, outcome: Outcome,
             delay_ms: int) -> bool:
-    """Log the attempt and move the position (or schedule the retry), together. False when the
-    position moved under us (another worker) or the endpoint stopped being active."""
-    with conn.transaction():
-        moved = conn.execute(
-            """update ledger.webhook_positions p
-                  set after_xact = case when %(ok)s then %(xact)s::text::xid8 else p.after_xact end,
-                      after_transaction_id = case when %(ok)s then %(tid)s else p.after_transaction_id end,
-                      attempts = case when %(ok)s then 0 else p.attempts + 1 end,
-                      next_attempt_at = case when %(ok)s then null
-                                             else clock_timestamp() + %(delay_ms)s * interval '1 millisecond' end,
-                      updated_at = clock_timestamp()
-                 from ledger.webhook_endpoints e
-                where p.endpoint_id = %(endpoint)s and e.id = p.endpoint_id and e.status = 'active'
-                  and p.after_xact = %(old_xact)s::text::xid8 and p.after_transaction_id = %(old_tid)s
-                  and p.attempts = %(old_attempts)s
-               returning p.next_attempt_at""",
-            {"ok": outcome.delivered, "xact": str(item.created_xact), "tid": item.transaction.id,
-             "delay_ms": delay_ms, "endpoint": due.id, "old_xact": str(due.after_xact),
-             "old_tid": due.after_transaction_id, "old_attempts": attempt - 1}).fetchone()
-        conn.execute(
-            """insert into ledger.webhook_deliveries (endpoint_id, event_id, event_type, transaction_id, attempt,
-                   duration_ms, status_code, error, delivered, next_attempt_at)
-               values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
-            (due.id, event_id(item.transaction.id), EVENT_TYPE, item.transaction.id, attempt, outcome.duration_ms,
-             outcome.status_code, outcome.error, outcome.delivered, moved[0] if moved else None))
-    return moved is not None
+    """Log the attempt and move the position (or schedule the retry), in one statement: one
+    round trip, one database transaction. False when the position moved under us (another
+    worker) or the endpoint stopped being active; the attempt is logged all the same."""
+    row = conn.execute(_RECORD_SQL, {
+        "ok": outcome.delivered, "xact": str(item.created_xact), "tid": item.transaction.id, "delay_ms": delay_ms,
+        "endpoint": due.id, "old_xact": str(due.after_xact), "old_tid": due.after_transaction_id,
+        "old_attempts": attempt - 1, "event_id": event_id(item.transaction.id), "event_type": EVENT_TYPE,
+        "attempt": attempt, "duration_ms": outcome.duration_ms, "status_code": outcome.status_code,
+        "error": outcome.error}).fetchone()
+    assert row is not None and row[1] == 1
+    return bool(row[0])
 
 
 def _deliver_endpoint(conn: psycopg.Connection[Any], due: _Due, settings: WebhookSettings,
