@@ -27,6 +27,7 @@ import os
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
+import anyio.to_thread
 from cross_web import HTTPException
 from graphql import GraphQLError, OperationDefinitionNode, OperationType, parse
 from starlette.applications import Starlette
@@ -296,8 +297,8 @@ def create_app(database_url: str, *, limits: Limits | None = None,
         try:
             yield
         finally:
-            if worker is not None:
-                worker.stop()
+            if worker is not None:  # it may be in a request: wait for it off the event loop
+                await anyio.to_thread.run_sync(worker.stop)
             await listener_of(state).close()
             state.close()
             if announce is not None:
