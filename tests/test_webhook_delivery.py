@@ -274,3 +274,24 @@ def test_the_timeout_bounds_the_whole_request_not_each_read(receiver):
     assert (slow.delivered, slow.status_code, slow.error) == (False, None, "timed out after 300 ms")
     quick = post(target, b"{}", {}, timeout_ms=300, allow_private_targets=True)
     assert (quick.delivered, quick.status_code, quick.error) == (True, 204, None)
+
+
+def test_endpoints_take_turns_a_page_each(conn):
+    """A backlog on one endpoint does not keep the next one waiting until it is worked off."""
+    open_book(conn)
+    first, second = Receiver(SECRET), Receiver(SECRET)
+    try:
+        for receiver in (first, second):
+            create_endpoint(conn, receiver.url, ["transaction.posted"], SECRET, created_by="test",
+                            allow_private_targets=True)
+        ids = [top_up(conn, WALLET_U1, n, f"p{n}") for n in range(1, 6)]
+        settings = WebhookSettings(allow_private_targets=True, batch_size=2)
+        assert deliver_pass(conn, settings) == 4
+        assert [len(first.delivered()), len(second.delivered())] == [2, 2]
+        while deliver_pass(conn, settings):
+            pass
+        for receiver in (first, second):
+            assert [r.event["data"]["id"] for r in receiver.delivered()] == ids
+    finally:
+        first.stop()
+        second.stop()

@@ -109,40 +109,38 @@ def _record(conn: psycopg.Connection[Any], due: _Due, item: FeedItem, attempt: i
 
 def _deliver_endpoint(conn: psycopg.Connection[Any], due: _Due, settings: WebhookSettings,
                       codes: dict[int, str]) -> int:
-    """Send the endpoint its next transactions until one fails or none is left; how many were sent."""
+    """Send the endpoint its next page of transactions until one fails; how many were sent."""
     try:
         target: Target | None = check_url(due.url, allow_private_targets=settings.allow_private_targets)
         refusal = ""
     except ValidationError as exc:  # made while private targets were allowed, and they no longer are
         target, refusal = None, f"refused: {exc.message}"
     sent = 0
-    after = feed_cursor(due.after_xact, due.after_transaction_id)
-    while True:
-        page = journal_page(conn, after=after, first=settings.batch_size)
-        missing = sorted({e.account_id for i in page.items for e in i.entries} - set(codes))
-        if missing:
-            codes.update({i: a.code for i, a in get_accounts(conn, missing).items()})
-        for item in page.items:
-            body = event_body(item, codes)
-            timestamp_s = int(time.time())
-            outcome = Outcome(False, None, refusal, 0) if target is None else post(target, body, {
-                SIGNATURE_HEADER: signature_header(due.secret, timestamp_s, body),
-                "Ledger-Webhook-Id": event_id(item.transaction.id),
-                "Ledger-Webhook-Event": EVENT_TYPE,
-            }, timeout_ms=settings.timeout_ms, allow_private_targets=settings.allow_private_targets)
-            attempt = due.attempts + 1
-            delay_ms = settings.retry_delay_ms(attempt)
-            if not _record(conn, due, item, attempt, outcome, delay_ms) or not outcome.delivered:
-                return sent
-            sent += 1
-            due = _Due(due.id, due.url, due.events, due.secret, item.created_xact, item.transaction.id, 0)
-        if not page.has_next_page:
+    # One page per pass: an endpoint with a long backlog takes turns with the others.
+    page = journal_page(conn, after=feed_cursor(due.after_xact, due.after_transaction_id), first=settings.batch_size)
+    missing = sorted({e.account_id for i in page.items for e in i.entries} - set(codes))
+    if missing:
+        codes.update({i: a.code for i, a in get_accounts(conn, missing).items()})
+    for item in page.items:
+        body = event_body(item, codes)
+        timestamp_s = int(time.time())
+        outcome = Outcome(False, None, refusal, 0) if target is None else post(target, body, {
+            SIGNATURE_HEADER: signature_header(due.secret, timestamp_s, body),
+            "Ledger-Webhook-Id": event_id(item.transaction.id),
+            "Ledger-Webhook-Event": EVENT_TYPE,
+        }, timeout_ms=settings.timeout_ms, allow_private_targets=settings.allow_private_targets)
+        attempt = due.attempts + 1
+        delay_ms = settings.retry_delay_ms(attempt)
+        if not _record(conn, due, item, attempt, outcome, delay_ms) or not outcome.delivered:
             return sent
-        after = page.end_cursor or after
+        sent += 1
+        due = _Due(due.id, due.url, due.events, due.secret, item.created_xact, item.transaction.id, 0)
+    return sent
 
 
 def deliver_pass(conn: psycopg.Connection[Any], settings: WebhookSettings) -> int:
-    """One round over the endpoints due now (autocommit connection); how many events were delivered."""
+    """One round over the endpoints due now, a page each (autocommit connection); how many events
+    were delivered. The worker runs the next round at once while rounds deliver something."""
     with conn.cursor(row_factory=class_row(_Due)) as cur:
         due = cur.execute(_DUE_SQL).fetchall()
     codes: dict[int, str] = {}
