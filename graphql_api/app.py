@@ -27,6 +27,7 @@ import os
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
+import anyio.to_thread
 from cross_web import HTTPException
 from graphql import GraphQLError, OperationDefinitionNode, OperationType, parse
 from starlette.applications import Starlette
@@ -51,8 +52,10 @@ from graphql_api.schema import schema
 from graphql_api.worker_lifetime import exit_with_parent
 from graphql_api.ws_sessions import PerOperationWSHandler
 from ledger.errors import DatabaseUnavailable, RateLimited
+from ledger.webhooks.settings import WebhookSettings
+from ledger.webhooks.worker import DeliveryWorker
 
-__all__ = ["EXTRA_ROUTES", "create_app", "app_from_env", "DATABASE_URL_ENV"]
+__all__ = ["EXTRA_ROUTES", "create_app", "app_from_env", "DATABASE_URL_ENV", "DELIVER_WEBHOOKS_ENV"]
 
 log = logging.getLogger("graphql_api")
 
@@ -60,6 +63,7 @@ log = logging.getLogger("graphql_api")
 EXTRA_ROUTES: list[BaseRoute] = [*STATEMENT_ROUTES]
 
 DATABASE_URL_ENV = "LEDGER_API_DATABASE_URL"
+DELIVER_WEBHOOKS_ENV = "LEDGER_API_DELIVER_WEBHOOKS"  # "1": each worker process runs a delivery worker
 
 
 def _is_subscription(query: str, operation_name: str | None, *, tokens_max: int) -> bool:
@@ -275,10 +279,13 @@ async def healthz(request: Request) -> Response:
 
 def create_app(database_url: str, *, limits: Limits | None = None,
                announce: Callable[[str], None] | None = None,
-               connection_kwargs: Mapping[str, Any] | None = None) -> Starlette:
+               connection_kwargs: Mapping[str, Any] | None = None,
+               deliver_webhooks: bool = False) -> Starlette:
     """The app for a database; the pool opens at startup and closes at shutdown (`announce`
     hears about both, e.g. `print` for the serve command). `connection_kwargs` are extra
-    arguments for the pool's connections (see AppState.open)."""
+    arguments for the pool's connections (see AppState.open). With `deliver_webhooks` the app
+    runs a webhook delivery worker from startup to shutdown (ledger/webhooks/worker.py: one
+    process of all that run one delivers at a time)."""
     limits = limits or Limits()
     graphql = LedgerGraphQL(limits)
 
@@ -286,9 +293,12 @@ def create_app(database_url: str, *, limits: Limits | None = None,
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         state = AppState.open(database_url, limits, connection_kwargs)
         app.state.ledger = state
+        worker = DeliveryWorker(database_url, WebhookSettings.from_env()).start() if deliver_webhooks else None
         try:
             yield
         finally:
+            if worker is not None:  # it may be in a request: wait for it off the event loop
+                await anyio.to_thread.run_sync(worker.stop)
             await listener_of(state).close()
             state.close()
             if announce is not None:
@@ -313,4 +323,4 @@ def app_from_env() -> ASGIApp:
     """Factory for uvicorn workers (`--factory`): the database URL comes from the environment.
     It runs in the worker, which from here on ends when its parent does."""
     exit_with_parent()
-    return create_app(os.environ[DATABASE_URL_ENV])
+    return create_app(os.environ[DATABASE_URL_ENV], deliver_webhooks=os.environ.get(DELIVER_WEBHOOKS_ENV) == "1")

@@ -31,6 +31,8 @@ from graphql_api.operation_kind import OperationKind
 from graphql_api.payments.mutations import PAYMENTS_MUTATIONS
 from graphql_api.payments.queries import PaymentsQuery
 from graphql_api.scalars import SCALAR_MAP
+from graphql_api.webhooks.mutations import WEBHOOK_MUTATIONS
+from graphql_api.webhooks.queries import WebhookQuery
 
 __all__ = ["QUERIES", "MUTATIONS", "SUBSCRIPTIONS", "schema", "sdl"]
 
@@ -42,6 +44,7 @@ QUERIES: list[type] = [
     PaymentsQuery,
     CreditQuery,
     CreditSettingsQuery,
+    WebhookQuery,
 ]
 
 MUTATIONS: list[type] = [
@@ -51,6 +54,7 @@ MUTATIONS: list[type] = [
     *FUND_MUTATIONS,
     *PAYMENTS_MUTATIONS,
     *CREDIT_MUTATIONS,
+    *WEBHOOK_MUTATIONS,
 ]
 
 SUBSCRIPTIONS: list[type] = [

@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "ledger_cli.fund_commands",
     "ledger_cli.credit_commands",
     "ledger_cli.factoring_commands",
+    "ledger_cli.webhook_commands",
 ]
 
 

@@ -27,6 +27,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--workers", type=int, default=1, help=f"server processes (1 to {workers_max})")
     parser.add_argument("--demo", action="store_true", help="load the demo book (if not loaded) and print an admin token")
+    parser.add_argument("--no-webhooks", action="store_true",
+                        help="deliver no webhooks from this server (run `ledger-core webhooks deliver` instead)")
     parser.set_defaults(run=_serve)
 
     parser = subparsers.add_parser("demo", help="load the demo book (idempotent) and print an admin token")
@@ -105,7 +107,7 @@ def _token_list(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from graphql_api.app import DATABASE_URL_ENV, create_app
+    from graphql_api.app import DATABASE_URL_ENV, DELIVER_WEBHOOKS_ENV, create_app
     from graphql_api.context import Limits
     from graphql_api.logs import log_config
     from graphql_api.worker_lifetime import PARENT_PID_ENV
@@ -141,9 +143,11 @@ def _serve(args: argparse.Namespace) -> int:
     # exit handlers run (they stop an embedded PostgreSQL this process started).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     if args.workers == 1:
-        uvicorn.run(create_app(url, announce=lambda line: print(line, flush=True)), **options)
+        uvicorn.run(create_app(url, announce=lambda line: print(line, flush=True),
+                               deliver_webhooks=not args.no_webhooks), **options)
     else:
         os.environ[DATABASE_URL_ENV] = url
+        os.environ[DELIVER_WEBHOOKS_ENV] = "0" if args.no_webhooks else "1"
         os.environ[PARENT_PID_ENV] = str(os.getpid())  # workers end when this process does
         uvicorn.run("graphql_api.app:app_from_env", factory=True, workers=args.workers, **options)
     return 0

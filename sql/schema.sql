@@ -104,6 +104,10 @@ sequence ledger.reconciliation_runs_id_seq as bigint start 1 increment 1 owned b
 
 sequence ledger.transactions_id_seq as bigint start 1 increment 1 owned by ledger.transactions.id
 
+sequence ledger.webhook_deliveries_id_seq as bigint start 1 increment 1 owned by ledger.webhook_deliveries.id
+
+sequence ledger.webhook_endpoints_id_seq as bigint start 1 increment 1 owned by ledger.webhook_endpoints.id
+
 table ledger.account_changes
   column id bigint not null generated always as identity
   column account_id bigint not null
@@ -888,6 +892,73 @@ table ledger.transactions
   grant SELECT to ledger_app
   grant SELECT to ledger_auditor
 
+table ledger.webhook_deliveries
+  column id bigint not null generated always as identity
+  column endpoint_id bigint not null
+  column event_id text not null
+  column event_type text not null
+  column transaction_id bigint not null
+  column attempt integer not null
+  column attempted_at timestamp with time zone not null default clock_timestamp()
+  column duration_ms integer not null
+  column status_code integer
+  column error text
+  column delivered boolean not null
+  column next_attempt_at timestamp with time zone
+  constraint webhook_deliveries_attempt_check CHECK ((attempt >= 1))
+  constraint webhook_deliveries_check CHECK ((delivered = (error IS NULL)))
+  constraint webhook_deliveries_check1 CHECK (((NOT delivered) OR (next_attempt_at IS NULL)))
+  constraint webhook_deliveries_duration_ms_check CHECK ((duration_ms >= 0))
+  constraint webhook_deliveries_endpoint_id_fkey FOREIGN KEY (endpoint_id) REFERENCES ledger.webhook_endpoints(id)
+  constraint webhook_deliveries_error_check CHECK ((length(error) <= 1000))
+  constraint webhook_deliveries_event_id_check CHECK (((length(event_id) >= 1) AND (length(event_id) <= 100)))
+  constraint webhook_deliveries_event_type_check CHECK (((length(event_type) >= 1) AND (length(event_type) <= 100)))
+  constraint webhook_deliveries_pkey PRIMARY KEY (id)
+  constraint webhook_deliveries_status_code_check CHECK (((status_code >= 100) AND (status_code <= 999)))
+  INDEX webhook_deliveries_endpoint_idx ON ledger.webhook_deliveries USING btree (endpoint_id, id)
+  UNIQUE INDEX webhook_deliveries_pkey ON ledger.webhook_deliveries USING btree (id)
+  TRIGGER webhook_deliveries_no_change BEFORE DELETE OR UPDATE ON ledger.webhook_deliveries FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
+  TRIGGER webhook_deliveries_no_truncate BEFORE TRUNCATE ON ledger.webhook_deliveries FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
+  grant INSERT, SELECT to ledger_app
+
+table ledger.webhook_endpoints
+  column id bigint not null generated always as identity
+  column url text not null
+  column events text[] not null
+  column secret text
+    grant UPDATE (secret) to ledger_app
+  column status text not null default 'active'::text
+    grant UPDATE (status) to ledger_app
+  column created_by text not null
+  column created_at timestamp with time zone not null default clock_timestamp()
+  column changed_at timestamp with time zone
+    grant UPDATE (changed_at) to ledger_app
+  constraint webhook_endpoints_check CHECK (((status = 'deleted'::text) = (secret IS NULL)))
+  constraint webhook_endpoints_created_by_check CHECK (((length(created_by) >= 1) AND (length(created_by) <= 200)))
+  constraint webhook_endpoints_events_check CHECK (((cardinality(events) >= 1) AND (cardinality(events) <= 10)))
+  constraint webhook_endpoints_pkey PRIMARY KEY (id)
+  constraint webhook_endpoints_secret_check CHECK (((length(secret) >= 16) AND (length(secret) <= 256)))
+  constraint webhook_endpoints_status_check CHECK ((status = ANY (ARRAY['active'::text, 'disabled'::text, 'deleted'::text])))
+  constraint webhook_endpoints_url_check CHECK (((length(url) >= 1) AND (length(url) <= 2000)))
+  UNIQUE INDEX webhook_endpoints_pkey ON ledger.webhook_endpoints USING btree (id)
+  TRIGGER webhook_endpoints_guard_update BEFORE UPDATE ON ledger.webhook_endpoints FOR EACH ROW EXECUTE FUNCTION ledger.guard_webhook_endpoint_update()
+  TRIGGER webhook_endpoints_no_delete BEFORE DELETE OR TRUNCATE ON ledger.webhook_endpoints FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
+  grant INSERT, SELECT to ledger_app
+
+table ledger.webhook_positions
+  column endpoint_id bigint not null
+  column after_xact xid8 not null
+  column after_transaction_id bigint not null
+  column attempts integer not null default 0
+  column next_attempt_at timestamp with time zone
+  column updated_at timestamp with time zone not null default clock_timestamp()
+  constraint webhook_positions_after_transaction_id_check CHECK ((after_transaction_id >= 0))
+  constraint webhook_positions_attempts_check CHECK ((attempts >= 0))
+  constraint webhook_positions_endpoint_id_fkey FOREIGN KEY (endpoint_id) REFERENCES ledger.webhook_endpoints(id)
+  constraint webhook_positions_pkey PRIMARY KEY (endpoint_id)
+  UNIQUE INDEX webhook_positions_pkey ON ledger.webhook_positions USING btree (endpoint_id)
+  grant INSERT, SELECT, UPDATE to ledger_app
+
 view ledger.account_heads
   column account_id bigint
   column version bigint
@@ -1138,6 +1209,11 @@ function ledger.factoring_fee_due(p_advance_ids bigint[], p_on date, p_time_zone
 function ledger.guard_account_update() returns trigger
   language plpgsql, volatile, parallel unsafe, cost 100
   source sha256 fee5c66c8f72fbe6d95a3ab2ac228d7e48cc28f19251bbe3aa7a26b73e144cac
+  grant EXECUTE to PUBLIC
+
+function ledger.guard_webhook_endpoint_update() returns trigger
+  language plpgsql, volatile, parallel unsafe, cost 100
+  source sha256 b3313b3e26bcf49c4fc11363d6261c161aff2c2fae1de9cb4d468a441153def2
   grant EXECUTE to PUBLIC
 
 function ledger.hash_field(p_text text) returns text
