@@ -290,25 +290,21 @@ async def healthz(request: Request) -> Response:
 
 def create_app(database_url: str, *, limits: Limits | None = None,
                announce: Callable[[str], None] | None = None,
-               connection_kwargs: Mapping[str, Any] | None = None,
-               async_connection_kwargs: Mapping[str, Any] | None = None) -> Starlette:
-    """The app for a database; the pools open at startup and close at shutdown (`announce`
-    hears about both, e.g. `print` for the serve command). `connection_kwargs` and
-    `async_connection_kwargs` are extra arguments for the pools' connections (see AppState.open)."""
+               connection_kwargs: Mapping[str, Any] | None = None) -> Starlette:
+    """The app for a database; the pool opens at startup and closes at shutdown (`announce`
+    hears about both, e.g. `print` for the serve command). `connection_kwargs` are extra
+    arguments for the pool's connections (see AppState.open)."""
     limits = limits or Limits()
     graphql = LedgerGraphQL(limits)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        state = AppState.open(database_url, limits, connection_kwargs, async_connection_kwargs)
+        state = AppState.open(database_url, limits, connection_kwargs)
         app.state.ledger = state
-        assert state.database is not None
-        await state.database.open()
         try:
             yield
         finally:
             await listener_of(state).close()
-            await state.close_async()
             state.close()
             if announce is not None:
                 announce("stopped: in-flight requests finished, database pool closed")

@@ -2,9 +2,7 @@
 
 Resolvers are async; the core is sync psycopg. `run_db(info, fn, *args)` runs `fn(conn, *args)`
 on a pooled autocommit connection in a worker thread, so the event loop never waits on the
-database. On the hot path, `run_db_async(info, fn, *args)` awaits an `async def fn(conn, *args)`
-on the async pool instead, without the thread hop (graphql_api/async_pool.py). Access rules are
-applied here too: `require_role` for what a role may do, `can_see` for
+database. Access rules are applied here too: `require_role` for what a role may do, `can_see` for
 which accounts a holder may see (the rule is the core's `Principal.may_see`; any other account
 behaves as if it did not exist).
 
@@ -16,7 +14,7 @@ from __future__ import annotations
 
 import select
 import time
-from collections.abc import Awaitable, Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypeVar
@@ -24,19 +22,18 @@ from typing import Any, TypeVar
 import anyio
 import anyio.to_thread
 import psycopg
+from psycopg import errors as pg_errors
 from psycopg_pool import ConnectionPool, PoolTimeout
 from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection
 from strawberry.dataloader import DataLoader
 from strawberry.types import Info
 
-from graphql_api.async_pool import AsyncDatabase
-from graphql_api.db_errors import ConnectionLost, database_error
-from graphql_api.errors import AccessDenied
+from graphql_api.errors import AccessDenied, StatementTimeout
 from graphql_api.log_context import current_request_id
 from graphql_api.rate_limit import TokenBuckets
 from ledger.accounts import Account
-from ledger.errors import DatabaseUnavailable, ValidationError
+from ledger.errors import DatabaseUnavailable, ReadOnlyDatabase, ValidationError, translate
 from ledger.tokens import Principal, Role, principal_for
 
 __all__ = [
@@ -46,7 +43,6 @@ __all__ = [
     "Principal",
     "Role",
     "run_db",
-    "run_db_async",
     "require_role",
     "can_see",
     "charge_rows",
@@ -88,6 +84,17 @@ class Limits:
     request_burst_per_token: int = 100
 
 
+# A server shutting down or restarting (57P01-57P03), or the connection itself failing (class 08).
+_SERVER_GONE_SQLSTATES = frozenset({"57P01", "57P02", "57P03"})
+
+
+def connection_lost(exc: psycopg.OperationalError) -> bool:
+    """Whether the error means the connection (not the statement) failed: psycopg's own
+    errors without an SQLSTATE, class 08, and the server's shutdown codes."""
+    sqlstate = exc.sqlstate
+    return sqlstate is None or sqlstate.startswith("08") or sqlstate in _SERVER_GONE_SQLSTATES
+
+
 def check_idle_connection(conn: psycopg.Connection[Any]) -> None:
     """The pool's check at checkout, without a round trip when the connection looks healthy: an
     idle connection has nothing to read, so a readable socket means the server spoke first (as
@@ -98,6 +105,14 @@ def check_idle_connection(conn: psycopg.Connection[Any]) -> None:
     readable, _, _ = select.select([conn.fileno()], [], [], 0)
     if readable:
         ConnectionPool.check_connection(conn)
+
+
+class _ConnectionLost(Exception):
+    """Internal: the call's connection broke; `run` retries a read once or answers unavailable."""
+
+    def unavailable(self) -> DatabaseUnavailable:
+        return DatabaseUnavailable("the database connection was lost (the server restarted or is down); "
+                                   "try again: a mutation's idempotency key makes the retry safe")
 
 
 @dataclass
@@ -111,16 +126,11 @@ class AppState:
     token_cache: dict[str, tuple[Principal, float]] = field(default_factory=dict)
     buckets: TokenBuckets = field(default_factory=TokenBuckets)
     extras: dict[str, Any] = field(default_factory=dict)  # for areas: gatherers, listeners...
-    # Database calls on the event loop for the hot path (graphql_api/async_pool.py); opened
-    # with the app, or on first use.
-    database: AsyncDatabase | None = None
 
     @classmethod
-    def open(cls, database_url: str, limits: Limits, connection_kwargs: Mapping[str, Any] | None = None,
-             async_connection_kwargs: Mapping[str, Any] | None = None) -> AppState:
+    def open(cls, database_url: str, limits: Limits, connection_kwargs: Mapping[str, Any] | None = None) -> AppState:
         """`connection_kwargs` go to psycopg.connect for every pooled connection (a test counting
-        statements passes a `cursor_factory`), `async_connection_kwargs` to the async pool's
-        (its cursor factory must be an AsyncCursor); autocommit and the timeouts always apply."""
+        statements passes a `cursor_factory`); autocommit and the statement timeout always apply."""
         pool: ConnectionPool[Any] = ConnectionPool(
             database_url,
             min_size=limits.pool_size_min,
@@ -141,26 +151,10 @@ class AppState:
         )
         pool.open()
         buckets = TokenBuckets(limits.requests_per_s_per_token, limits.request_burst_per_token)
-        database = AsyncDatabase(database_url, size_min=1, size_max=limits.pool_size_max,
-                                 timeout_s=limits.pool_timeout_s, statement_timeout_ms=limits.statement_timeout_ms,
-                                 lock_timeout_ms=limits.lock_timeout_ms, connection_kwargs=async_connection_kwargs)
-        return cls(database_url, limits, pool, anyio.CapacityLimiter(limits.pool_size_max), buckets=buckets,
-                   database=database)
+        return cls(database_url, limits, pool, anyio.CapacityLimiter(limits.pool_size_max), buckets=buckets)
 
     def close(self) -> None:
         self.pool.close()
-
-    async def close_async(self) -> None:
-        """Closes the async pool (before `close`, on the event loop)."""
-        if self.database is not None:
-            await self.database.close()
-
-    async def run_async(self, fn: Callable[..., Awaitable[T]], *args: Any, retry_lost_connection: bool = False,
-                        **kwargs: Any) -> T:
-        """`await fn(conn, *args, **kwargs)` on the async pool (graphql_api/async_pool.py); the
-        same retry rule as `run`."""
-        assert self.database is not None  # made by `open`
-        return await self.database.run(fn, *args, retry_lost_connection=retry_lost_connection, **kwargs)
 
     async def run(self, fn: Callable[..., T], *args: Any, retry_lost_connection: bool = False, **kwargs: Any) -> T:
         """`fn(conn, *args, **kwargs)` on a pooled connection in a worker thread. A read may pass
@@ -170,11 +164,11 @@ class AppState:
         call = partial(self._call, fn, args, kwargs)
         try:
             return await anyio.to_thread.run_sync(call, limiter=self.limiter)
-        except ConnectionLost as lost:
+        except _ConnectionLost as lost:
             if retry_lost_connection:
                 try:
                     return await anyio.to_thread.run_sync(call, limiter=self.limiter)
-                except ConnectionLost as again:
+                except _ConnectionLost as again:
                     raise again.unavailable() from again.__cause__
             raise lost.unavailable() from lost.__cause__
 
@@ -182,9 +176,24 @@ class AppState:
         try:
             with self.pool.connection() as conn:
                 return fn(conn, *args, **kwargs)
-        except (PoolTimeout, psycopg.Error) as exc:
-            error = database_error(exc, pool_timeout_s=self.limits.pool_timeout_s,
-                                   statement_timeout_ms=self.limits.statement_timeout_ms)
+        except PoolTimeout as exc:
+            raise DatabaseUnavailable(
+                f"no database connection within {self.limits.pool_timeout_s} s; try again shortly") from exc
+        except pg_errors.QueryCanceled as exc:
+            raise StatementTimeout(
+                f"a database statement took longer than {self.limits.statement_timeout_ms} ms and was "
+                "cancelled; ask for less (a smaller page, a shorter period)",
+                statement_timeout_ms=self.limits.statement_timeout_ms,
+            ) from exc
+        except psycopg.Error as exc:
+            if isinstance(exc, pg_errors.ReadOnlySqlTransaction):
+                raise ReadOnlyDatabase("the database is read-only (a standby, or default_transaction_read_only "
+                                       "is on): it answers queries, not mutations") from exc
+            if isinstance(exc, psycopg.OperationalError) and connection_lost(exc):
+                raise _ConnectionLost() from exc  # `run` retries a read once, else DatabaseUnavailable
+            # A lock wait cut short, or a rule only the database enforces (a date out of range):
+            # the caller gets it typed.
+            error = translate(exc)
             if error is None:
                 raise
             raise error from exc
@@ -225,15 +234,6 @@ class RequestContext:
                 self.response.status_code = 503  # the answer is still JSON, with the typed error
             raise
 
-    async def run_async(self, fn: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
-        """`run` for an `async def fn(conn: psycopg.AsyncConnection, ...)`, on the event loop."""
-        try:
-            return await self.state.run_async(fn, *args, retry_lost_connection=self.reads_only, **kwargs)
-        except DatabaseUnavailable:
-            if hasattr(self.response, "status_code"):
-                self.response.status_code = 503
-            raise
-
     def for_operation(self) -> RequestContext:
         """A fresh context for one operation on a WebSocket: its own DataLoader cache (no stale
         balances from an earlier operation) and its own row budget, the connection's caller."""
@@ -258,18 +258,6 @@ class RequestContext:
     async def load(self, batch: Callable[[psycopg.Connection[Any], list[Any]], Mapping[Any, Any]], key: Any) -> Any:
         return await self.loader(batch).load(key)
 
-    def loader_async(
-        self, batch: Callable[[psycopg.AsyncConnection[Any], list[Any]], Awaitable[Mapping[Any, Any]]],
-    ) -> DataLoader[Any, Any]:
-        """The request's DataLoader over `async def batch(conn, keys) -> {key: value}` (async pool)."""
-        found = self._loaders.get(batch)
-        if found is None:
-            async def load(keys: list[Any]) -> list[Any]:
-                values = await self.run_async(batch, list(keys))
-                return [values.get(key) for key in keys]
-            found = self._loaders[batch] = DataLoader(load_fn=load)
-        return found
-
 
 def context_of(info: Info[Any, Any]) -> RequestContext:
     return info.context  # type: ignore[no-any-return]
@@ -278,11 +266,6 @@ def context_of(info: Info[Any, Any]) -> RequestContext:
 async def run_db(info: Info[Any, Any], fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Run `fn(conn, *args, **kwargs)` on a pooled connection in a worker thread."""
     return await context_of(info).run(fn, *args, **kwargs)
-
-
-async def run_db_async(info: Info[Any, Any], fn: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
-    """Run `await fn(conn, *args, **kwargs)` on the async pool: no thread hop (graphql_api/async_pool.py)."""
-    return await context_of(info).run_async(fn, *args, **kwargs)
 
 
 def principal_of(info: Info[Any, Any]) -> Principal:

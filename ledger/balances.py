@@ -98,12 +98,6 @@ def balances_now(conn: psycopg.Connection[Any], account_ids: Sequence[int]) -> d
     return {row[0]: _balance(row) for row in rows}
 
 
-async def balances_now_async(conn: psycopg.AsyncConnection[Any], account_ids: Sequence[int]) -> dict[int, Balance]:
-    """`balances_now` on an async connection (the API's hot path: no thread hop)."""
-    cursor = await conn.execute(_NOW_SQL, {"ids": list(account_ids)})
-    return {row[0]: _balance(row) for row in await cursor.fetchall()}
-
-
 def balance(
     conn: psycopg.Connection[Any], account_id: int, *, as_of: datetime | None = None,
     known_at: datetime | None = None,

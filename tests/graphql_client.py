@@ -7,8 +7,7 @@ database, with a bearer token of the role asked for (tokens are made once per ro
         response = api.http("...", token="bad")          # the raw httpx response
 
 To count the statements a request costs, give the app a `StatementCounter`'s connection arguments:
-`create_app(url, connection_kwargs=counter.connection_kwargs,
-async_connection_kwargs=counter.async_connection_kwargs)`.
+`create_app(url, connection_kwargs=counter.connection_kwargs)`.
 """
 
 from __future__ import annotations
@@ -80,11 +79,4 @@ class StatementCounter:
                     counter.count += 1
                 return super().execute(*args, **kwargs)
 
-        class CountingAsyncCursor(psycopg.AsyncCursor[Any]):
-            async def execute(self, *args: Any, **kwargs: Any) -> Any:
-                with lock:
-                    counter.count += 1
-                return await super().execute(*args, **kwargs)
-
         self.connection_kwargs: dict[str, Any] = {"cursor_factory": CountingCursor}
-        self.async_connection_kwargs: dict[str, Any] = {"cursor_factory": CountingAsyncCursor}

@@ -116,15 +116,7 @@ class ConnectionBreaker:
                     super().execute("select pg_terminate_backend(pg_backend_pid())")
                 return super().execute(query, *args, **kwargs)
 
-        class BreakingAsyncCursor(psycopg.AsyncCursor):
-            async def execute(self, query, *args, **kwargs):
-                if breaker.armed:
-                    breaker.armed = False
-                    await super().execute("select pg_terminate_backend(pg_backend_pid())")
-                return await super().execute(query, *args, **kwargs)
-
         self.connection_kwargs = {"cursor_factory": BreakingCursor}
-        self.async_connection_kwargs = {"cursor_factory": BreakingAsyncCursor}
 
 
 def test_over_http_a_query_is_retried_and_a_mutation_is_not(db_url, conn):
@@ -136,8 +128,7 @@ def test_over_http_a_query_is_retried_and_a_mutation_is_not(db_url, conn):
     token = create_token(conn, "admin").token
     headers = {"Authorization": f"Bearer {token}"}
     breaker = ConnectionBreaker()
-    with TestClient(create_app(db_url, connection_kwargs=breaker.connection_kwargs,
-                                async_connection_kwargs=breaker.async_connection_kwargs)) as client:
+    with TestClient(create_app(db_url, connection_kwargs=breaker.connection_kwargs)) as client:
         def post():
             return client.post("/graphql", headers=headers, json={
                 "query": POST, "variables": transfer("mid-flight", [(BANK, "DEBIT", 5), (WALLET_U1, "CREDIT", 5)])})
@@ -157,33 +148,3 @@ def test_over_http_a_query_is_retried_and_a_mutation_is_not(db_url, conn):
         posted = post().json()["data"]["postTransaction"]
         assert posted["__typename"] == "PostedTransaction" and posted["replayed"] is False
         assert post().json()["data"]["postTransaction"]["replayed"] is True
-
-
-def test_on_the_async_pool_a_read_is_retried_once_on_a_lost_connection_and_a_write_never(db_url):
-    import anyio
-
-    state = AppState.open(db_url, Limits(pool_size_min=1, pool_size_max=2))
-    calls = []
-
-    async def dies_first_time(conn):
-        calls.append(1)
-        if len(calls) == 1:
-            await conn.execute("select pg_terminate_backend(pg_backend_pid())")
-        return (await (await conn.execute("select 42")).fetchone())[0]
-
-    async def scenario():
-        try:
-            assert await state.run_async(dies_first_time, retry_lost_connection=True) == 42
-            assert len(calls) == 2
-            calls.clear()
-            with pytest.raises(DatabaseUnavailable) as lost:
-                await state.run_async(dies_first_time)
-            assert len(calls) == 1 and lost.value.retryable and lost.value.code == "DATABASE_UNAVAILABLE"
-            # Every backend gone at once, as in a restart: the pool replaces its connections.
-            assert terminate_backends(db_url) >= 1
-            assert await state.run_async(dies_first_time) == 42
-        finally:
-            await state.close_async()
-            state.close()
-
-    anyio.run(scenario)

@@ -208,8 +208,7 @@ def counted(db_url):
     from starlette.testclient import TestClient
 
     counter = StatementCounter()
-    with TestClient(create_app(db_url, connection_kwargs=counter.connection_kwargs,
-                               async_connection_kwargs=counter.async_connection_kwargs)) as client:
+    with TestClient(create_app(db_url, connection_kwargs=counter.connection_kwargs)) as client:
         yield Api(client, db_url), counter
 
 

@@ -11,12 +11,13 @@ import psycopg
 from psycopg.rows import class_row
 
 from ledger.accounts import ACCOUNT_COLUMNS, Account, get_accounts
-from ledger.balances import Balance, balance, balances_now, balances_now_async
+from ledger.balances import Balance, balance, balances_now
 from ledger.journal import Entry, entries_of_transactions, get_transactions, holds
 
 __all__ = [
     "accounts_by_id",
-    "accounts_with_balance_by_code_async",
+    "accounts_by_code",
+    "accounts_with_balance_by_code",
     "transactions_by_id",
     "entries_by_transaction",
     "entries_by_key",
@@ -32,16 +33,20 @@ balances_by_account = balances_now
 holds_by_id = holds
 
 
-async def accounts_with_balance_by_code_async(
-    conn: psycopg.AsyncConnection[Any], codes: Sequence[str],
+def accounts_by_code(conn: psycopg.Connection[Any], codes: Sequence[str]) -> dict[str, Account]:
+    with conn.cursor(row_factory=class_row(Account)) as cur:
+        rows = cur.execute(f"select {ACCOUNT_COLUMNS} from ledger.accounts where code = any(%s)",
+                           (list(codes),)).fetchall()
+    return {a.code: a for a in rows}
+
+
+def accounts_with_balance_by_code(
+    conn: psycopg.Connection[Any], codes: Sequence[str],
 ) -> dict[str, tuple[Account, Balance]]:
-    """Accounts and their current balances in one trip, on the async pool: a client asking for
-    an account mostly asks for its balance too, and `account(code)` is the most frequent read,
-    whose thread hop cost more CPU than its two primary-key lookups."""
-    async with conn.cursor(row_factory=class_row(Account)) as cur:
-        await cur.execute(f"select {ACCOUNT_COLUMNS} from ledger.accounts where code = any(%s)", (list(codes),))
-        accounts = {a.code: a for a in await cur.fetchall()}
-    balances = await balances_now_async(conn, [a.id for a in accounts.values()])
+    """Accounts and their current balances in one trip: a client asking for an account mostly
+    asks for its balance too, and a thread hop costs more than the second primary-key lookup."""
+    accounts = accounts_by_code(conn, codes)
+    balances = balances_now(conn, [a.id for a in accounts.values()])
     return {code: (account, balances[account.id]) for code, account in accounts.items()}
 
 

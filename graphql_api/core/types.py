@@ -312,7 +312,7 @@ async def load_account(info: Info, code: str) -> core_accounts.Account | None:
     """The account with this code if the caller may see it, else None (as if it did not exist).
     Its current balance comes along in the same trip and waits in the request's balance loader."""
     context = context_of(info)
-    found = await context.loader_async(loaders.accounts_with_balance_by_code_async).load(code)
+    found = await context.load(loaders.accounts_with_balance_by_code, code)
     if found is None or not can_see(info, found[0]):
         return None
     row, current = found
