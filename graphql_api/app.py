@@ -319,6 +319,7 @@ def create_app(database_url: str, *, limits: Limits | None = None,
     app = Starlette(routes=routes, lifespan=lifespan,
                     exception_handlers={DatabaseUnavailable: database_unavailable,
                                         RateLimited: rate_limited})
+    app.state.direct = graphql.direct  # its prepared documents and persisted queries, for tests
     app.add_middleware(BodyLimit, limit=limits.body_bytes_max)
     app.add_middleware(RequestIdMiddleware)  # outermost: even a refused request has an id
     return app
