@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import inspect
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from graphql import ExecutionResult, OperationType, execute
 from starlette.requests import Request
@@ -96,7 +96,7 @@ class DirectExecution:
         operation_var.set(f"{kind.value} {name or 'anonymous'}")  # resolvers' log lines carry it
         result: Any = execute(schema._schema, prepared.document, context_value=context, variable_values=variables,
                               operation_name=operation_name, executor_class=schema.execution_context_class,
-                              is_awaitable=optimized_is_awaitable)
+                              is_awaitable=cast(Any, optimized_is_awaitable))
         if inspect.isawaitable(result):
             result = await result
         assert isinstance(result, ExecutionResult)
