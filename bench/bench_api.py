@@ -276,24 +276,31 @@ def drive(port: int, tokens: list[str], scenario: str, args: argparse.Namespace,
 
 
 def print_profile(path: Path, top: int = 25) -> None:
-    """The functions in the most samples (inclusive), from py-spy's collapsed stacks."""
+    """The functions in the most samples (inclusive), leaving out the trunk every request shares
+    (frames in more than 80% of the samples), and the functions most often on top."""
     if not path.exists():
         print(f"  (no profile: py-spy wrote nothing to {path}; it needs ptrace permission)")
         return
     inclusive: Counter[str] = Counter()
+    on_top: Counter[str] = Counter()
     total = 0
     for line in path.read_text().splitlines():
         stack, _, count_text = line.rpartition(" ")
         count = int(count_text)
         total += count
-        seen = set()
-        for frame in stack.split(";"):
-            name = re.sub(r" \((.*?/)?(site-packages/)?([^/]+/[^/]+):\d+\)$", r" (\3)", frame)
-            if name not in seen:
-                seen.add(name)
-                inclusive[name] += count
-    print(f"  profile {path}: {total} samples; inclusive share of the top functions:")
-    for name, count in inclusive.most_common(top):
+        names = [re.sub(r" \((.*?/)?(site-packages/)?([^/]+/[^/]+):\d+\)$", r" (\3)", frame)
+                 for frame in stack.split(";")]
+        for name in set(names):
+            inclusive[name] += count
+        on_top[names[-1]] += count
+    if not total:
+        return
+    print(f"  profile {path}: {total} samples holding the GIL; inclusive share, trunk left out:")
+    shown = [(name, count) for name, count in inclusive.most_common() if count <= 0.8 * total][:top]
+    for name, count in shown:
+        print(f"    {100 * count / total:5.1f}%  {name[:150]}")
+    print("  most often on top:")
+    for name, count in on_top.most_common(10):
         print(f"    {100 * count / total:5.1f}%  {name[:150]}")
 
 
