@@ -44,8 +44,10 @@ from strawberry.types.unset import UnsetType
 from graphql_api.audit.routes import STATEMENT_ROUTES
 from graphql_api.context import AppState, Limits, RequestContext, app_state, bearer_token
 from graphql_api.core.subscriptions import listener_of
+from graphql_api.direct import DirectExecution
 from graphql_api.graphiql import assets_mount, graphiql_page
 from graphql_api.health import HEALTH_ROUTES
+from graphql_api.json_codec import encode_json
 from graphql_api.log_context import RequestIdMiddleware
 from graphql_api.metrics import METRICS_ROUTES
 from graphql_api.schema import schema
@@ -90,6 +92,7 @@ class LedgerGraphQL(GraphQL[RequestContext, None]):
         # re-checks the token (graphql_api/ws_sessions.py).
         super().__init__(schema, graphql_ide="graphiql", subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,))
         self.limits = limits
+        self.direct = DirectExecution(limits)  # prepared documents and persisted queries (graphql_api/direct.py)
 
     async def execute_single(self, request: Any, request_adapter: Any, sub_response: Any, context: Any,
                              root_value: Any, request_data: Any) -> Any:
@@ -118,7 +121,11 @@ class LedgerGraphQL(GraphQL[RequestContext, None]):
             app_state(request).buckets.take(principal.token_id or 0)  # RateLimited: 429, see create_app
             scope.setdefault("state", {})["principal"] = principal
         try:
-            response = await self.run(request)
+            response = None
+            if scope["method"] == "POST":
+                response = await self.direct.respond(self, request)
+            if response is None:
+                response = await self.run(request)
         except HTTPException as exc:
             response = _error_response(exc.status_code, exc.reason, "BAD_REQUEST")
         await response(scope, receive, send)
@@ -167,6 +174,14 @@ class LedgerGraphQL(GraphQL[RequestContext, None]):
         if context.principal is None:
             raise ConnectionRejectionError()
         return await super().on_ws_connect(context)
+
+    def create_response(self, response_data: Any, sub_response: Response) -> Response:
+        """An HTTP response, encoded with orjson (graphql_api/json_codec.py)."""
+        response = Response(encode_json(response_data), status_code=sub_response.status_code or 200,
+                            media_type="application/json")
+        response.headers.raw.extend(sub_response.headers.raw)
+        response.background = sub_response.background
+        return response
 
     async def render_graphql_ide(self, request: Request) -> Response:
         # Our page loads GraphiQL from this app, never from a CDN (graphql_api/graphiql.py).
@@ -314,6 +329,7 @@ def create_app(database_url: str, *, limits: Limits | None = None,
     app = Starlette(routes=routes, lifespan=lifespan,
                     exception_handlers={DatabaseUnavailable: database_unavailable,
                                         RateLimited: rate_limited})
+    app.state.direct = graphql.direct  # its prepared documents and persisted queries, for tests
     app.add_middleware(BodyLimit, limit=limits.body_bytes_max)
     app.add_middleware(RequestIdMiddleware)  # outermost: even a refused request has an id
     return app
