@@ -15,19 +15,19 @@ The bytes depend only on the statement: the document's creation date is the stat
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Final
 
 from fpdf import FPDF
 from fpdf.enums import MethodReturnValue, XPos, YPos
 
 from ledger import calendar
+from ledger.fonts import LEDGER_KAI
 from ledger.money import grouped_units
 from ledger.statement_export import Statement
 
 __all__ = ["FONT_FILE", "FONT_FAMILY", "statement_pdf", "business_time"]
 
-FONT_FILE: Final = Path(__file__).parent / "fonts" / "LedgerKai-Regular.ttf"
+FONT_FILE: Final = LEDGER_KAI
 FONT_FAMILY: Final = "LedgerKai"
 
 _FONT_PT = 8.5
