@@ -21,15 +21,20 @@ from fpdf import FPDF
 from fpdf.enums import MethodReturnValue, XPos, YPos
 
 from ledger import calendar
+from ledger.errors import ValidationError
 from ledger.fonts import LEDGER_KAI
 from ledger.money import grouped_units
 from ledger.statement_export import Statement
 
-__all__ = ["FONT_FILE", "FONT_FAMILY", "statement_pdf", "business_time"]
+__all__ = ["FONT_FILE", "FONT_FAMILY", "statement_pdf", "business_time", "pdf_lines_max"]
 
 FONT_FILE: Final = LEDGER_KAI
 FONT_FAMILY: Final = "LedgerKai"
 
+# A PDF is made at about 2,000 lines a second (docs/benchmarks.md), a hundred times slower than
+# the CSV: a longer statement is refused as a PDF (the CSV and JSON hold up to statement_lines_max).
+pdf_lines_max = 20_000
+_PAGES_ALIAS = "{total-pages}"  # wide enough for any page count a PDF may reach
 _FONT_PT = 8.5
 _LINE_MM = 4.2
 _MARGIN_MM = 12
@@ -73,11 +78,14 @@ class _StatementPDF(FPDF):
     def footer(self) -> None:
         self.set_y(-10)
         self.set_font(FONT_FAMILY, size=7)
-        self.cell(0, _LINE_MM, f"Page {self.page_no()} of {{nb}}", align="R")
+        self.cell(0, _LINE_MM, f"Page {self.page_no()} of {_PAGES_ALIAS}", align="R")
 
 
 def statement_pdf(statement: Statement) -> bytes:
     s, currency = statement, statement.account.currency
+    if len(s.lines) > pdf_lines_max:
+        raise ValidationError(f"a PDF statement holds at most {pdf_lines_max} lines and this period has "
+                              f"{len(s.lines)}; cut it into shorter periods, or take the CSV", field="to")
     zone = calendar.business_time_zone()
     title = f"Statement of account {s.account.code}  {s.account.name}  ({currency})"
     pdf = _StatementPDF(title, f"{s.account.code}  {s.account.name}", [
@@ -85,6 +93,7 @@ def statement_pdf(statement: Statement) -> bytes:
         f"Period {business_time(s.start)} to {business_time(s.end)} (end exclusive).",
         f"As known at {business_time(s.known_at)}, journal position {s.position}.",
     ])
+    pdf.alias_nb_pages(_PAGES_ALIAS)
     pdf.add_font(FONT_FAMILY, "", str(FONT_FILE))
     pdf.set_margins(_MARGIN_MM, _MARGIN_MM, _MARGIN_MM)
     pdf.set_auto_page_break(True, margin=14)

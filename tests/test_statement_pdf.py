@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pdf_reading import pdf_fonts, pdf_info, pdf_text
 
-from ledger import calendar
+from ledger import calendar, statement_pdf
 from ledger.accounts import AccountType, NewAccount, Side, create_account
 from ledger.posting import Leg, Transfer, post
 from ledger.statement_export import cut_statement, to_pdf
@@ -127,3 +127,18 @@ def test_http_route_and_cli_give_the_same_pdf(api, conn, db_url, monkeypatch, ca
                  "--known-at", known, "--format", "pdf"]) == 0
     assert capsysbinary.readouterr().out == response.content
     assert NAME in pdf_text(response.content)
+
+
+def test_a_statement_too_long_for_a_pdf_is_refused_by_name(api, conn, db_url, monkeypatch):
+    """Past pdf_lines_max lines the PDF is refused (400, field `to`), the CSV still served."""
+    _book(conn)
+    monkeypatch.setattr(statement_pdf, "pdf_lines_max", 2)
+    params = {"from": "2026-10-01", "to": "2026-11-01"}
+    auditor = {"Authorization": f"Bearer {api.token('auditor')}"}
+    refused = api.client.get(f"/statements/{WALLET}.pdf", params=params, headers=auditor)
+    assert refused.status_code == 400
+    assert refused.json()["error"]["field"] == "to" and "at most 2 lines" in refused.json()["error"]["message"]
+    assert api.client.get(f"/statements/{WALLET}.csv", params=params, headers=auditor).status_code == 200
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    assert main(["statement", "--account", WALLET, "--from", "2026-10-01", "--to", "2026-11-01",
+                 "--format", "pdf"]) == 2
