@@ -272,6 +272,7 @@ def test_an_auditor_reads_the_book_through_the_page(db_url, conn, served, tmp_pa
             page.get_by_role("button", name="Sign out").click()
             expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
             assert page.evaluate("() => sessionStorage.length") == 0
+            assert "张敏" not in page.evaluate("() => document.body.innerText + document.body.textContent")
         finally:
             browser.close()
 

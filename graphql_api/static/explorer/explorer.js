@@ -172,6 +172,11 @@ async function enter() {
 
 function signOut(clear = true) {
   sessionStorage.removeItem(TOKEN_KEY);
+  // Nothing read with the token stays in the page after it.
+  $("account-result").hidden = true;
+  for (const id of ["balances", "statement", "trial-balance-lines", "journal-lines"]) $(id).tBodies[0].replaceChildren();
+  for (const id of ["account-codes", "account-title", "account-facts", "statement-cut"]) $(id).replaceChildren();
+  $("statement-summary").tBodies[0].replaceChildren();
   if (clear) clearError();
   showView("sign-in");
 }
