@@ -36,7 +36,11 @@ def test_page_needs_no_token_and_loads_only_its_own_files(api):
     assert "innerHTML" not in script          # server text goes into the page as text only
     font = api.client.get("/explorer-assets/LedgerKai-Regular.ttf")
     assert font.status_code == 200 and font.content == LEDGER_KAI.read_bytes()
-    assert api.client.get("/explorer-assets/../explorer.py").status_code == 404
+    for hostile in ("/explorer-assets/../explorer.py", "/explorer-assets/..%2fexplorer.py", "/explorer-assets/%00",
+                    "/explorer-assets/%ff", "/explorer-assets/explorer.js/..", "/explorer-assets/" + "a" * 5000):
+        assert api.client.get(hostile).status_code == 404, hostile
+    assert api.client.post("/explorer").status_code == 405
+    assert api.client.get("/explorer?x=%00%ff").status_code == 200       # the page reads no parameter
 
 
 def test_the_page_carries_exactly_the_queries_it_sends(api):
