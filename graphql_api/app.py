@@ -1,5 +1,6 @@
 """The Starlette app: `POST/GET /graphql` (GraphiQL in a browser), WebSocket subscriptions on
-the same path (graphql-transport-ws), `GET /healthz`, plus routes other areas append.
+the same path (graphql-transport-ws), `GET /healthz`, the auditor's page `GET /explorer`
+(graphql_api/explorer.py), plus routes other areas append.
 
 Auth: `Authorization: Bearer <token>` on every request, else HTTP 401. The GraphiQL page itself
 (a GET from a browser, no query) is served without a token: it holds no data, and its headers
@@ -45,6 +46,7 @@ from graphql_api.audit.routes import STATEMENT_ROUTES
 from graphql_api.context import AppState, Limits, RequestContext, app_state, bearer_token
 from graphql_api.core.subscriptions import listener_of
 from graphql_api.direct import DirectExecution
+from graphql_api.explorer import EXPLORER_ROUTES
 from graphql_api.graphiql import assets_mount, graphiql_page
 from graphql_api.health import HEALTH_ROUTES
 from graphql_api.json_codec import encode_json
@@ -325,7 +327,7 @@ def create_app(database_url: str, *, limits: Limits | None = None,
         WebSocketRoute("/graphql", graphql),
         *EXTRA_ROUTES,
     ]
-    routes += [assets_mount(), *HEALTH_ROUTES, *METRICS_ROUTES]
+    routes += [assets_mount(), *EXPLORER_ROUTES, *HEALTH_ROUTES, *METRICS_ROUTES]
     app = Starlette(routes=routes, lifespan=lifespan,
                     exception_handlers={DatabaseUnavailable: database_unavailable,
                                         RateLimited: rate_limited})
