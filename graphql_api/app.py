@@ -325,5 +325,7 @@ def create_app(database_url: str, *, limits: Limits | None = None,
 def app_from_env() -> ASGIApp:
     """Factory for uvicorn workers (`--factory`): the database URL comes from the environment.
     It runs in the worker, which from here on ends when its parent does."""
+    from graphql_api.settings import configured_limits  # the parent checked them at start-up
+
     exit_with_parent()
-    return create_app(os.environ[DATABASE_URL_ENV])
+    return create_app(os.environ[DATABASE_URL_ENV], limits=configured_limits())
