@@ -237,7 +237,8 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and self.limit < int(declared) <= self.bulk_limit:
+        if declared is not None and declared.isdigit() and self.limit < int(declared) <= self.bulk_limit \
+                and await bulk_body.may_send_bulk(scope):
             body = await bulk_body.read_body(receive, self.bulk_limit)
             if body is not None and bulk_body.admits_bulk(body, tokens_max=self.tokens_max):
                 await self.app(scope, bulk_body.replay(body, receive), send)

@@ -3,10 +3,13 @@
 `Limits.batch_body_bytes_max`.
 
 Every other request keeps the small limit, so a large body costs work only when it is such a
-batch. Deciding needs the body: one whose `Content-Length` lies between the two limits is read
-whole (never past the larger one), its JSON decoded and its document parsed (with the token
-limit); a body sent without a length (chunked) keeps the small limit. graphql_api/app.py's
-`BodyLimit` applies this; the request then proceeds as usual, re-reading the body from memory.
+batch, sent by a caller that may post. Deciding needs the caller and the body: a `POST /graphql`
+whose `Content-Length` lies between the two limits, with the bearer token of an operator or an
+admin (the token cache answers, as for every request), is read whole (never past the larger
+limit), its JSON decoded and its document parsed (with the token limit). Anyone else gets the
+small limit's 413 before a byte is read; a body sent without a length (chunked) keeps the small
+limit too. graphql_api/app.py's `BodyLimit` applies this; the request then proceeds as usual,
+re-reading the body from memory.
 """
 
 from __future__ import annotations
@@ -14,11 +17,30 @@ from __future__ import annotations
 import json
 
 from graphql import FieldNode, GraphQLError, OperationDefinitionNode, OperationType, parse
-from starlette.types import Message, Receive
+from starlette.requests import HTTPConnection
+from starlette.types import Message, Receive, Scope
 
-__all__ = ["BULK_FIELDS", "admits_bulk", "read_body", "replay"]
+from graphql_api.context import app_state, bearer_token
+from graphql_api.core.transaction_post import POSTERS
+
+__all__ = ["BULK_FIELDS", "may_send_bulk", "admits_bulk", "read_body", "replay"]
 
 BULK_FIELDS = frozenset({"postTransactions"})
+
+
+async def may_send_bulk(scope: Scope) -> bool:
+    """Whether the request is a POST to /graphql by a caller whose role may post transactions."""
+    if scope.get("method") != "POST" or scope.get("path") != "/graphql":
+        return False
+    connection = HTTPConnection(scope)
+    token = bearer_token(connection)
+    if token is None:
+        return False
+    try:
+        principal = await app_state(connection).principal(token)
+    except Exception:  # noqa: BLE001 - the database out of reach: the small limit, then the usual answers
+        return False
+    return principal is not None and principal.role in POSTERS
 
 
 def admits_bulk(body: bytes, *, tokens_max: int) -> bool:
