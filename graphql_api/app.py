@@ -42,6 +42,7 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.unset import UnsetType
 
+from graphql_api import bulk_body
 from graphql_api.audit.routes import STATEMENT_ROUTES
 from graphql_api.context import AppState, Limits, RequestContext, app_state, bearer_token
 from graphql_api.core.subscriptions import listener_of
@@ -243,17 +244,28 @@ async def database_unavailable(request: Request, exc: Exception) -> Response:
 
 
 class BodyLimit:
-    """Refuses request bodies over `limit` bytes with 413, whether declared or streamed."""
+    """Refuses request bodies over `limit` bytes with 413, whether declared or streamed; a
+    postTransactions call may declare up to `bulk_limit` (graphql_api/bulk_body.py)."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, bulk_limit: int = 0, tokens_max: int = 0) -> None:
         self.app = app
         self.limit = limit
+        self.bulk_limit = bulk_limit
+        self.tokens_max = tokens_max
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and self.limit < int(declared) <= self.bulk_limit \
+                and await bulk_body.may_send_bulk(scope):
+            body = await bulk_body.read_body(receive, self.bulk_limit)
+            if body is not None and bulk_body.admits_bulk(body, tokens_max=self.tokens_max):
+                await self.app(scope, bulk_body.replay(body, receive), send)
+            else:
+                await self._refuse(scope, receive, send)
+            return
         if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
             await self._refuse(scope, receive, send)
             return
@@ -273,7 +285,8 @@ class BodyLimit:
             await self._refuse(scope, receive, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await _error_response(413, f"request body larger than {self.limit} bytes", "BODY_TOO_LARGE")(
+        await _error_response(413, f"request body larger than {self.limit} bytes (a mutation calling only "
+                                   f"postTransactions may send up to {self.bulk_limit})", "BODY_TOO_LARGE")(
             scope, receive, send)
 
 
@@ -332,7 +345,8 @@ def create_app(database_url: str, *, limits: Limits | None = None,
                     exception_handlers={DatabaseUnavailable: database_unavailable,
                                         RateLimited: rate_limited})
     app.state.direct = graphql.direct  # its prepared documents and persisted queries, for tests
-    app.add_middleware(BodyLimit, limit=limits.body_bytes_max)
+    app.add_middleware(BodyLimit, limit=limits.body_bytes_max, bulk_limit=limits.batch_body_bytes_max,
+                       tokens_max=limits.tokens_max)
     app.add_middleware(RequestIdMiddleware)  # outermost: even a refused request has an id
     return app
 
@@ -340,5 +354,8 @@ def create_app(database_url: str, *, limits: Limits | None = None,
 def app_from_env() -> ASGIApp:
     """Factory for uvicorn workers (`--factory`): the database URL comes from the environment.
     It runs in the worker, which from here on ends when its parent does."""
+    from graphql_api.settings import configured_limits  # the parent checked them at start-up
+
     exit_with_parent()
-    return create_app(os.environ[DATABASE_URL_ENV], deliver_webhooks=os.environ.get(DELIVER_WEBHOOKS_ENV) == "1")
+    return create_app(os.environ[DATABASE_URL_ENV], limits=configured_limits(),
+                      deliver_webhooks=os.environ.get(DELIVER_WEBHOOKS_ENV) == "1")

@@ -1244,7 +1244,7 @@ function ledger.parse_requests(p_batch jsonb, p_now timestamp with time zone) re
 function ledger.post_batch(p_batch jsonb) returns jsonb
   language plpgsql, volatile, parallel unsafe, security definer, cost 100
   set jit=off, plan_cache_mode=force_generic_plan, search_path=pg_catalog, ledger
-  source sha256 92985c7505ac9d222ded2b85a9be5a070a06f533879cd48769eb58da2a03e2a8
+  source sha256 6ad0b82e19d9ab8439b09e84def576745c0c845bc4acb3be19a71acce218a394
   grant EXECUTE to ledger_app
 
 function ledger.posted_before(p_account_id bigint, p_before timestamp with time zone, p_known_at timestamp with time zone, p_recorded_since_max bigint) returns bigint

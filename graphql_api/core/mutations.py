@@ -9,12 +9,14 @@ from graphql_api.core.hold_void import HoldVoidMutation
 from graphql_api.core.period_close import PeriodCloseMutation
 from graphql_api.core.transaction_post import TransactionPostMutation
 from graphql_api.core.transaction_reverse import TransactionReverseMutation
+from graphql_api.core.transactions_post import TransactionsPostMutation
 
 __all__ = ["CORE_MUTATIONS"]
 
 CORE_MUTATIONS: list[type] = [
     AccountCreateMutation,
     TransactionPostMutation,
+    TransactionsPostMutation,
     HoldCreateMutation,
     HoldPostMutation,
     HoldVoidMutation,
