@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 from book import BANK, CAPPED, MERCHANT_M1, USD_BANK, WALLET_U1, WALLET_U2, open_book, top_up
 
-from ledger.accounts import AccountStatus, set_status
+from ledger.account_lifecycle import set_status
+from ledger.accounts import AccountStatus
 from ledger.periods import close_period
 
 ERROR = "... on LedgerError { __typename code message } ... on ValidationError { field }"

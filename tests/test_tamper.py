@@ -12,7 +12,8 @@ import psycopg
 import pytest
 from book import BANK, MERCHANT_M1, USD_BANK, WALLET_U1, WALLET_U2, open_book, spend, top_up
 
-from ledger.accounts import AccountStatus, set_status
+from ledger.account_lifecycle import set_status
+from ledger.accounts import AccountStatus
 from ledger.audit import verify
 from ledger.checkpoints import read_checkpoint_file, store_checkpoint, take_digest, verify_digest
 from ledger.errors import ValidationError

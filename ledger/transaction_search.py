@@ -1,0 +1,129 @@
+"""Finding transactions: by kind, by account, by metadata containment, by effective and by
+recorded time, newest first (id descending), keyset-paginated on id.
+
+Each filter has an index (sql/0098_finding_indexes.sql). The query is composed of the filters
+given and nothing else, so the planner sees plain conditions it can match to an index; kind and
+account read their index backwards from the cursor and stop after a page. Metadata containment
+reads a GIN index (unordered), and the time ranges read their (time, id) index or, for a wide
+range, the primary key backwards until a page is found.
+
+A holder sees only transactions with a leg on one of its accounts; the holder's accounts are
+found first (accounts_holder_idx) and the same per-account index then serves the filter.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import class_row
+from psycopg.types.json import Jsonb
+
+from ledger.accounts import get_account
+from ledger.errors import AccountNotFound, ValidationError
+from ledger.filters import check_containment, check_range
+from ledger.journal import TRANSACTION_COLUMNS, Transaction
+from ledger.text import check_text
+
+__all__ = ["TransactionFilter", "find_transactions"]
+
+_KIND = re.compile(r"[a-z][a-z0-9_]*(\.[a-z0-9_]+)*")
+_kind_length_max = 100
+
+
+@dataclass(frozen=True)
+class TransactionFilter:
+    kind: str | None = None
+    account_code: str | None = None
+    metadata: dict[str, Any] | None = None
+    effective_from: datetime | None = None
+    effective_to: datetime | None = None
+    recorded_from: datetime | None = None
+    recorded_to: datetime | None = None
+    # Set by the caller from who is asking, never by a client: only transactions touching an
+    # account of this holder are found.
+    holder_id: str | None = field(default=None)
+
+    def validated(self) -> TransactionFilter:
+        if self.kind is not None and (not isinstance(self.kind, str) or len(self.kind) > _kind_length_max
+                                      or not _KIND.fullmatch(self.kind)):
+            raise ValidationError(f"kind must be a dotted lowercase name such as payment.capture, got "
+                                  f"{str(self.kind)[:40]!r}", field="kind")
+        if self.account_code is not None:
+            if not isinstance(self.account_code, str) or len(self.account_code) > 200:
+                raise ValidationError("accountCode must be an account code", field="accountCode")
+            check_text(self.account_code, "accountCode")
+        if self.metadata is not None:
+            check_containment(self.metadata, "metadata")
+        check_range(self.effective_from, self.effective_to, "effectiveFrom", "effectiveTo")
+        check_range(self.recorded_from, self.recorded_to, "recordedFrom", "recordedTo")
+        return self
+
+
+def find_transactions(conn: psycopg.Connection[Any], wanted: TransactionFilter, *, before_id: int | None = None,
+                      limit: int = 100) -> list[Transaction]:
+    """Transactions matching every filter given, newest first, with ids below `before_id`.
+
+    An account the caller may not see (another holder's) is answered as one that does not exist."""
+    wanted = wanted.validated()
+    conditions: list[sql.Composable] = []
+    params: dict[str, Any] = {"limit": limit}
+    if before_id is not None:
+        conditions.append(sql.SQL("t.id < %(before)s"))
+        params["before"] = before_id
+    if wanted.kind is not None:
+        conditions.append(sql.SQL("t.kind = %(kind)s"))
+        params["kind"] = wanted.kind
+    if wanted.metadata is not None:
+        conditions.append(sql.SQL("t.metadata @> %(metadata)s"))
+        params["metadata"] = Jsonb(check_containment(wanted.metadata, "metadata"))
+    for column, start, end in (("effective_at", wanted.effective_from, wanted.effective_to),
+                               ("recorded_at", wanted.recorded_from, wanted.recorded_to)):
+        if start is not None:
+            conditions.append(sql.SQL("t.{} >= %({})s").format(sql.Identifier(column), sql.SQL(column + "_from")))
+            params[column + "_from"] = start
+        if end is not None:
+            conditions.append(sql.SQL("t.{} < %({})s").format(sql.Identifier(column), sql.SQL(column + "_to")))
+            params[column + "_to"] = end
+    source = sql.SQL("ledger.transactions t")
+    account_ids = _account_ids(conn, wanted)
+    if account_ids is not None:
+        if not account_ids:
+            return []
+        # Driven by entries (account_id, transaction_id), read backwards from the cursor: for one
+        # account the scan stops once a page of transactions passes the other filters. (A
+        # transaction can have several legs on one account: `distinct`.)
+        params["accounts"] = account_ids
+        params["account"] = account_ids[0]
+        source = sql.SQL(
+            "(select distinct e.transaction_id from ledger.entries e where {account}{before}"
+            " order by e.transaction_id desc) ids join ledger.transactions t on t.id = ids.transaction_id"
+        ).format(account=sql.SQL("e.account_id = %(account)s" if len(account_ids) == 1
+                                 else "e.account_id = any(%(accounts)s)"),
+                 before=sql.SQL(" and e.transaction_id < %(before)s" if before_id is not None else ""))
+    where = sql.SQL(" and ").join(conditions) if conditions else sql.SQL("true")
+    query = sql.SQL("select {columns} from {source} where {where} order by t.id desc limit %(limit)s"
+                    ).format(columns=sql.SQL(TRANSACTION_COLUMNS), source=source, where=where)
+    with conn.cursor(row_factory=class_row(Transaction)) as cur:
+        return cur.execute(query, params).fetchall()
+
+
+def _account_ids(conn: psycopg.Connection[Any], wanted: TransactionFilter) -> list[int] | None:
+    """The accounts a transaction must touch, or None when any will do."""
+    if wanted.account_code is not None:
+        try:
+            account = get_account(conn, wanted.account_code)
+        except AccountNotFound:
+            account = None
+        if account is None or (wanted.holder_id is not None and account.holder_id != wanted.holder_id):
+            raise AccountNotFound(f"no account with code {wanted.account_code}", account=wanted.account_code)
+        return [account.id]
+    if wanted.holder_id is not None:
+        rows = conn.execute("select id from ledger.accounts where holder_id = %s order by id",
+                            (wanted.holder_id,)).fetchall()
+        return [row[0] for row in rows]
+    return None
