@@ -29,6 +29,7 @@ __all__ = [
     "get_account",
     "get_accounts",
     "list_accounts",
+    "accounts_query",
     "ACCOUNT_COLUMNS",
     "like_category",
 ]
@@ -178,22 +179,31 @@ def list_accounts(
     after_code: str | None = None, limit: int = 100, metadata: dict[str, Any] | None = None,
 ) -> list[Account]:
     """Accounts in code order, keyset-paginated by code; `metadata` keeps those whose metadata
-    contains it (read through accounts_metadata_idx, a GIN index, so the clause is only written
-    when asked for: `x is null or ...` would hide it from the planner)."""
+    contains it."""
+    query, params = accounts_query(prefix=prefix, holder_id=holder_id, after_code=after_code, limit=limit,
+                                   metadata=metadata)
+    with conn.cursor(row_factory=class_row(Account)) as cur:
+        return cur.execute(query, params).fetchall()
+
+
+def accounts_query(
+    *, prefix: str | None = None, holder_id: str | None = None, after_code: str | None = None, limit: int = 100,
+    metadata: dict[str, Any] | None = None,
+) -> tuple[sql.Composed, dict[str, Any]]:
+    """The statement `list_accounts` runs and its parameters. The containment clause is written
+    only when asked for, so the planner sees it plainly and reads accounts_metadata_idx (GIN);
+    `x is null or ...` would hide it."""
     containment = sql.SQL("")
     if metadata is not None:
         metadata = check_containment(metadata, "metadata")
         containment = sql.SQL(" and metadata @> %(metadata)s")
-    with conn.cursor(row_factory=class_row(Account)) as cur:
-        return cur.execute(
-            sql.SQL("""select {columns} from ledger.accounts
+    query = sql.SQL("""select {columns} from ledger.accounts
                  where (%(prefix)s::text is null or code = %(prefix)s or code like %(like)s)
                    and (%(holder)s::text is null or holder_id = %(holder)s)
                    and (%(after)s::text is null or code > %(after)s){containment}
-                 order by code limit %(limit)s""").format(columns=sql.SQL(ACCOUNT_COLUMNS), containment=containment),
-            {"prefix": prefix, "like": like_category(prefix), "holder": holder_id, "after": after_code,
-             "limit": limit, "metadata": Jsonb(metadata) if metadata is not None else None},
-        ).fetchall()
+                 order by code limit %(limit)s""").format(columns=sql.SQL(ACCOUNT_COLUMNS), containment=containment)
+    return query, {"prefix": prefix, "like": like_category(prefix), "holder": holder_id, "after": after_code,
+                   "limit": limit, "metadata": Jsonb(metadata) if metadata is not None else None}
 
 
 def like_category(prefix: str | None) -> str | None:

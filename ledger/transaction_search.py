@@ -29,7 +29,7 @@ from ledger.filters import check_containment, check_range
 from ledger.journal import TRANSACTION_COLUMNS, Transaction
 from ledger.text import check_text
 
-__all__ = ["TransactionFilter", "find_transactions"]
+__all__ = ["TransactionFilter", "find_transactions", "search_query"]
 
 _KIND = re.compile(r"[a-z][a-z0-9_]*(\.[a-z0-9_]+)*")
 _kind_length_max = 100
@@ -69,6 +69,18 @@ def find_transactions(conn: psycopg.Connection[Any], wanted: TransactionFilter, 
     """Transactions matching every filter given, newest first, with ids below `before_id`.
 
     An account the caller may not see (another holder's) is answered as one that does not exist."""
+    composed = search_query(conn, wanted, before_id=before_id, limit=limit)
+    if composed is None:
+        return []
+    query, params = composed
+    with conn.cursor(row_factory=class_row(Transaction)) as cur:
+        return cur.execute(query, params).fetchall()
+
+
+def search_query(conn: psycopg.Connection[Any], wanted: TransactionFilter, *, before_id: int | None = None,
+                 limit: int = 100) -> tuple[sql.Composed, dict[str, Any]] | None:
+    """The statement `find_transactions` runs and its parameters (None: nothing can match), so
+    that a test can ask the planner how it reads it."""
     wanted = wanted.validated()
     conditions: list[sql.Composable] = []
     params: dict[str, Any] = {"limit": limit}
@@ -89,27 +101,31 @@ def find_transactions(conn: psycopg.Connection[Any], wanted: TransactionFilter, 
         if end is not None:
             conditions.append(sql.SQL("t.{} < %({})s").format(sql.Identifier(column), sql.SQL(column + "_to")))
             params[column + "_to"] = end
-    source = sql.SQL("ledger.transactions t")
-    account_ids = _account_ids(conn, wanted)
-    if account_ids is not None:
-        if not account_ids:
-            return []
-        # Driven by entries (account_id, transaction_id), read backwards from the cursor: for one
-        # account the scan stops once a page of transactions passes the other filters. (A
-        # transaction can have several legs on one account: `distinct`.)
-        params["accounts"] = account_ids
-        params["account"] = account_ids[0]
-        source = sql.SQL(
-            "(select distinct e.transaction_id from ledger.entries e where {account}{before}"
-            " order by e.transaction_id desc) ids join ledger.transactions t on t.id = ids.transaction_id"
-        ).format(account=sql.SQL("e.account_id = %(account)s" if len(account_ids) == 1
-                                 else "e.account_id = any(%(accounts)s)"),
-                 before=sql.SQL(" and e.transaction_id < %(before)s" if before_id is not None else ""))
     where = sql.SQL(" and ").join(conditions) if conditions else sql.SQL("true")
-    query = sql.SQL("select {columns} from {source} where {where} order by t.id desc limit %(limit)s"
-                    ).format(columns=sql.SQL(TRANSACTION_COLUMNS), source=source, where=where)
-    with conn.cursor(row_factory=class_row(Transaction)) as cur:
-        return cur.execute(query, params).fetchall()
+    account_ids = _account_ids(conn, wanted)
+    if account_ids is None:
+        query = sql.SQL("select {columns} from ledger.transactions t where {where} order by t.id desc limit %(limit)s"
+                        ).format(columns=sql.SQL(TRANSACTION_COLUMNS), where=where)
+        return query, params
+    if not account_ids:
+        return None
+    # Driven by entries (account_id, transaction_id), read backwards from the cursor, each id then
+    # looked up and filtered on its own (`limit 1` keeps the lateral subquery a probe rather than a
+    # join the planner could turn into a merge over every transaction): for one account the scan
+    # stops once a page has passed the other filters. A transaction can have several legs on one
+    # account: `distinct`.
+    params["accounts"] = account_ids
+    params["account"] = account_ids[0]
+    query = sql.SQL(
+        "select {columns} from (select distinct e.transaction_id from ledger.entries e where {account}{before}"
+        " order by e.transaction_id desc) ids"
+        " cross join lateral (select * from ledger.transactions t where t.id = ids.transaction_id and {where}"
+        " limit 1) t order by ids.transaction_id desc limit %(limit)s"
+    ).format(columns=sql.SQL(TRANSACTION_COLUMNS), where=where,
+             account=sql.SQL("e.account_id = %(account)s" if len(account_ids) == 1
+                             else "e.account_id = any(%(accounts)s)"),
+             before=sql.SQL(" and e.transaction_id < %(before)s" if before_id is not None else ""))
+    return query, params
 
 
 def _account_ids(conn: psycopg.Connection[Any], wanted: TransactionFilter) -> list[int] | None:

@@ -182,7 +182,7 @@ def test_create_account(api):
     account = created["account"]
     assert (account["type"], account["normalSide"], account["currency"], account["holderId"], account["status"],
             account["minBalance"], account["maxBalance"], account["metadata"]) == (
-        "LIABILITY", "CREDIT", "CNY", "U9", "OPEN", "0", None, {"tier": "gold"})
+        "LIABILITY", "CREDIT", "CNY", "U9", "ACTIVE", "0", None, {"tier": "gold"})
     assert api.data(CREATE, variables)["createAccount"]["created"] is False
     variables["input"]["minBalance"] = "-100"
     clash = api.data(CREATE, variables)["createAccount"]
