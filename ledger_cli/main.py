@@ -16,6 +16,7 @@ __all__ = ["main", "build_parser"]
 # Modules with a `register(subparsers)` function adding their commands.
 COMMAND_MODULES = [
     "ledger_cli.core_commands",
+    "ledger_cli.account_commands",
     "ledger_cli.audit_commands",
     "ledger_cli.serve_commands",
     "ledger_cli.fund_commands",
