@@ -39,7 +39,7 @@ _kind_length_max = 100
 class TransactionFilter:
     kind: str | None = None
     account_code: str | None = None
-    metadata: dict[str, Any] | None = None
+    metadata: object = None  # a JSON object from the caller; `validated` checks it
     effective_from: datetime | None = None
     effective_to: datetime | None = None
     recorded_from: datetime | None = None

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -104,6 +105,10 @@ def _history(args: argparse.Namespace) -> int:
     return 0
 
 
+def _instant(text: str | None, field: str) -> datetime | None:
+    return None if text is None else calendar.parse_instant(text, field=field)
+
+
 def _find(args: argparse.Namespace) -> int:
     metadata = None
     if args.metadata is not None:
@@ -111,9 +116,11 @@ def _find(args: argparse.Namespace) -> int:
             metadata = json.loads(args.metadata)
         except ValueError:
             raise ValidationError("--metadata must be a JSON object", field="metadata") from None
-    times = {name: None if getattr(args, name) is None else calendar.parse_instant(getattr(args, name), field=name)
-             for name in ("effective_from", "effective_to", "recorded_from", "recorded_to")}
-    wanted = TransactionFilter(kind=args.kind, account_code=args.account, metadata=metadata, **times)
+    wanted = TransactionFilter(kind=args.kind, account_code=args.account, metadata=metadata,
+                               effective_from=_instant(args.effective_from, "effectiveFrom"),
+                               effective_to=_instant(args.effective_to, "effectiveTo"),
+                               recorded_from=_instant(args.recorded_from, "recordedFrom"),
+                               recorded_to=_instant(args.recorded_to, "recordedTo"))
     if not 1 <= args.first <= 1000:
         raise ValidationError("--first must be between 1 and 1000", field="first")
     before = decode_cursor(args.after, fields={"id": int}, field="after")["id"] if args.after else None

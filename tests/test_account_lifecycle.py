@@ -22,7 +22,7 @@ from ledger.errors import (
     StatusTransitionRefused,
     ValidationError,
 )
-from ledger.posting import Hold, Leg, Transfer, VoidHold, post_one
+from ledger.posting import Hold, Leg, VoidHold, post_one
 
 OPEN, FROZEN, CLOSED = AccountStatus.OPEN, AccountStatus.FROZEN, AccountStatus.CLOSED
 

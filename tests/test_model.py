@@ -54,6 +54,7 @@ from ledger_model import Accepted, Model, ModelAccount, Refused, Replayed
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
+from ledger.account_lifecycle import set_limits, set_status
 from ledger.accounts import (
     AccountStatus,
     AccountType,
@@ -62,7 +63,6 @@ from ledger.accounts import (
     create_account,
     get_account,
 )
-from ledger.account_lifecycle import set_limits, set_status
 from ledger.balances import balance, balances_now
 from ledger.errors import AccountNotEmpty, LedgerError, StatusTransitionRefused, ValidationError
 from ledger.journal import (

@@ -57,7 +57,7 @@ class TransactionFindQuery:
         given = filter or TransactionFilter()
         wanted = core_search.TransactionFilter(
             kind=given.kind, account_code=given.account_code,
-            metadata=None if given.metadata is None else given.metadata,  # checked by the core: an object
+            metadata=given.metadata,  # any JSON value: the core refuses anything but a bounded object
             effective_from=given.effective_from, effective_to=given.effective_to,
             recorded_from=given.recorded_from, recorded_to=given.recorded_to,
             holder_id=principal.holder_id if principal.role is Role.HOLDER else None)

@@ -1,4 +1,4 @@
--- requires: raise_error, account_status_changed, account_changed
+-- requires: raise_error
 
 -- Status and limits of an account change here only (sql/0097_account_lifecycle.sql). Both lock
 -- the account's balance row first, as ledger.post_batch does before it reads an account's status
