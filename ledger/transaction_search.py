@@ -1,11 +1,14 @@
 """Finding transactions: by kind, by account, by metadata containment, by effective and by
-recorded time, newest first (id descending), keyset-paginated on id.
+recorded time, newest first, keyset-paginated.
 
 Each filter has an index (sql/0098_finding_indexes.sql). The query is composed of the filters
-given and nothing else, so the planner sees plain conditions it can match to an index; kind and
-account read their index backwards from the cursor and stop after a page. Metadata containment
-reads a GIN index (unordered), and the time ranges read their (time, id) index or, for a wide
-range, the primary key backwards until a page is found.
+given and nothing else, so the planner sees plain conditions it can match to an index. A page is
+ordered by id, except that with a time range (and no account) it is ordered by that time and
+then id: the range's (time, id) index is then read backwards from the cursor and stops after a
+page. Ordered by id, a narrow range deep in the past would have the planner read the primary key
+backwards through every newer transaction (it assumes matches are spread evenly; times and ids
+rise together). Kind and account read their index backwards from the cursor and stop after a
+page; metadata containment reads a GIN index (unordered: its cost follows the matches).
 
 A holder sees only transactions with a leg on one of its accounts; the holder's accounts are
 found first (accounts_holder_idx) and the same per-account index then serves the filter.
@@ -24,12 +27,15 @@ from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
 from ledger.accounts import get_account
+from ledger.cursors import instant_of_micros
+from ledger.epoch import epoch_us
 from ledger.errors import AccountNotFound, ValidationError
 from ledger.filters import check_containment, check_range
 from ledger.journal import TRANSACTION_COLUMNS, Transaction
 from ledger.text import check_text
 
-__all__ = ["TransactionFilter", "find_transactions", "search_query"]
+__all__ = ["TransactionFilter", "find_transactions", "search_query", "order_column", "position_fields",
+           "position_of"]
 
 _KIND = re.compile(r"[a-z][a-z0-9_]*(\.[a-z0-9_]+)*")
 _kind_length_max = 100
@@ -64,12 +70,39 @@ class TransactionFilter:
         return self
 
 
-def find_transactions(conn: psycopg.Connection[Any], wanted: TransactionFilter, *, before_id: int | None = None,
-                      limit: int = 100) -> list[Transaction]:
-    """Transactions matching every filter given, newest first, with ids below `before_id`.
+def order_column(wanted: TransactionFilter) -> str | None:
+    """The time a page is ordered by, newest first, before the id: the range's own column when a
+    time range is given (and no account, whose index orders by id), so that the range's index is
+    read backwards from the cursor and stops after a page; else None (by id alone)."""
+    if wanted.account_code is not None or wanted.holder_id is not None:
+        return None
+    if wanted.effective_from is not None or wanted.effective_to is not None:
+        return "effective_at"
+    if wanted.recorded_from is not None or wanted.recorded_to is not None:
+        return "recorded_at"
+    return None
+
+
+def position_fields(wanted: TransactionFilter) -> dict[str, type]:
+    """What a cursor of this search holds: {"id"} or, ordered by a time, {"at", "id"}."""
+    return {"id": int} if order_column(wanted) is None else {"at": int, "id": int}
+
+
+def position_of(wanted: TransactionFilter, row: Transaction) -> dict[str, int]:
+    """The cursor position after `row` in this search's order (times as microseconds since 1970)."""
+    column = order_column(wanted)
+    if column is None:
+        return {"id": row.id}
+    return {"at": epoch_us(row.effective_at if column == "effective_at" else row.recorded_at), "id": row.id}
+
+
+def find_transactions(conn: psycopg.Connection[Any], wanted: TransactionFilter, *,
+                      after: dict[str, int] | None = None, limit: int = 100) -> list[Transaction]:
+    """Transactions matching every filter given, newest first, after the position `after` (from
+    `position_of`, checked against `position_fields`).
 
     An account the caller may not see (another holder's) is answered as one that does not exist."""
-    composed = search_query(conn, wanted, before_id=before_id, limit=limit)
+    composed = search_query(conn, wanted, after=after, limit=limit)
     if composed is None:
         return []
     query, params = composed
@@ -77,35 +110,46 @@ def find_transactions(conn: psycopg.Connection[Any], wanted: TransactionFilter, 
         return cur.execute(query, params).fetchall()
 
 
-def search_query(conn: psycopg.Connection[Any], wanted: TransactionFilter, *, before_id: int | None = None,
+def search_query(conn: psycopg.Connection[Any], wanted: TransactionFilter, *, after: dict[str, int] | None = None,
                  limit: int = 100) -> tuple[sql.Composed, dict[str, Any]] | None:
     """The statement `find_transactions` runs and its parameters (None: nothing can match), so
     that a test can ask the planner how it reads it."""
     wanted = wanted.validated()
+    column = order_column(wanted)
     conditions: list[sql.Composable] = []
     params: dict[str, Any] = {"limit": limit}
-    if before_id is not None:
-        conditions.append(sql.SQL("t.id < %(before)s"))
+    before_id: int | None = None
+    if after is not None:
+        if set(after) != set(position_fields(wanted)):
+            raise ValidationError("after is not a cursor for this list", field="after")
+        before_id = after["id"]
         params["before"] = before_id
+        if column is None:
+            conditions.append(sql.SQL("t.id < %(before)s"))
+        else:
+            params["before_at"] = instant_of_micros(after["at"])
+            conditions.append(sql.SQL("(t.{}, t.id) < (%(before_at)s, %(before)s)").format(sql.Identifier(column)))
     if wanted.kind is not None:
         conditions.append(sql.SQL("t.kind = %(kind)s"))
         params["kind"] = wanted.kind
     if wanted.metadata is not None:
         conditions.append(sql.SQL("t.metadata @> %(metadata)s"))
         params["metadata"] = Jsonb(check_containment(wanted.metadata, "metadata"))
-    for column, start, end in (("effective_at", wanted.effective_from, wanted.effective_to),
-                               ("recorded_at", wanted.recorded_from, wanted.recorded_to)):
+    for name, start, end in (("effective_at", wanted.effective_from, wanted.effective_to),
+                             ("recorded_at", wanted.recorded_from, wanted.recorded_to)):
         if start is not None:
-            conditions.append(sql.SQL("t.{} >= %({})s").format(sql.Identifier(column), sql.SQL(column + "_from")))
-            params[column + "_from"] = start
+            conditions.append(sql.SQL("t.{} >= %({})s").format(sql.Identifier(name), sql.SQL(name + "_from")))
+            params[name + "_from"] = start
         if end is not None:
-            conditions.append(sql.SQL("t.{} < %({})s").format(sql.Identifier(column), sql.SQL(column + "_to")))
-            params[column + "_to"] = end
+            conditions.append(sql.SQL("t.{} < %({})s").format(sql.Identifier(name), sql.SQL(name + "_to")))
+            params[name + "_to"] = end
     where = sql.SQL(" and ").join(conditions) if conditions else sql.SQL("true")
     account_ids = _account_ids(conn, wanted)
     if account_ids is None:
-        query = sql.SQL("select {columns} from ledger.transactions t where {where} order by t.id desc limit %(limit)s"
-                        ).format(columns=sql.SQL(TRANSACTION_COLUMNS), where=where)
+        order = sql.SQL("t.id desc") if column is None else sql.SQL("t.{} desc, t.id desc").format(
+            sql.Identifier(column))
+        query = sql.SQL("select {columns} from ledger.transactions t where {where} order by {order} limit %(limit)s"
+                        ).format(columns=sql.SQL(TRANSACTION_COLUMNS), where=where, order=order)
         return query, params
     if not account_ids:
         return None

@@ -16,7 +16,7 @@ from ledger.accounts import AccountStatus, get_account
 from ledger.cursors import decode_cursor, encode_cursor
 from ledger.errors import ValidationError
 from ledger.money import parse_signed_amount
-from ledger.transaction_search import TransactionFilter, find_transactions
+from ledger.transaction_search import TransactionFilter, find_transactions, position_fields, position_of
 from ledger_cli.options import add_database_options, connection_url
 
 _STATUSES = {"active": AccountStatus.OPEN, "frozen": AccountStatus.FROZEN, "closed": AccountStatus.CLOSED}
@@ -123,12 +123,12 @@ def _find(args: argparse.Namespace) -> int:
                                recorded_to=_instant(args.recorded_to, "recordedTo"))
     if not 1 <= args.first <= 1000:
         raise ValidationError("--first must be between 1 and 1000", field="first")
-    before = decode_cursor(args.after, fields={"id": int}, field="after")["id"] if args.after else None
+    position = decode_cursor(args.after, fields=position_fields(wanted)) if args.after else None
     with psycopg.connect(connection_url(args), autocommit=True) as conn:
-        rows = find_transactions(conn, wanted, before_id=before, limit=args.first + 1)
+        rows = find_transactions(conn, wanted, after=position, limit=args.first + 1)
     for row in rows[:args.first]:
         print(f"{row.id}\t{row.effective_at.isoformat()}\t{row.kind}\t{row.idempotency_key}\t"
               f"{json.dumps(row.metadata, ensure_ascii=False)}")
     if len(rows) > args.first:
-        print(f"more: --after {encode_cursor({'id': rows[args.first - 1].id})}")
+        print(f"more: --after {encode_cursor(position_of(wanted, rows[args.first - 1]))}")
     return 0

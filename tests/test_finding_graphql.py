@@ -9,6 +9,7 @@ import pytest
 from book import BANK, MERCHANT_M1, WALLET_U1, WALLET_U2, open_book
 
 from ledger.accounts import AccountType, NewAccount, Side, create_account
+from ledger.cursors import encode_cursor
 from ledger.posting import Leg, Transfer, post_one
 
 FIND = """query($filter: TransactionFilter, $first: Int, $after: String) {
@@ -79,6 +80,23 @@ def test_pages_follow_the_cursor_without_gaps_or_repeats(api, conn):
     assert seen == ["k5", "k4", "k3", "k2", "k1"]
     with_account = api.data(FIND, {"filter": {"accountCode": WALLET_U1}, "first": 1})["transactions"]
     assert keys(api, {"accountCode": WALLET_U1}, after=with_account["pageInfo"]["endCursor"]) == ["k3", "k1"]
+
+
+def test_a_time_range_pages_in_time_order_and_keeps_its_own_cursors(api, conn):
+    _book(conn)
+    ranged = {"effectiveFrom": "2026-03-01T00:00:00Z", "effectiveTo": "2026-03-05T00:00:00Z"}
+    first = api.data(FIND, {"filter": ranged, "first": 2})["transactions"]
+    assert [e["node"]["idempotencyKey"] for e in first["edges"]] == ["k4", "k3"]
+    assert keys(api, ranged, after=first["pageInfo"]["endCursor"]) == ["k2", "k1"]
+    # A cursor of the list by id is not one of the list by time, nor the other way round.
+    by_id = api.data(FIND, {"first": 1})["transactions"]["pageInfo"]["endCursor"]
+    for filter_, cursor in [(ranged, by_id), (None, first["pageInfo"]["endCursor"])]:
+        errors = api.errors(FIND, {"filter": filter_, "after": cursor})
+        assert errors[0]["extensions"]["code"] == "VALIDATION"
+    # A forged time outside the calendar is refused like any forged cursor.
+    for at in (-(2**62), 2**62):
+        forged = encode_cursor({"at": at, "id": 1})
+        assert api.errors(FIND, {"filter": ranged, "after": forged})[0]["extensions"]["code"] == "VALIDATION"
 
 
 def test_a_holder_finds_only_transactions_touching_its_accounts(api, conn):

@@ -19,7 +19,7 @@ from psycopg import sql
 
 from ledger.accounts import AccountType, NewAccount, Side, accounts_query, create_account
 from ledger.posting import Leg, Transfer, post
-from ledger.transaction_search import TransactionFilter, find_transactions, search_query
+from ledger.transaction_search import TransactionFilter, find_transactions, position_of, search_query
 
 ACCOUNTS = 40
 TRANSACTIONS = 4_000
@@ -143,19 +143,34 @@ def test_the_account_metadata_filter_reads_its_index(journal):
     assert "accounts_metadata_idx" in _plan(journal, query, params)
 
 
-@pytest.mark.parametrize("wanted", [TransactionFilter(kind="payment.kind1"), TransactionFilter(account_code=_code(0)),
-                                    TransactionFilter()], ids=["kind", "accountCode", "none"])
-def test_a_page_reads_about_a_page_of_rows(journal, wanted):
-    """Cost follows the page, not the journal: a page of 11 from the middle of a journal of
-    thousands reads a few dozen rows at most (rows returned and filtered out by every scan, from
-    EXPLAIN ANALYZE)."""
+PAGED = {
+    "kind": TransactionFilter(kind="payment.kind1"),
+    "accountCode": TransactionFilter(account_code=_code(0)),
+    "none": TransactionFilter(),
+    # Deep in the past: ordered by id, the planner would read every newer transaction.
+    "effective range": TransactionFilter(effective_from=START + timedelta(days=5), effective_to=START + timedelta(days=10)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PAGED))
+def test_a_page_reads_about_a_page_of_rows(journal, name):
+    """Cost follows the page, not the journal: a second page of 11, starting in the middle of the
+    journal or of the range, reads a few dozen rows at most (rows returned and filtered out by
+    every scan, from EXPLAIN ANALYZE) out of thousands."""
+    wanted = PAGED[name]
     with psycopg.connect(journal, autocommit=True) as conn:
-        composed = search_query(conn, wanted, before_id=TRANSACTIONS // 2, limit=11)
+        first = find_transactions(conn, wanted, after=None if wanted.effective_from else {"id": TRANSACTIONS // 2},
+                                  limit=11)
+        position = position_of(wanted, first[-1])
+    with psycopg.connect(journal, autocommit=True) as conn:
+        composed = search_query(conn, wanted, after=position, limit=11)
         assert composed is not None
         row = conn.execute(sql.SQL("explain (analyze, format json) ") + composed[0], composed[1]).fetchone()
     assert row is not None
     plan = row[0] if not isinstance(row[0], str) else json.loads(row[0])
     scans = [node for node in _nodes(plan) if "Scan" in str(node.get("Node Type", ""))]
+    if name == "effective range":
+        assert {node.get("Index Name") for node in scans} >= {"transactions_effective_idx"}
     read = sum(node.get("Actual Rows", 0) * node.get("Actual Loops", 1) + node.get("Rows Removed by Filter", 0)
                for node in scans)
     assert scans and read <= 100, (read, TRANSACTIONS)

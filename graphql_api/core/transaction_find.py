@@ -1,6 +1,7 @@
 """`transactions(filter, first, after)`: finding transactions by kind, account, metadata and time.
 
-Newest first, keyset-paginated on the transaction id (ledger/transaction_search.py). The cursor
+Newest first, keyset-paginated on the id, or on the range's time and the id when a time range
+is given (ledger/transaction_search.py). The cursor
 is unsigned: it carries only a position, and every filter and the caller's visibility are applied
 again on each page, so an edited cursor can skip transactions but never show one the caller may
 not see (docs/design.md, "Cursors"). A holder finds only transactions touching its own accounts.
@@ -48,8 +49,9 @@ class TransactionSearchConnection:
 
 @strawberry.type
 class TransactionFindQuery:
-    @strawberry.field(description="Transactions matching a filter, newest first; a holder sees only those "
-                                  "touching its own accounts.")
+    @strawberry.field(description="Transactions matching a filter, newest first (by id; with a time range and "
+                                  "no accountCode, by that time); a holder sees only those touching its own "
+                                  "accounts.")
     async def transactions(self, info: Info, filter: TransactionFilter | None = None, first: int | None = None,
                            after: str | None = None) -> TransactionSearchConnection:
         size = page_size(info, first)
@@ -61,9 +63,10 @@ class TransactionFindQuery:
             effective_from=given.effective_from, effective_to=given.effective_to,
             recorded_from=given.recorded_from, recorded_to=given.recorded_to,
             holder_id=principal.holder_id if principal.role is Role.HOLDER else None)
-        before = decode_cursor(after, fields={"id": int})["id"] if after is not None else None
+        position = decode_cursor(after, fields=core_search.position_fields(wanted)) if after is not None else None
         context = context_of(info)
-        rows = await context.run(core_search.find_transactions, wanted, before_id=before, limit=size + 1)
-        edges = [TransactionSearchEdge(cursor=encode_cursor({"id": row.id}), node=Transaction.of(row)) for row in rows[:size]]
+        rows = await context.run(core_search.find_transactions, wanted, after=position, limit=size + 1)
+        edges = [TransactionSearchEdge(cursor=encode_cursor(core_search.position_of(wanted, row)),
+                                       node=Transaction.of(row)) for row in rows[:size]]
         return TransactionSearchConnection(edges=edges, page_info=PageInfo.of([e.cursor for e in edges], len(rows) > size,
                                                                         after))
