@@ -19,6 +19,7 @@ from graphql_api.audit.queries import AuditQuery
 from graphql_api.core.mutations import CORE_MUTATIONS
 from graphql_api.core.queries import CoreQuery
 from graphql_api.core.subscriptions import CoreSubscription
+from graphql_api.core.transaction_find import TransactionFindQuery
 from graphql_api.credit.mutations import CREDIT_MUTATIONS
 from graphql_api.credit.queries import CreditQuery
 from graphql_api.credit.settings import CreditSettingsQuery
@@ -38,6 +39,7 @@ __all__ = ["QUERIES", "MUTATIONS", "SUBSCRIPTIONS", "schema", "sdl"]
 
 QUERIES: list[type] = [
     CoreQuery,
+    TransactionFindQuery,
     AuditQuery,
     FactoringQuery,
     FundQuery,

@@ -19,6 +19,7 @@ __all__ = ["main", "build_parser"]
 COMMAND_MODULES = [
     "ledger_cli.config_commands",
     "ledger_cli.core_commands",
+    "ledger_cli.account_commands",
     "ledger_cli.audit_commands",
     "ledger_cli.serve_commands",
     "ledger_cli.fund_commands",

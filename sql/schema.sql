@@ -135,6 +135,7 @@ table ledger.account_status_changes
   column created_xact xid8 default pg_current_xact_id()
   constraint account_status_changes_account_id_fkey FOREIGN KEY (account_id) REFERENCES ledger.accounts(id)
   constraint account_status_changes_pkey PRIMARY KEY (id)
+  constraint account_status_changes_reason_length CHECK ((length(reason) <= 500))
   constraint account_status_changes_status_check CHECK ((status = ANY (ARRAY['open'::text, 'frozen'::text, 'closed'::text])))
   INDEX account_status_changes_account_idx ON ledger.account_status_changes USING btree (account_id, id)
   UNIQUE INDEX account_status_changes_pkey ON ledger.account_status_changes USING btree (id)
@@ -172,6 +173,7 @@ table ledger.accounts
   UNIQUE INDEX accounts_code_key ON ledger.accounts USING btree (code)
   INDEX accounts_code_prefix_idx ON ledger.accounts USING btree (code text_pattern_ops)
   INDEX accounts_holder_idx ON ledger.accounts USING btree (holder_id, code) WHERE (holder_id IS NOT NULL)
+  INDEX accounts_metadata_idx ON ledger.accounts USING gin (metadata jsonb_path_ops) WITH (fastupdate=off)
   UNIQUE INDEX accounts_pkey ON ledger.accounts USING btree (id)
   TRIGGER accounts_changes_recorded AFTER INSERT OR UPDATE ON ledger.accounts FOR EACH ROW EXECUTE FUNCTION ledger.account_changed()
   TRIGGER accounts_created AFTER INSERT ON ledger.accounts FOR EACH ROW EXECUTE FUNCTION ledger.account_created()
@@ -373,6 +375,7 @@ table ledger.entries
   constraint entries_side_check CHECK ((side = ANY (ARRAY['debit'::text, 'credit'::text])))
   INDEX entries_account_effective_idx ON ledger.entries USING btree (account_id, effective_at, id)
   INDEX entries_account_pending_idx ON ledger.entries USING btree (account_id, effective_at) WHERE (layer = 'pending'::text)
+  INDEX entries_account_transaction_idx ON ledger.entries USING btree (account_id, transaction_id)
   UNIQUE INDEX entries_pkey ON ledger.entries USING btree (account_id, account_version)
   INDEX entries_transaction_idx ON ledger.entries USING btree (transaction_id)
   TRIGGER entries_check_new_rows AFTER INSERT ON ledger.entries REFERENCING NEW TABLE AS new_entries FOR EACH STATEMENT EXECUTE FUNCTION ledger.check_new_entries()
@@ -881,7 +884,10 @@ table ledger.transactions
   INDEX transactions_bank_reference_idx ON ledger.transactions USING btree (((metadata ->> 'bank_reference'::text))) WHERE (metadata ? 'bank_reference'::text)
   INDEX transactions_effective_idx ON ledger.transactions USING btree (effective_at, id)
   UNIQUE INDEX transactions_idempotency_key_key ON ledger.transactions USING btree (idempotency_key)
+  INDEX transactions_kind_idx ON ledger.transactions USING btree (kind, id)
+  INDEX transactions_metadata_idx ON ledger.transactions USING gin (metadata jsonb_path_ops) WITH (fastupdate=off)
   UNIQUE INDEX transactions_pkey ON ledger.transactions USING btree (id)
+  INDEX transactions_recorded_idx ON ledger.transactions USING btree (recorded_at, id)
   UNIQUE INDEX transactions_resolves_hold_id_key ON ledger.transactions USING btree (resolves_hold_id) WHERE (resolves_hold_id IS NOT NULL)
   UNIQUE INDEX transactions_reverses_id_key ON ledger.transactions USING btree (reverses_id) WHERE (reverses_id IS NOT NULL)
   INDEX transactions_xact_idx ON ledger.transactions USING btree (created_xact, id)
@@ -1288,6 +1294,18 @@ function ledger.request_fingerprint(p_request jsonb) returns bytea
   language sql, immutable, parallel safe, cost 100
   source sha256 a0cd10a028d5be9b9e9cbaa758d447f8bf63336f129a262f97ce24782aeee414
   grant EXECUTE to PUBLIC
+
+function ledger.set_account_limits(p_code text, p_min_balance bigint, p_max_balance bigint) returns boolean
+  language plpgsql, volatile, parallel unsafe, security definer, cost 100
+  set search_path=pg_catalog, ledger
+  source sha256 75783a7589635a71273a08fc5ab4d61ba9af50da93bd56f26847706acbb1db8c
+  grant EXECUTE to ledger_app
+
+function ledger.set_account_status(p_code text, p_status text, p_reason text) returns bigint
+  language plpgsql, volatile, parallel unsafe, security definer, cost 100
+  set search_path=pg_catalog, ledger
+  source sha256 bdd403c1105f4269f79b9a42d20adaac096f643c66fec4cd45b9fe33232bb856
+  grant EXECUTE to ledger_app
 
 function ledger.status_change_payload(s ledger.account_status_changes) returns bytea
   language sql, stable, parallel safe, cost 100

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from graphql_api.core.account_create import AccountCreateMutation
+from graphql_api.core.account_limits import AccountLimitsMutation
+from graphql_api.core.account_status import AccountStatusMutation
 from graphql_api.core.hold_create import HoldCreateMutation
 from graphql_api.core.hold_post import HoldPostMutation
 from graphql_api.core.hold_void import HoldVoidMutation
@@ -15,6 +17,8 @@ __all__ = ["CORE_MUTATIONS"]
 
 CORE_MUTATIONS: list[type] = [
     AccountCreateMutation,
+    AccountStatusMutation,
+    AccountLimitsMutation,
     TransactionPostMutation,
     TransactionsPostMutation,
     HoldCreateMutation,
