@@ -81,7 +81,17 @@ class Recorder:
 
 
 def _texts(page: Any, selector: str) -> list[list[str]]:
-    return page.eval_on_selector_all(selector, "rows => rows.map(r => [...r.cells].map(c => c.innerText.trim()))")
+    """The cells of the rows, once the page has drawn them: read until two reads a moment apart
+    agree and show rows (the page fills a table after the request it waits on has answered)."""
+    read = "rows => rows.map(r => [...r.cells].map(c => c.innerText.trim()))"
+    last = page.eval_on_selector_all(selector, read)
+    for _ in range(100):
+        page.wait_for_timeout(100)
+        now = page.eval_on_selector_all(selector, read)
+        if now and now == last:
+            return now
+        last = now
+    return last
 
 
 @pytest.mark.timeout(240)
@@ -141,6 +151,7 @@ def test_an_auditor_reads_the_book_through_the_page(db_url, conn, served, tmp_pa
             page.get_by_role("button", name="Sign in").click()
             expect(page.get_by_role("heading", name="Account", exact=True)).to_be_visible()
             expect(alert).to_be_hidden()
+            expect(page.locator("#account-codes option")).to_have_count(len(NAMES))
             codes = page.eval_on_selector_all("#account-codes option", "os => os.map(o => [o.value, o.textContent])")
             assert codes == [[c, f"{NAMES[c]} (CNY)"] for c in sorted(NAMES)]
             assert page.evaluate("() => sessionStorage.length") == 1 and \
