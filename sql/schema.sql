@@ -984,13 +984,13 @@ function ledger.account_change_payload(c ledger.account_changes) returns bytea
 function ledger.account_changed() returns trigger
   language plpgsql, volatile, parallel unsafe, security definer, cost 100
   set search_path=pg_catalog, ledger
-  source sha256 d25709de202c6214872d8b7ea2320f8f0179087445ad9df072bd4d9a829b408a
+  source sha256 0ab832f22b18d4362644e798162372e698ed00d77f2afb7b749ad9fed0f33057
   grant EXECUTE to PUBLIC
 
 function ledger.account_created() returns trigger
   language plpgsql, volatile, parallel unsafe, security definer, cost 100
   set search_path=pg_catalog, ledger
-  source sha256 4b49e889c1291d19c4f8cdadaf72352ad1dc4f36a4d614c104083348da06607d
+  source sha256 3a726424260c136c936b92a08163772cc6ae5a89990cbb8ad49f23bc814a30d3
   grant EXECUTE to PUBLIC
 
 function ledger.account_record_hash(a ledger.accounts) returns bytea
@@ -1005,7 +1005,7 @@ function ledger.account_states(p_ids bigint[], p_now timestamp with time zone) r
 function ledger.account_status_changed() returns trigger
   language plpgsql, volatile, parallel unsafe, security definer, cost 100
   set search_path=pg_catalog, ledger
-  source sha256 09c5b3adb8899ac9bc37c3782902f777aaf191d95c83e14f086f60ca7a94045d
+  source sha256 fdd84c7ccc7aa2fdf977f70e2d8d00a6bbc3f85b142eb084db555d29c1976da3
   grant EXECUTE to PUBLIC
 
 function ledger.api_token_by_sha256(p_sha256 bytea) returns SETOF ledger.api_tokens
@@ -1033,17 +1033,17 @@ function ledger.check_limits(p_requests ledger.request[], p_legs ledger.leg[], p
 
 function ledger.check_new_entries() returns trigger
   language plpgsql, volatile, parallel unsafe, cost 100
-  source sha256 0bf04f927558746f10444974a4b67d185423e768187d0371a541115f097aa917
+  source sha256 b5cd45f5fc05bcd697c0588ddc5ab81d8c0190a06fc72eb1a4b34bcd1f91846e
   grant EXECUTE to PUBLIC
 
 function ledger.check_transaction_balanced() returns trigger
   language plpgsql, volatile, parallel unsafe, cost 100
-  source sha256 458ff74f2c20b8f17abc2abcf70e02ab5b569b76cf293b43f906ecf59d7de634
+  source sha256 75443f9e89973a72d215f11cc392f0de465c11cea938fbc19a859cdd7de79a02
   grant EXECUTE to PUBLIC
 
 function ledger.check_transaction_time() returns trigger
   language plpgsql, volatile, parallel unsafe, cost 100
-  source sha256 f055f28518b23a9373e52a4d0cc4a549ccf501365dd584496f3d8da1f5846d63
+  source sha256 b315df7a5a7805ac8495e2302be0a07f2e2505dcd800558b235a30707e90689a
   grant EXECUTE to PUBLIC
 
 function ledger.close_period(p_until timestamp with time zone) returns bigint
@@ -1115,6 +1115,11 @@ procedure ledger.make_append_only(VARIADIC p_tables text[])
 procedure ledger.migrator_owns()
   language plpgsql, volatile, parallel unsafe, cost 100
   source sha256 b323935c185774c943f6f8d2d18a3a6966fa62226b32307fc0f234fc9e92a09f
+  grant EXECUTE to PUBLIC
+
+function ledger.on_worker_node() returns boolean
+  language plpgsql, stable, parallel unsafe, cost 100
+  source sha256 e3ff82cff4200433ece3be1c01efbeefcc8b35ee9a4b2069d52221e5533bb60f
   grant EXECUTE to PUBLIC
 
 function ledger.parse_requests(p_batch jsonb, p_now timestamp with time zone) returns ledger.request[]
