@@ -151,6 +151,9 @@ full_page_writes = off
 shared_buffers = 128MB
 wal_level = logical
 citus.enable_unsafe_triggers = on
+# The coordinator's copy of a reference table fires the ledger's triggers, which write other
+# tables (ledger.on_worker_node keeps the workers' copies from doing the same).
+citus.allow_nested_distributed_execution = on
 EOF
   fi
   if as_server_user "$pg_bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
