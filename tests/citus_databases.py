@@ -9,7 +9,6 @@ name the same shards on the same nodes, under the new database's name.
 
 from __future__ import annotations
 
-
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
