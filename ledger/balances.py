@@ -55,7 +55,8 @@ select a.id, a.currency,
        b.version
   from ledger.accounts a join ledger.balances b on b.account_id = a.id
   left join lateral (select sum(o.amount_in) as in_active, sum(o.amount_out) as out_active from ledger.open_holds o
-                      where o.account_id = a.id and (o.expires_at is null or o.expires_at > clock_timestamp())) h on true
+                      where o.account_id = b.account_id
+                        and (o.expires_at is null or o.expires_at > clock_timestamp())) h on true
  where a.id = any(%(ids)s)
 """
 
@@ -144,7 +145,7 @@ select acc.currency,
   left join lateral (
       select sum(case when e.side = 'debit' then e.amount else -e.amount end) as net
         from ledger.entries e
-       where %(as_of)s::timestamptz is not null and e.account_id = acc.id
+       where %(as_of)s::timestamptz is not null and e.account_id = b.account_id
          and e.effective_at > %(as_of)s and e.layer = 'posted') later on true
  group by acc.currency
  order by acc.currency

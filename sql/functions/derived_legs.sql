@@ -8,6 +8,10 @@ declare
     v_legs ledger.leg[];
     v_bad record;
 begin
+    -- Most batches are transfers and holds, which derive nothing.
+    if not exists (select from unnest(p_requests) r where r.op in ('post_hold', 'void_hold', 'reverse')) then
+        return '{}';
+    end if;
     -- The targets must exist, be of the right kind and still be open.
     select r.pos, r.op, r.target_id, r.amount, t.id as found_id, t.is_hold, t.expires_at,
            (select count(*) from ledger.entries e where e.transaction_id = t.id) as legs,
