@@ -1000,7 +1000,7 @@ function ledger.account_record_hash(a ledger.accounts) returns bytea
 
 function ledger.account_states(p_ids bigint[], p_now timestamp with time zone) returns ledger.account_state[]
   language plpgsql, stable, parallel unsafe, cost 100
-  source sha256 d103590d063fb9476cc71ef6532a3ba26d317cbf8893d07701709f98a16a7a72
+  source sha256 192622bfb46c427a9fcd10bed9f2664d8bfb5ca5b50a3ca796523e5977b8abb4
 
 function ledger.account_status_changed() returns trigger
   language plpgsql, volatile, parallel unsafe, security definer, cost 100
@@ -1029,7 +1029,7 @@ function ledger.check_legs(p_requests ledger.request[], p_legs ledger.leg[], p_a
 
 function ledger.check_limits(p_requests ledger.request[], p_legs ledger.leg[], p_accounts ledger.account_state[], p_now timestamp with time zone) returns void
   language plpgsql, stable, parallel unsafe, cost 100
-  source sha256 b985dd8f1185d87f8827c99b66a95976a995dc511c3f8bd0304a1fff5d8f403d
+  source sha256 14b18be4b649ccf82f7b95e2bc728e0d3e6fa376404ba951473fb1de60b158e7
 
 function ledger.check_new_entries() returns trigger
   language plpgsql, volatile, parallel unsafe, cost 100
@@ -1038,7 +1038,7 @@ function ledger.check_new_entries() returns trigger
 
 function ledger.check_transaction_balanced() returns trigger
   language plpgsql, volatile, parallel unsafe, cost 100
-  source sha256 75443f9e89973a72d215f11cc392f0de465c11cea938fbc19a859cdd7de79a02
+  source sha256 a1c3464bc89c3e10b88241378c20e50dca237d75a4e6edb481b3b0f7cfe66925
   grant EXECUTE to PUBLIC
 
 function ledger.check_transaction_time() returns trigger
@@ -1064,7 +1064,12 @@ function ledger.credit_loan_state(p_before timestamp with time zone, p_on date, 
 
 function ledger.derived_legs(p_requests ledger.request[], p_now timestamp with time zone) returns ledger.leg[]
   language plpgsql, stable, parallel unsafe, cost 100
-  source sha256 9b5deddd773f66d86b15936fa2ec993215a15d7beff61fbff2d12d0dfe24b7d2
+  source sha256 61c9afec9f92ad59ee72131e433d81a0a3aa6433054847659db1e6ecc0d12d29
+
+function ledger.distributed() returns boolean
+  language plpgsql, stable, parallel unsafe, cost 100
+  source sha256 9a884fd0e5fda2f23d785f7d30520cb46bb62308e2428a5e90ac2b9437299130
+  grant EXECUTE to PUBLIC
 
 function ledger.entry_payload(p_account_id bigint, p_account_version bigint, p_transaction_id bigint, p_currency text, p_side text, p_amount bigint, p_layer text, p_effective_at timestamp with time zone, p_recorded_at timestamp with time zone, p_posted_after bigint, p_pending_after bigint) returns bytea
   language sql, stable, parallel safe, cost 100
@@ -1129,7 +1134,7 @@ function ledger.parse_requests(p_batch jsonb, p_now timestamp with time zone) re
 function ledger.post_batch(p_batch jsonb) returns jsonb
   language plpgsql, volatile, parallel unsafe, security definer, cost 100
   set jit=off, plan_cache_mode=force_generic_plan, search_path=pg_catalog, ledger
-  source sha256 92985c7505ac9d222ded2b85a9be5a070a06f533879cd48769eb58da2a03e2a8
+  source sha256 7b8876c2f90c9330d60e378826dab39ce44d8c7da88a3141c34d8163bde93bff
   grant EXECUTE to ledger_app
 
 function ledger.posted_sum_before(p_account_id bigint, p_before timestamp with time zone, p_known_at timestamp with time zone, p_limit bigint) returns TABLE(entries bigint, amount numeric)
@@ -1157,7 +1162,7 @@ function ledger.record_refusal(p_request jsonb, p_sqlstate text, p_message text,
 
 function ledger.refuse_change() returns trigger
   language plpgsql, volatile, parallel unsafe, cost 100
-  source sha256 f0250a000b71c6ccfd98081144d01e38a082ac62379b91764f32d44086a732c2
+  source sha256 dd8bee0096ce08533864c47a9d29808701c4b54ce00c9e0dc2c80af75ae20406
   grant EXECUTE to PUBLIC
 
 function ledger.refuse_unreadable_request(p_batch jsonb) returns void
@@ -1186,4 +1191,4 @@ function ledger.version_known_at(p_account_id bigint, p_known_at timestamp with 
 
 function ledger.write_entries(p_requests ledger.request[], p_legs ledger.leg[], p_accounts ledger.account_state[], p_ids jsonb, p_recorded timestamp with time zone) returns void
   language plpgsql, volatile, parallel unsafe, cost 100
-  source sha256 a5b479b29a5fd815c5b74924b17a727c639910c887a8e2dd518f569fb76db8b3
+  source sha256 2db22a3c49d7e413e14d851a8513608b87905242c9f8415d184b5f375a1496b2
