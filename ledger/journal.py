@@ -11,6 +11,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import class_row
 
+from ledger.balances import LATER_POSTED_SQL, NOTHING_LATER_SQL
 from ledger.instants import check_instant
 
 __all__ = [
@@ -176,22 +177,22 @@ class TrialBalanceLine:
     credit_balance: int  # posted credits minus debits when positive, else 0
 
 
+_TRIAL_BALANCE_SQL = """select a.id, a.code, a.currency,
+                  b.posted_debits - b.posted_credits - coalesce(later.net, 0) as net
+             from ledger.accounts a join ledger.balances b on b.account_id = a.id
+             {later}
+            order by a.code"""
+_TRIAL_BALANCE_NOW_SQL = _TRIAL_BALANCE_SQL.replace("{later}", NOTHING_LATER_SQL)
+_TRIAL_BALANCE_AS_OF_SQL = _TRIAL_BALANCE_SQL.replace("{later}", LATER_POSTED_SQL)
+
+
 def trial_balance(conn: psycopg.Connection[Any], *, as_of: datetime | None = None) -> list[TrialBalanceLine]:
     """Posted balances of every account as debit or credit balances; their totals per currency
     are equal exactly when the ledger balances."""
     if as_of is not None:
         check_instant(as_of, "asOf")
     rows = conn.execute(
-        """select a.id, a.code, a.currency,
-                  b.posted_debits - b.posted_credits - coalesce(later.net, 0) as net
-             from ledger.accounts a join ledger.balances b on b.account_id = a.id
-             left join lateral (
-                 select sum(case when e.side = 'debit' then e.amount else -e.amount end) as net
-                   from ledger.entries e
-                  where %(as_of)s::timestamptz is not null and e.account_id = b.account_id
-                    and e.layer = 'posted' and e.effective_at > %(as_of)s) later on true
-            order by a.code""",
-        {"as_of": as_of},
+        _TRIAL_BALANCE_NOW_SQL if as_of is None else _TRIAL_BALANCE_AS_OF_SQL, {"as_of": as_of},
     ).fetchall()
     return [TrialBalanceLine(r[0], r[1], r[2], max(int(r[3]), 0), max(-int(r[3]), 0)) for r in rows]
 

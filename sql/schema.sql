@@ -1038,7 +1038,7 @@ function ledger.check_new_entries() returns trigger
 
 function ledger.check_transaction_balanced() returns trigger
   language plpgsql, volatile, parallel unsafe, cost 100
-  source sha256 a1c3464bc89c3e10b88241378c20e50dca237d75a4e6edb481b3b0f7cfe66925
+  source sha256 4e87d6be5db61cd5ba4eda8d9ee6c8987e986116d76f61a05f7688cede6fef96
   grant EXECUTE to PUBLIC
 
 function ledger.check_transaction_time() returns trigger
