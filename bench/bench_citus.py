@@ -19,6 +19,7 @@ import argparse
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -26,8 +27,10 @@ from _common import DEFAULT_SERVER, machine, server_version
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
+from ledger.accounts import Side
 from ledger.progress import Progress
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 SCRATCH = "bench_citus"
 ACCOUNTS = 1000
 SETUP = """
@@ -45,8 +48,6 @@ create table bench.entries (account_id bigint not null, account_version bigint n
 def _scratch(server: str, citus: bool) -> str:
     """A fresh scratch database; on the cluster made on every node with the workers registered."""
     if citus:
-        from pathlib import Path
-        sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
         from citus_databases import citus_servers  # the suite's helper: one database on every node
 
         servers = citus_servers(server)
@@ -137,6 +138,82 @@ def batch(conn: psycopg.Connection[Any], pairs: list[tuple[int, int]]) -> None:
             (accounts, [debits[a] for a in accounts], txn))
 
 
+# The posting engine itself (ledger.posting.post) on the ledger's own migrated tables.
+WALLETS = 200
+
+
+def _engine_database(server: str, citus: bool) -> str:
+    from ledger.accounts import AccountType, NewAccount, create_account
+    from ledger.migrate import migrate
+    from ledger.posting import Leg, Transfer, post
+
+    name = "bench_citus_engine"
+    if citus:
+        from citus_databases import citus_servers
+        servers = citus_servers(server)
+        assert servers is not None
+        servers.drop(name)
+        url = servers.create_empty(name)
+    else:
+        with psycopg.connect(make_conninfo(server, dbname="postgres"), autocommit=True) as admin:
+            admin.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+            admin.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+        url = make_conninfo(server, dbname=name)
+    migrate(url)
+    with psycopg.connect(url, autocommit=True) as conn:
+        create_account(conn, NewAccount("equity:capital", "Capital", AccountType.EQUITY, "CNY"))
+        for n in range(WALLETS):
+            create_account(conn, NewAccount(f"liabilities:wallet:W{n}", f"W{n}", AccountType.LIABILITY, "CNY"))
+        post(conn, [Transfer(f"fund-{n}", "bench.fund", [
+            Leg("equity:capital", Side.DEBIT, 10**12), Leg(f"liabilities:wallet:W{n}", Side.CREDIT, 10**12)])
+            for n in range(WALLETS)])
+    return url
+
+
+def _engine_pairs(url: str, citus: bool) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """Wallet code pairs on one shard and on two workers (one server: any pairs)."""
+    with psycopg.connect(url) as conn:
+        rows = conn.execute("select id, code from ledger.accounts where code like 'liabilities:wallet:%' "
+                            "order by id").fetchall()
+        if not citus:
+            codes = [str(r[1]) for r in rows]
+            same = [(codes[i], codes[i + 1]) for i in range(0, len(codes) - 1, 2)]
+            return same, same
+        placed = conn.execute(
+            """select a.id, s.shardid, p.groupid
+                 from ledger.accounts a
+                 cross join lateral (select get_shard_id_for_distribution_column('ledger.balances', a.id) as shardid) s
+                 join pg_dist_placement p on p.shardid = s.shardid
+                where a.code like 'liabilities:wallet:%%'""").fetchall()
+    code = {int(r[0]): str(r[1]) for r in rows}
+    by_shard: dict[int, list[str]] = {}
+    by_group: dict[int, list[str]] = {}
+    for account_id, shard, group in placed:
+        by_shard.setdefault(shard, []).append(code[account_id])
+        by_group.setdefault(group, []).append(code[account_id])
+    same = [(c[i], c[i + 1]) for c in by_shard.values() for i in range(0, len(c) - 1, 2)]
+    groups = sorted(by_group)
+    return same, list(zip(by_group[groups[0]], by_group[groups[1]], strict=False))
+
+
+_keys = iter(range(10**12))
+
+
+def engine_transfer(conn: psycopg.Connection[Any], pairs: list[tuple[str, str]], n: int) -> None:
+    from ledger.posting import Leg, Transfer, post
+    a, b = pairs[n % len(pairs)]
+    post(conn, [Transfer(f"t{next(_keys)}", "bench.transfer", [Leg(a, Side.DEBIT, 1), Leg(b, Side.CREDIT, 1)])])
+
+
+def engine_batch(conn: psycopg.Connection[Any], pairs: list[tuple[str, str]], n: int) -> None:
+    from ledger.posting import Leg, Transfer, post
+    requests = []
+    for i in range(1000):
+        a, b = pairs[(n * 7 + i) % len(pairs)]
+        requests.append(Transfer(f"b{next(_keys)}", "bench.transfer", [Leg(a, Side.DEBIT, 1), Leg(b, Side.CREDIT, 1)]))
+    post(conn, requests)
+
+
 def rate(url: str, clients: int, seconds: float, work: Any, per_call: int) -> float:
     """Transfers per second with `clients` connections calling `work(conn, n)` until time is up."""
     done = [0] * clients
@@ -164,7 +241,12 @@ def main() -> None:
     parser.add_argument("--cluster", required=True, help="the coordinator's URL (./dev cluster up)")
     parser.add_argument("--single", default=DEFAULT_SERVER, help="a single PostgreSQL server")
     parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--engine", action="store_true",
+                        help="measure ledger.posting.post on the ledger's tables instead of the bare writes")
     args = parser.parse_args()
+    if args.engine:
+        engine_main(args)
+        return
 
     single_url = _scratch(args.single, citus=False)
     cluster_url = _scratch(args.cluster, citus=True)
@@ -208,6 +290,28 @@ def main() -> None:
     print("\ncross-shard transfers the coordinator drives (2PC each):")
     for clients, value in drive:
         print(f"  {clients:>2} clients: {value:,.0f}/s ({value / anchor_single:.2f} x one server, 1 client)")
+
+
+def engine_main(args: argparse.Namespace) -> None:
+    single_url = _engine_database(args.single, citus=False)
+    cluster_url = _engine_database(args.cluster, citus=True)
+    single_pairs, _ = _engine_pairs(single_url, citus=False)
+    same_pairs, cross_pairs = _engine_pairs(cluster_url, citus=True)
+    figures = [("engine: single transfers, 1 client", 1, engine_transfer, 1),
+               ("engine: single transfers, 4 clients", 4, engine_transfer, 1),
+               ("engine: batches of 1,000 transfers, 1 client", 1, engine_batch, 1000)]
+    progress = Progress(sys.stderr, len(figures) * 3, "bench_citus --engine")
+    print(f"machine: {machine()}; single server {server_version(single_url)}, cluster {server_version(cluster_url)}")
+    print("| figure | one server | cluster, one shard | ratio | cluster, across shards | ratio |")
+    print("|---|---|---|---|---|---|")
+    for name, clients, work, per_call in figures:
+        found = []
+        for url, pairs in ((single_url, single_pairs), (cluster_url, same_pairs), (cluster_url, cross_pairs)):
+            found.append(rate(url, clients, args.seconds, lambda conn, n, p=pairs, w=work: w(conn, p, n), per_call))
+            progress.advance()
+        anchor, same, cross = found
+        print(f"| {name} | {anchor:,.0f}/s | {same:,.0f}/s | {same / anchor:.2f} | {cross:,.0f}/s | {cross / anchor:.2f} |")
+    progress.finish()
 
 
 if __name__ == "__main__":
