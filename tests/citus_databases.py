@@ -59,8 +59,21 @@ class CitusServers:
                               "where datname = %s and pid <> pg_backend_pid()", (name,))
 
     def copy(self, template: str, name: str) -> str:
-        self._each_admin(sql.SQL("create database {} template {}").format(
-            sql.Identifier(name), sql.Identifier(template)))
+        statement = sql.SQL("create database {} template {}").format(sql.Identifier(name), sql.Identifier(template))
+        for url in self.node_urls("postgres"):
+            with psycopg.connect(url, autocommit=True) as admin:
+                admin.execute("set citus.enable_create_database_propagation = off")
+                for attempt in range(5):
+                    try:
+                        admin.execute(statement)
+                        break
+                    except psycopg.errors.ObjectInUse:
+                        # A background worker (Citus's maintenance daemon) may hold the template
+                        # again, connections disallowed or not: ended, and the copy tried again.
+                        if attempt == 4:
+                            raise
+                        admin.execute("select pg_terminate_backend(pid) from pg_stat_activity "
+                                      "where datname = %s and pid <> pg_backend_pid()", (template,))
         return self.node_urls(name)[0]
 
     def drop(self, name: str) -> None:
