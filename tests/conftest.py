@@ -92,7 +92,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     listed = not_on_citus()
     for item in items:
         for test, reason in listed.items():
-            if item.nodeid == test or item.nodeid.startswith(test + "::"):
+            if item.nodeid == test or item.nodeid.startswith((test + "::", test + "[")):
                 item.add_marker(pytest.mark.not_on_citus(reason=reason))
     # LEDGER_CITUS_ALL_TESTS=1 runs the listed tests on Citus too (to see which pass now).
     if not _on_citus(config) or os.environ.get("LEDGER_CITUS_ALL_TESTS"):
