@@ -1,5 +1,6 @@
 """The Starlette app: `POST/GET /graphql` (GraphiQL in a browser), WebSocket subscriptions on
-the same path (graphql-transport-ws), `GET /healthz`, plus routes other areas append.
+the same path (graphql-transport-ws), `GET /healthz`, the auditor's page `GET /explorer`
+(graphql_api/explorer.py), plus routes other areas append.
 
 Auth: `Authorization: Bearer <token>` on every request, else HTTP 401. The GraphiQL page itself
 (a GET from a browser, no query) is served without a token: it holds no data, and its headers
@@ -27,6 +28,7 @@ import os
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
+import anyio.to_thread
 from cross_web import HTTPException
 from graphql import GraphQLError, OperationDefinitionNode, OperationType, parse
 from starlette.applications import Starlette
@@ -40,19 +42,25 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.unset import UnsetType
 
+from graphql_api import bulk_body
 from graphql_api.audit.routes import STATEMENT_ROUTES
 from graphql_api.context import AppState, Limits, RequestContext, app_state, bearer_token
 from graphql_api.core.subscriptions import listener_of
+from graphql_api.direct import DirectExecution
+from graphql_api.explorer import EXPLORER_ROUTES
 from graphql_api.graphiql import assets_mount, graphiql_page
 from graphql_api.health import HEALTH_ROUTES
+from graphql_api.json_codec import encode_json
 from graphql_api.log_context import RequestIdMiddleware
 from graphql_api.metrics import METRICS_ROUTES
 from graphql_api.schema import schema
 from graphql_api.worker_lifetime import exit_with_parent
 from graphql_api.ws_sessions import PerOperationWSHandler
 from ledger.errors import DatabaseUnavailable, RateLimited
+from ledger.webhooks.settings import WebhookSettings
+from ledger.webhooks.worker import DeliveryWorker
 
-__all__ = ["EXTRA_ROUTES", "create_app", "app_from_env", "DATABASE_URL_ENV"]
+__all__ = ["EXTRA_ROUTES", "create_app", "app_from_env", "DATABASE_URL_ENV", "DELIVER_WEBHOOKS_ENV"]
 
 log = logging.getLogger("graphql_api")
 
@@ -60,6 +68,7 @@ log = logging.getLogger("graphql_api")
 EXTRA_ROUTES: list[BaseRoute] = [*STATEMENT_ROUTES]
 
 DATABASE_URL_ENV = "LEDGER_API_DATABASE_URL"
+DELIVER_WEBHOOKS_ENV = "LEDGER_API_DELIVER_WEBHOOKS"  # "1": each worker process runs a delivery worker
 
 
 def _is_subscription(query: str, operation_name: str | None, *, tokens_max: int) -> bool:
@@ -86,6 +95,7 @@ class LedgerGraphQL(GraphQL[RequestContext, None]):
         # re-checks the token (graphql_api/ws_sessions.py).
         super().__init__(schema, graphql_ide="graphiql", subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,))
         self.limits = limits
+        self.direct = DirectExecution(limits)  # prepared documents and persisted queries (graphql_api/direct.py)
 
     async def execute_single(self, request: Any, request_adapter: Any, sub_response: Any, context: Any,
                              root_value: Any, request_data: Any) -> Any:
@@ -114,7 +124,11 @@ class LedgerGraphQL(GraphQL[RequestContext, None]):
             app_state(request).buckets.take(principal.token_id or 0)  # RateLimited: 429, see create_app
             scope.setdefault("state", {})["principal"] = principal
         try:
-            response = await self.run(request)
+            response = None
+            if scope["method"] == "POST":
+                response = await self.direct.respond(self, request)
+            if response is None:
+                response = await self.run(request)
         except HTTPException as exc:
             response = _error_response(exc.status_code, exc.reason, "BAD_REQUEST")
         await response(scope, receive, send)
@@ -163,6 +177,14 @@ class LedgerGraphQL(GraphQL[RequestContext, None]):
         if context.principal is None:
             raise ConnectionRejectionError()
         return await super().on_ws_connect(context)
+
+    def create_response(self, response_data: Any, sub_response: Response) -> Response:
+        """An HTTP response, encoded with orjson (graphql_api/json_codec.py)."""
+        response = Response(encode_json(response_data), status_code=sub_response.status_code or 200,
+                            media_type="application/json")
+        response.headers.raw.extend(sub_response.headers.raw)
+        response.background = sub_response.background
+        return response
 
     async def render_graphql_ide(self, request: Request) -> Response:
         # Our page loads GraphiQL from this app, never from a CDN (graphql_api/graphiql.py).
@@ -222,17 +244,28 @@ async def database_unavailable(request: Request, exc: Exception) -> Response:
 
 
 class BodyLimit:
-    """Refuses request bodies over `limit` bytes with 413, whether declared or streamed."""
+    """Refuses request bodies over `limit` bytes with 413, whether declared or streamed; a
+    postTransactions call may declare up to `bulk_limit` (graphql_api/bulk_body.py)."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, bulk_limit: int = 0, tokens_max: int = 0) -> None:
         self.app = app
         self.limit = limit
+        self.bulk_limit = bulk_limit
+        self.tokens_max = tokens_max
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and self.limit < int(declared) <= self.bulk_limit \
+                and await bulk_body.may_send_bulk(scope):
+            body = await bulk_body.read_body(receive, self.bulk_limit)
+            if body is not None and bulk_body.admits_bulk(body, tokens_max=self.tokens_max):
+                await self.app(scope, bulk_body.replay(body, receive), send)
+            else:
+                await self._refuse(scope, receive, send)
+            return
         if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
             await self._refuse(scope, receive, send)
             return
@@ -252,7 +285,8 @@ class BodyLimit:
             await self._refuse(scope, receive, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await _error_response(413, f"request body larger than {self.limit} bytes", "BODY_TOO_LARGE")(
+        await _error_response(413, f"request body larger than {self.limit} bytes (a mutation calling only "
+                                   f"postTransactions may send up to {self.bulk_limit})", "BODY_TOO_LARGE")(
             scope, receive, send)
 
 
@@ -275,10 +309,13 @@ async def healthz(request: Request) -> Response:
 
 def create_app(database_url: str, *, limits: Limits | None = None,
                announce: Callable[[str], None] | None = None,
-               connection_kwargs: Mapping[str, Any] | None = None) -> Starlette:
+               connection_kwargs: Mapping[str, Any] | None = None,
+               deliver_webhooks: bool = False) -> Starlette:
     """The app for a database; the pool opens at startup and closes at shutdown (`announce`
     hears about both, e.g. `print` for the serve command). `connection_kwargs` are extra
-    arguments for the pool's connections (see AppState.open)."""
+    arguments for the pool's connections (see AppState.open). With `deliver_webhooks` the app
+    runs a webhook delivery worker from startup to shutdown (ledger/webhooks/worker.py: one
+    process of all that run one delivers at a time)."""
     limits = limits or Limits()
     graphql = LedgerGraphQL(limits)
 
@@ -286,9 +323,12 @@ def create_app(database_url: str, *, limits: Limits | None = None,
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         state = AppState.open(database_url, limits, connection_kwargs)
         app.state.ledger = state
+        worker = DeliveryWorker(database_url, WebhookSettings.from_env()).start() if deliver_webhooks else None
         try:
             yield
         finally:
+            if worker is not None:  # it may be in a request: wait for it off the event loop
+                await anyio.to_thread.run_sync(worker.stop)
             await listener_of(state).close()
             state.close()
             if announce is not None:
@@ -300,11 +340,13 @@ def create_app(database_url: str, *, limits: Limits | None = None,
         WebSocketRoute("/graphql", graphql),
         *EXTRA_ROUTES,
     ]
-    routes += [assets_mount(), *HEALTH_ROUTES, *METRICS_ROUTES]
+    routes += [assets_mount(), *EXPLORER_ROUTES, *HEALTH_ROUTES, *METRICS_ROUTES]
     app = Starlette(routes=routes, lifespan=lifespan,
                     exception_handlers={DatabaseUnavailable: database_unavailable,
                                         RateLimited: rate_limited})
-    app.add_middleware(BodyLimit, limit=limits.body_bytes_max)
+    app.state.direct = graphql.direct  # its prepared documents and persisted queries, for tests
+    app.add_middleware(BodyLimit, limit=limits.body_bytes_max, bulk_limit=limits.batch_body_bytes_max,
+                       tokens_max=limits.tokens_max)
     app.add_middleware(RequestIdMiddleware)  # outermost: even a refused request has an id
     return app
 
@@ -312,5 +354,8 @@ def create_app(database_url: str, *, limits: Limits | None = None,
 def app_from_env() -> ASGIApp:
     """Factory for uvicorn workers (`--factory`): the database URL comes from the environment.
     It runs in the worker, which from here on ends when its parent does."""
+    from graphql_api.settings import configured_limits  # the parent checked them at start-up
+
     exit_with_parent()
-    return create_app(os.environ[DATABASE_URL_ENV])
+    return create_app(os.environ[DATABASE_URL_ENV], limits=configured_limits(),
+                      deliver_webhooks=os.environ.get(DELIVER_WEBHOOKS_ENV) == "1")

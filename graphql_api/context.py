@@ -76,6 +76,10 @@ class Limits:
     page_size_default: int = 100
     rows_per_request_max: int = 5_000   # sum of `first` over every connection a request asks for
     body_bytes_max: int = 100_000
+    # postTransactions: transactions in one call, and the larger body only such a call may send
+    # (1,000 two-leg transfers weigh about 250 kB; graphql_api/body_limit.py).
+    batch_transactions_max: int = 1_000
+    batch_body_bytes_max: int = 2_000_000
     token_cache_ttl_s: int = 5      # how long a revoked token may still work in one process
     token_cache_entries_max: int = 10_000
     # Per token and per server process (each worker of `serve --workers N` counts on its own):

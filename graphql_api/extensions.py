@@ -9,6 +9,7 @@ unexpected is masked: the client sees a request id, the log has the traceback.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterator
 from typing import Any
@@ -26,7 +27,7 @@ from graphql_api.query_cost import complexity_refusal
 from graphql_api.scalars import InvalidScalar
 from ledger.errors import LedgerError, translate
 
-__all__ = ["LedgerErrors", "CheckedValidation", "schema_extensions", "with_code"]
+__all__ = ["LedgerErrors", "CheckedValidation", "schema_extensions", "shaped_error", "validation_rules", "with_code"]
 
 log = logging.getLogger("graphql_api")
 documents_cached_max = 512
@@ -47,28 +48,30 @@ class LedgerErrors(SchemaExtension):
             result.errors = [self._shape(error) for error in errors]
         yield
 
-    def _request_id(self) -> str:
-        return str(getattr(self.execution_context.context, "request_id", "-"))
-
     def _shape(self, error: GraphQLError) -> GraphQLError:
-        original = error.original_error
-        if original is None or isinstance(original, (GraphQLError, InvalidScalar)):
-            return with_code(error)
-        if isinstance(original, psycopg.Error):
-            original = translate(original) or original
-        if isinstance(original, LedgerError):
-            extensions: dict[str, Any] = {"code": original.code}
-            if getattr(original, "field", ""):
-                extensions["field"] = original.field  # type: ignore[attr-defined]
-            if original.retryable:
-                extensions["retryable"] = True
-            return GraphQLError(original.message, error.nodes, error.source, error.positions, error.path,
-                                extensions=extensions)
-        request_id = self._request_id()
-        log.error("request %s: unexpected error at %s", request_id, error.path, exc_info=original)
-        return GraphQLError(f"unexpected error (request id {request_id})", error.nodes, error.source,
-                            error.positions, error.path,
-                            extensions={"code": "INTERNAL", "requestId": request_id})
+        return shaped_error(error, str(getattr(self.execution_context.context, "request_id", "-")))
+
+
+def shaped_error(error: GraphQLError, request_id: str) -> GraphQLError:
+    """The error as the client sees it: typed ledger and database errors keep their message and
+    code, anything unexpected is masked behind the request id (and logged with its traceback)."""
+    original = error.original_error
+    if original is None or isinstance(original, (GraphQLError, InvalidScalar)):
+        return with_code(error)
+    if isinstance(original, psycopg.Error):
+        original = translate(original) or original
+    if isinstance(original, LedgerError):
+        extensions: dict[str, Any] = {"code": original.code}
+        if getattr(original, "field", ""):
+            extensions["field"] = original.field  # type: ignore[attr-defined]
+        if original.retryable:
+            extensions["retryable"] = True
+        return GraphQLError(original.message, error.nodes, error.source, error.positions, error.path,
+                            extensions=extensions)
+    log.error("request %s: unexpected error at %s", request_id, error.path, exc_info=original)
+    return GraphQLError(f"unexpected error (request id {request_id})", error.nodes, error.source,
+                        error.positions, error.path,
+                        extensions={"code": "INTERNAL", "requestId": request_id})
 
 
 def with_code(error: GraphQLError) -> GraphQLError:
@@ -108,11 +111,16 @@ class CheckedValidation(ValidationCache):
         yield
 
 
+@functools.cache
+def validation_rules(limits: Limits) -> list[type[ASTValidationRule]]:
+    """The depth and alias rules, built once per limits: the validation cache is keyed by the
+    rule classes, so rules made per request (as QueryDepthLimiter does) would never hit it."""
+    return [depth_rule(limits.query_depth_max, None), aliases_rule(limits.aliases_max)]
+
+
 def schema_extensions(limits: Limits | None = None) -> list[Any]:
     limits = limits or Limits()
-    # The depth and alias rules are built once: the validation cache is keyed by the rule
-    # classes, so rules made per request (as QueryDepthLimiter does) would never hit it.
-    rules: list[type[ASTValidationRule]] = [depth_rule(limits.query_depth_max, None), aliases_rule(limits.aliases_max)]
+    rules = validation_rules(limits)
     # Factories: a fresh extension per request (the caches are shared at module level).
     return [
         OperationObserver,  # first, so it sees the errors as LedgerErrors shaped them

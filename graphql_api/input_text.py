@@ -22,12 +22,21 @@ from graphql import (
 
 from ledger.text import unstorable_character
 
-__all__ = ["unstorable_text_refusal"]
+__all__ = ["unstorable_text_refusal", "unstorable_variable_refusal"]
 
 
 def unstorable_text_refusal(document: DocumentNode, variables: Mapping[str, Any] | None) -> GraphQLError | None:
     """A VALIDATION error for the first string the database cannot store, else None."""
-    for field, text, is_key in chain(_variable_strings(variables or {}), _literal_strings(document)):
+    return _first_refusal(chain(_variable_strings(variables or {}), _literal_strings(document)))
+
+
+def unstorable_variable_refusal(variables: Mapping[str, Any]) -> GraphQLError | None:
+    """The same for the variables alone (a prepared document's own strings were checked once)."""
+    return _first_refusal(_variable_strings(variables))
+
+
+def _first_refusal(strings: Iterator[tuple[str, str, bool]]) -> GraphQLError | None:
+    for field, text, is_key in strings:
         character = unstorable_character(text)
         if character is not None:
             what = f"a key of {field}" if is_key else field

@@ -9,8 +9,8 @@ variables carry it: asyncio tasks and worker threads started by the request inhe
 
 from __future__ import annotations
 
+import os
 import re
-import uuid
 from contextvars import ContextVar
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -37,7 +37,8 @@ _HEADER = b"x-request-id"
 
 
 def new_request_id() -> str:
-    return uuid.uuid4().hex[:16]
+    # 64 random bits as 16 hex digits: what uuid4().hex[:16] gave, without building a UUID.
+    return os.urandom(8).hex()
 
 
 def current_request_id() -> str:

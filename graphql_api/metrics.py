@@ -42,6 +42,7 @@ operation_names_max = 200
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 _LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _BATCH_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200)
+_CALL_BUCKETS = (1, 10, 100, 250, 500, 1000)
 
 
 class Metrics:
@@ -54,11 +55,14 @@ class Metrics:
             "ledger_graphql_operation_seconds", "Time from parsing an operation to its answer",
             ["type"], buckets=_LATENCY_BUCKETS_S, registry=self.registry)
         self.transactions_posted = Counter(
-            "ledger_transactions_posted", "Transactions the post gatherer committed (replayed: an idempotent retry)",
+            "ledger_transactions_posted", "Transactions postTransaction(s) committed (replayed: an idempotent retry)",
             ["replayed"], registry=self.registry)
         self.batch_size = Histogram(
             "ledger_gather_batch_size", "Post requests per gathered batch sent to the database",
             buckets=_BATCH_BUCKETS, registry=self.registry)
+        self.post_call_size = Histogram(
+            "ledger_post_transactions_call_size", "Transactions per postTransactions call",
+            buckets=_CALL_BUCKETS, registry=self.registry)
         self.registry.register(_PoolCollector(state))
         self._names: set[str] = set()
 
@@ -79,6 +83,14 @@ class Metrics:
 
     def observe_batch(self, size: int, outcomes: list[Any]) -> None:
         self.batch_size.observe(size)
+        self._count_posted(outcomes)
+
+    def observe_post_call(self, size: int, outcomes: list[Any]) -> None:
+        """A postTransactions call of `size` transactions (`outcomes` empty when it wrote nothing)."""
+        self.post_call_size.observe(size)
+        self._count_posted(outcomes)
+
+    def _count_posted(self, outcomes: list[Any]) -> None:
         for outcome in outcomes:
             replayed = getattr(outcome, "replayed", None)
             if replayed is not None:

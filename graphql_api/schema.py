@@ -19,8 +19,10 @@ from graphql_api.audit.queries import AuditQuery
 from graphql_api.core.mutations import CORE_MUTATIONS
 from graphql_api.core.queries import CoreQuery
 from graphql_api.core.subscriptions import CoreSubscription
+from graphql_api.core.transaction_find import TransactionFindQuery
 from graphql_api.credit.mutations import CREDIT_MUTATIONS
 from graphql_api.credit.queries import CreditQuery
+from graphql_api.credit.settings import CreditSettingsQuery
 from graphql_api.extensions import schema_extensions, with_code
 from graphql_api.factoring.mutations import FACTORING_MUTATIONS
 from graphql_api.factoring.queries import FactoringQuery
@@ -30,16 +32,21 @@ from graphql_api.operation_kind import OperationKind
 from graphql_api.payments.mutations import PAYMENTS_MUTATIONS
 from graphql_api.payments.queries import PaymentsQuery
 from graphql_api.scalars import SCALAR_MAP
+from graphql_api.webhooks.mutations import WEBHOOK_MUTATIONS
+from graphql_api.webhooks.queries import WebhookQuery
 
 __all__ = ["QUERIES", "MUTATIONS", "SUBSCRIPTIONS", "schema", "sdl"]
 
 QUERIES: list[type] = [
     CoreQuery,
+    TransactionFindQuery,
     AuditQuery,
     FactoringQuery,
     FundQuery,
     PaymentsQuery,
     CreditQuery,
+    CreditSettingsQuery,
+    WebhookQuery,
 ]
 
 MUTATIONS: list[type] = [
@@ -49,6 +56,7 @@ MUTATIONS: list[type] = [
     *FUND_MUTATIONS,
     *PAYMENTS_MUTATIONS,
     *CREDIT_MUTATIONS,
+    *WEBHOOK_MUTATIONS,
 ]
 
 SUBSCRIPTIONS: list[type] = [

@@ -9,10 +9,12 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
+from psycopg import sql
 from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
 from ledger.errors import AccountNotFound, ValidationError
+from ledger.filters import check_containment
 from ledger.money import parse_currency, parse_signed_amount
 from ledger.text import check_text
 
@@ -27,7 +29,7 @@ __all__ = [
     "get_account",
     "get_accounts",
     "list_accounts",
-    "set_status",
+    "accounts_query",
     "ACCOUNT_COLUMNS",
     "like_category",
 ]
@@ -174,19 +176,34 @@ def get_accounts(conn: psycopg.Connection[Any], ids: list[int]) -> dict[int, Acc
 
 def list_accounts(
     conn: psycopg.Connection[Any], *, prefix: str | None = None, holder_id: str | None = None,
-    after_code: str | None = None, limit: int = 100,
+    after_code: str | None = None, limit: int = 100, metadata: dict[str, Any] | None = None,
 ) -> list[Account]:
-    """Accounts in code order, keyset-paginated by code."""
+    """Accounts in code order, keyset-paginated by code; `metadata` keeps those whose metadata
+    contains it."""
+    query, params = accounts_query(prefix=prefix, holder_id=holder_id, after_code=after_code, limit=limit,
+                                   metadata=metadata)
     with conn.cursor(row_factory=class_row(Account)) as cur:
-        return cur.execute(
-            f"""select {ACCOUNT_COLUMNS} from ledger.accounts
+        return cur.execute(query, params).fetchall()
+
+
+def accounts_query(
+    *, prefix: str | None = None, holder_id: str | None = None, after_code: str | None = None, limit: int = 100,
+    metadata: dict[str, Any] | None = None,
+) -> tuple[sql.Composed, dict[str, Any]]:
+    """The statement `list_accounts` runs and its parameters. The containment clause is written
+    only when asked for, so the planner sees it plainly and reads accounts_metadata_idx (GIN);
+    `x is null or ...` would hide it."""
+    containment = sql.SQL("")
+    if metadata is not None:
+        metadata = check_containment(metadata, "metadata")
+        containment = sql.SQL(" and metadata @> %(metadata)s")
+    query = sql.SQL("""select {columns} from ledger.accounts
                  where (%(prefix)s::text is null or code = %(prefix)s or code like %(like)s)
                    and (%(holder)s::text is null or holder_id = %(holder)s)
-                   and (%(after)s::text is null or code > %(after)s)
-                 order by code limit %(limit)s""",
-            {"prefix": prefix, "like": like_category(prefix), "holder": holder_id, "after": after_code,
-             "limit": limit},
-        ).fetchall()
+                   and (%(after)s::text is null or code > %(after)s){containment}
+                 order by code limit %(limit)s""").format(columns=sql.SQL(ACCOUNT_COLUMNS), containment=containment)
+    return query, {"prefix": prefix, "like": like_category(prefix), "holder": holder_id, "after": after_code,
+                   "limit": limit, "metadata": Jsonb(metadata) if metadata is not None else None}
 
 
 def like_category(prefix: str | None) -> str | None:
@@ -195,13 +212,3 @@ def like_category(prefix: str | None) -> str | None:
         return None
     escaped = prefix.rstrip(":").replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return escaped + ":%"
-
-
-def set_status(conn: psycopg.Connection[Any], code: str, status: AccountStatus, reason: str = "") -> Account:
-    """Freeze, unfreeze or close an account; the change is recorded in account_status_changes."""
-    account = get_account(conn, code)
-    conn.execute(
-        "insert into ledger.account_status_changes (account_id, status, reason) values (%s, %s, %s)",
-        (account.id, status.value, reason),
-    )
-    return get_account(conn, code)

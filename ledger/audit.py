@@ -1,6 +1,6 @@
 """Tamper evidence: the entries' hash chains, the digest over their heads, and `verify`, which
 rebuilds every balance from the entries and checks the projection, the chains, every
-transaction's balance and the trial balance per currency.
+transaction's balance, the trial balance per currency and the balance checkpoints.
 
 The canonical encodings (docs/design.md, "Hash chain"; also computed in SQL by the functions of
 sql/functions/chain.sql, so an outside auditor can recompute them from the public tables). An
@@ -27,6 +27,7 @@ from typing import Any, TextIO
 
 import psycopg
 
+from ledger.balance_checkpoints import verify_balance_checkpoints
 from ledger.epoch import epoch_us
 from ledger.progress import Progress
 
@@ -189,6 +190,8 @@ def _verify(
         _verify_account_history(conn, report)
     if report.ok or not stop_at_first:
         _verify_open_holds(conn, report)
+    if report.ok or not stop_at_first:
+        report.problems.extend(verify_balance_checkpoints(conn, progress=progress, stop_at_first=stop_at_first))
     say(f"entries checked: {report.entries:,}; transactions: {report.transactions:,}")
     for currency, debits in sorted(report.currencies.items()):
         say(f"trial balance {currency}: debits = credits = {debits:,}")

@@ -26,6 +26,7 @@ from typing import Any
 import psycopg
 
 from ledger.accounts import like_category
+from ledger.balance_checkpoints import recorded_since_max
 from ledger.errors import AccountNotFound, ValidationError
 from ledger.instants import check_instant
 from ledger.money import Money
@@ -87,9 +88,12 @@ holds as (
                         where x.resolves_hold_id = h.id and x.effective_at <= %(as_of)s
                           and x.recorded_at <= %(known_at)s))
 select acc.id, acc.currency,
-       coalesce(known.posted, 0) - later.posted as posted,
+       -- From the balance checkpoints when a recent enough sweep allows (ledger/balance_checkpoints.py).
+       coalesce(case when %(as_of_given)s then ledger.posted_before(%(id)s, %(as_of)s::timestamptz + interval '1 microsecond',
+                                                                    %(known_at)s, %(since_max)s) end,
+                coalesce(known.posted, 0) - (select later.posted from later)) as posted,
        holds.in_open, holds.out_open, coalesce(known.version, 0)
-  from acc left join known on true cross join later cross join holds
+  from acc left join known on true cross join holds
 """
 
 
@@ -115,7 +119,8 @@ def balance(
     # recorded time, as the balance now judges them at the clock.
     row = conn.execute(
         _AS_OF_SQL, {"id": account_id, "as_of": as_of or _INFINITY, "known_at": known_at or _INFINITY,
-                     "holds_at": as_of or known_at},
+                     "holds_at": as_of or known_at, "as_of_given": as_of is not None,
+                     "since_max": recorded_since_max},
         prepare=False,  # the best plan depends on the times given; a cached generic one scans
     ).fetchone()
     if row is None:

@@ -1,7 +1,8 @@
 """The business calendar: which calendar day an instant belongs to, for every product.
 
 A deployment keeps its books in one time zone, the business time zone: an IANA name read from
-the environment variable `LEDGER_BUSINESS_TIME_ZONE` (default `Asia/Shanghai`, a CNY platform
+the environment variable `LEDGER_BUSINESS_TIME_ZONE` or the settings file's `business_time_zone`
+(ledger/settings.py; default `Asia/Shanghai`, a CNY platform
 whose day ends at midnight in Beijing). A business day is the half-open interval [00:00 of the
 day, 00:00 of the next day) in that zone; what is dated (a sweep, an invoice, a fee accrual, a
 fund's income, a credit day, a statement's date column) is dated by it, and what is backdated to
@@ -13,7 +14,6 @@ date and time must carry its UTC offset (`2026-11-01T09:30:00+08:00` or `...Z`).
 
 from __future__ import annotations
 
-import os
 import re
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from functools import lru_cache
@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ledger.errors import LedgerError, ValidationError
 from ledger.instants import check_instant
+from ledger.settings import current
 
 __all__ = [
     "BusinessTimeZoneInvalid",
@@ -50,9 +51,9 @@ class BusinessTimeZoneInvalid(LedgerError):
 
 
 def business_time_zone() -> ZoneInfo:
-    """The deployment's business time zone, read from the environment on each call (so a
-    deployment, or a test, that sets the variable is obeyed at once)."""
-    name = os.environ.get(time_zone_variable, "").strip() or time_zone_default
+    """The deployment's business time zone, read on each call from the environment, else the
+    settings file (ledger/settings.py), so a deployment, or a test, that sets it is obeyed at once."""
+    name = str(current("business_time_zone") or "").strip() or time_zone_default
     try:
         return time_zone(name)
     except ValidationError:

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import os
 import weakref
 from typing import Any
 
 import psycopg
 
 from ledger.errors import ValidationError
+from ledger.settings import current
 
 __all__ = ["cursor_key", "key_env_var", "key_bytes_min", "parse_key"]
 
@@ -44,7 +44,7 @@ def parse_key(text: str) -> bytes:
 
 
 def cursor_key(conn: psycopg.Connection[Any]) -> bytes:
-    configured = os.environ.get(key_env_var)
+    configured = current("cursor_key")  # the variable, else the settings file's cursor_key
     if configured:
         return parse_key(configured)
     key = _stored.get(conn)

@@ -6,11 +6,12 @@ under the user's data directory unless told otherwise, and stops when the proces
 
 from __future__ import annotations
 
-import os
 import warnings
 from pathlib import Path
 
 import platformdirs
+
+from ledger.settings import current
 
 __all__ = ["default_data_dir", "database_url", "start_embedded"]
 
@@ -35,8 +36,9 @@ def start_embedded(data_dir: Path, *, delete_on_exit: bool = False) -> str:
 
 
 def database_url(data_dir: Path | None = None) -> str:
-    """`DATABASE_URL` when set, else the embedded server's URL (started if needed)."""
-    url = os.environ.get("DATABASE_URL")
+    """`DATABASE_URL` (or the settings file's `database_url`) when set, else the embedded server's
+    URL (started if needed)."""
+    url = current("database_url")
     if url:
-        return url
+        return str(url)
     return start_embedded(data_dir or default_data_dir())

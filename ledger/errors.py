@@ -34,6 +34,8 @@ __all__ = [
     "TransactionNotFound",
     "AlreadyReversed",
     "AppendOnly",
+    "AccountNotEmpty",
+    "StatusTransitionRefused",
     "LockTimeout",
     "StatementTimeout",
     "DatabaseUnavailable",
@@ -179,6 +181,21 @@ class StatementTimeout(LedgerError):
     retryable = True
 
 
+class AccountNotEmpty(LedgerError):
+    """An account is closed only with a zero posted balance and no open hold."""
+
+    code = "ACCOUNT_NOT_EMPTY"
+    sqlstate = "LD030"
+
+
+class StatusTransitionRefused(LedgerError):
+    """The account's status may not go from its current one to the one asked for (a closed
+    account is reopened before it is frozen)."""
+
+    code = "STATUS_TRANSITION_REFUSED"
+    sqlstate = "LD031"
+
+
 class DatabaseUnavailable(LedgerError):
     """The database could not be reached or the connection was lost. A posting sent when the
     connection broke may or may not have committed: send it again with the same idempotency key,
@@ -224,6 +241,8 @@ _BY_SQLSTATE: dict[str, type[LedgerError]] = {
         TransactionNotFound,
         AlreadyReversed,
         AppendOnly,
+        AccountNotEmpty,
+        StatusTransitionRefused,
     )
     if cls.sqlstate is not None
 }

@@ -15,6 +15,7 @@ from ledger.balances import LATER_POSTED_SQL, NOTHING_LATER_SQL
 from ledger.instants import check_instant
 
 __all__ = [
+    "TRANSACTION_COLUMNS",
     "Transaction",
     "Entry",
     "HoldStatus",
@@ -64,7 +65,7 @@ class Entry:
     pending_balance_after: int
 
 
-_TRANSACTION_COLUMNS = """t.id, t.idempotency_key, t.kind, t.description, t.effective_at, t.recorded_at,
+TRANSACTION_COLUMNS = """t.id, t.idempotency_key, t.kind, t.description, t.effective_at, t.recorded_at,
     t.metadata, t.is_hold, t.expires_at, t.reverses_id, t.resolves_hold_id, t.hold_action,
     (select r.id from ledger.transactions r where r.reverses_id = t.id) as reversed_by_id"""
 
@@ -75,7 +76,7 @@ _ENTRY_COLUMNS = """e.id, e.transaction_id, e.account_id, e.account_version, e.c
 def get_transactions(conn: psycopg.Connection[Any], ids: Sequence[int]) -> dict[int, Transaction]:
     with conn.cursor(row_factory=class_row(Transaction)) as cur:
         rows = cur.execute(
-            f"select {_TRANSACTION_COLUMNS} from ledger.transactions t where t.id = any(%s)", (list(ids),)
+            f"select {TRANSACTION_COLUMNS} from ledger.transactions t where t.id = any(%s)", (list(ids),)
         ).fetchall()
     return {t.id: t for t in rows}
 
@@ -83,7 +84,7 @@ def get_transactions(conn: psycopg.Connection[Any], ids: Sequence[int]) -> dict[
 def get_transaction_by_key(conn: psycopg.Connection[Any], key: str) -> Transaction | None:
     with conn.cursor(row_factory=class_row(Transaction)) as cur:
         return cur.execute(
-            f"select {_TRANSACTION_COLUMNS} from ledger.transactions t where t.idempotency_key = %s", (key,)
+            f"select {TRANSACTION_COLUMNS} from ledger.transactions t where t.idempotency_key = %s", (key,)
         ).fetchone()
 
 

@@ -12,7 +12,8 @@ from decimal import Decimal
 
 from ledger.errors import ValidationError
 
-__all__ = ["Money", "amount_max", "parse_amount", "parse_signed_amount", "parse_currency", "minor_digits"]
+__all__ = ["Money", "amount_max", "parse_amount", "parse_signed_amount", "parse_currency", "minor_digits",
+           "grouped_units"]
 
 amount_max = 2**63 - 1  # PostgreSQL bigint
 _INTEGER_TEXT = re.compile(r"-?[0-9]+")
@@ -25,6 +26,14 @@ _MINOR_DIGITS = {"CNY": 2, "USD": 2, "EUR": 2, "HKD": 2, "JPY": 0, "KRW": 0}
 
 def minor_digits(currency: str) -> int:
     return _MINOR_DIGITS.get(currency, 2)
+
+
+def grouped_units(amount_minor: int, currency: str) -> str:
+    """Minor units as currency units with thousands separators: 123456789 CNY -> '1,234,567.89';
+    exact, from integers."""
+    digits = minor_digits(currency)
+    sign = "-" if amount_minor < 0 else ""
+    return f"{sign}{Decimal(abs(amount_minor)).scaleb(-digits):,.{digits}f}"
 
 
 def parse_signed_amount(value: object, *, field: str = "amount") -> int:
@@ -69,7 +78,4 @@ class Money:
 
     def formatted(self) -> str:
         """Human form, e.g. '1,234.56 CNY'; exact, from integers."""
-        digits = minor_digits(self.currency)
-        sign = "-" if self.amount_minor < 0 else ""
-        units = Decimal(abs(self.amount_minor)).scaleb(-digits)
-        return f"{sign}{units:,.{digits}f} {self.currency}"
+        return f"{grouped_units(self.amount_minor, self.currency)} {self.currency}"

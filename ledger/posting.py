@@ -34,6 +34,8 @@ __all__ = [
     "Request",
     "Posted",
     "post",
+    "post_encoded",
+    "encode",
     "post_one",
     "legs_per_transaction_max",
     "batch_size_max",
@@ -141,8 +143,17 @@ def post(conn: psycopg.Connection[Any], requests: Sequence[Request]) -> list[Pos
         raise ValidationError("a batch is a non-empty list of requests", field="batch")
     if len(requests) > batch_size_max:
         raise ValidationError(f"a batch holds at most {batch_size_max} requests, got {len(requests)}", field="batch")
-    encoded = [_encode(request) for request in requests]
-    payload = Jsonb(encoded)
+    return post_encoded(conn, [_encode(request) for request in requests])
+
+
+def post_encoded(conn: psycopg.Connection[Any], encoded: Sequence[dict[str, Any]], *,
+                 record_refusal: bool = True) -> list[Posted]:
+    """`post` for requests already checked and encoded one by one with `encode` (a caller that
+    must know which request a malformed one is). `record_refusal=False` keeps a refusal from being
+    recorded under its key: for a caller whose whole batch is refused and must write nothing."""
+    if not encoded or len(encoded) > batch_size_max:
+        raise ValidationError(f"a batch holds 1 to {batch_size_max} requests, got {len(encoded)}", field="batch")
+    payload = Jsonb(list(encoded))
     standalone = conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
     for attempt in range(retries_max + 1):
         try:
@@ -163,7 +174,8 @@ def post(conn: psycopg.Connection[Any], requests: Sequence[Request]) -> list[Pos
             error = translate(exc)
             if error is None:
                 raise
-            _record_refusal(conn, encoded, error)
+            if record_refusal:
+                _record_refusal(conn, encoded, error)
             raise error from exc
     raise AssertionError("unreachable")
 
@@ -192,6 +204,12 @@ def _record_refusal(conn: psycopg.Connection[Any], encoded: Sequence[dict[str, A
 
 def post_one(conn: psycopg.Connection[Any], request: Request) -> Posted:
     return post(conn, [request])[0]
+
+
+def encode(request: Request) -> dict[str, Any]:
+    """The request checked and written as post_batch reads it (which fingerprints it, key aside,
+    for replays); a ValidationError when it is malformed."""
+    return _encode(request)
 
 
 def _encode(request: Request) -> dict[str, Any]:

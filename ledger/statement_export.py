@@ -233,71 +233,11 @@ def to_json_bytes(statement: Statement) -> bytes:
     return (json.dumps(to_json(statement), ensure_ascii=False, indent=2) + "\n").encode("utf-8")
 
 
-# PDF ---------------------------------------------------------------------------------------------
-# A plain PDF 1.4 written by hand: Courier (one of the 14 standard fonts, so nothing is embedded),
-# one text object per A4 page. Courier knows Latin-1 only: other characters print as '?'.
-
-_LINES_PER_PAGE = 60
-_PAGE_WIDTH, _PAGE_HEIGHT = 595, 842
-
-
-def _pdf_text(text: str) -> bytes:
-    data = text.encode("latin-1", errors="replace")
-    return data.replace(b"\\", b"\\\\").replace(b"(", b"\\(").replace(b")", b"\\)")
-
-
-def _pdf_lines(s: Statement) -> list[str]:
-    c = s.account.currency
-    lines = [
-        f"Statement of account {s.account.code} ({s.account.name}), {c}",
-        f"Period {_iso(s.start)} to {_iso(s.end)} (end exclusive)",
-        f"As known at {_iso(s.known_at)}, journal position {s.position}",
-        "",
-        f"{'Effective (UTC)':<20} {'Tx':>8} {'Debit':>16} {'Credit':>16} {'Balance':>18}",
-        f"{'Opening balance':<20} {'':>8} {'':>16} {'':>16} {units(s.opening, c):>18}",
-    ]
-    for line in s.lines:
-        debit = units(line.amount, c) if line.side == "debit" else ""
-        credit = units(line.amount, c) if line.side == "credit" else ""
-        when = line.effective_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
-        lines.append(f"{when:<20} {line.transaction_id:>8} {debit:>16} {credit:>16} "
-                     f"{units(line.running_balance, c):>18}")
-    lines.append(f"{'Closing balance':<20} {'':>8} {'':>16} {'':>16} {units(s.closing, c):>18}")
-    lines.append(f"{'Totals':<20} {'':>8} {units(s.total_debits, c):>16} {units(s.total_credits, c):>16}")
-    if s.later_changes:
-        lines += ["", f"Recorded after the cut and effective before the period end: {len(s.later_changes)} "
-                      f"posting(s); closing if cut now: {units(s.closing_now, c)}"]
-    return lines
-
-
 def to_pdf(statement: Statement) -> bytes:
-    lines = _pdf_lines(statement)
-    pages = [lines[i:i + _LINES_PER_PAGE] for i in range(0, len(lines), _LINES_PER_PAGE)] or [[]]
-    # Objects: 1 catalog, 2 page tree, 3 font, then (page, content) per page.
-    objects: list[bytes] = [b"<< /Type /Catalog /Pages 2 0 R >>", b"",
-                            b"<< /Type /Font /Subtype /Type1 /BaseFont /Courier /Encoding /WinAnsiEncoding >>"]
-    kids = []
-    for number, page_lines in enumerate(pages, start=1):
-        body = [b"BT /F1 8 Tf 10 TL 36 806 Td"]
-        body += [b"(" + _pdf_text(text) + b") Tj T*" for text in page_lines]
-        body.append(b"(" + _pdf_text(f"Page {number} of {len(pages)}") + b") Tj ET")
-        stream = b"\n".join(body)
-        page_id, content_id = len(objects) + 1, len(objects) + 2
-        kids.append(f"{page_id} 0 R")
-        objects.append(f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 {_PAGE_WIDTH} {_PAGE_HEIGHT}] "
-                       f"/Resources << /Font << /F1 3 0 R >> >> /Contents {content_id} 0 R >>".encode())
-        objects.append(b"<< /Length " + str(len(stream)).encode() + b" >>\nstream\n" + stream + b"\nendstream")
-    objects[1] = f"<< /Type /Pages /Kids [{' '.join(kids)}] /Count {len(kids)} >>".encode()
-    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
-    offsets = []
-    for number, obj in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += f"{number} 0 obj\n".encode() + obj + b"\nendobj\n"
-    xref = len(out)
-    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
-    out += b"".join(f"{offset:010d} 00000 n \n".encode() for offset in offsets)
-    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
-    return bytes(out)
+    """The statement as a PDF (ledger/statement_pdf.py; fpdf2 is loaded only when one is made)."""
+    from ledger.statement_pdf import statement_pdf
+
+    return statement_pdf(statement)
 
 
 def render(statement: Statement, fmt: str) -> bytes:

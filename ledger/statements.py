@@ -17,6 +17,7 @@ from typing import Any
 
 import psycopg
 
+from ledger.balance_checkpoints import posted_before
 from ledger.cursor_keys import cursor_key
 from ledger.cursors import instant_of_micros, open_signed_cursor, sign_cursor
 from ledger.epoch import epoch_us
@@ -127,14 +128,19 @@ select {_KNOWN_POSTED_SQL}
 
 
 def opening_balance(conn: psycopg.Connection[Any], account_id: int, start: datetime, known_at: datetime,
-                    *, scan_max: int | None = None) -> int:
+                    *, scan_max: int | None = None, use_checkpoints: bool = True) -> int:
     """Posted balance from entries effective before `start`, as known at `known_at`.
 
-    Summed forwards when at most `scan_max` entries precede `start`; else backwards from the
-    balance the last known entry carries, when at most `scan_max` entries follow it; else
-    backwards without a limit. Near either end of an account's history this reads at most
-    `scan_max` entries; in the middle of a long one it reads everything after `start`.
+    From the account's balance checkpoints (ledger/balance_checkpoints.py) when a sweep recent
+    enough for `known_at` has been made: a bounded read wherever `start` falls. Otherwise summed
+    forwards when at most `scan_max` entries precede `start`; else backwards from the balance
+    the last known entry carries, when at most `scan_max` entries follow it; else backwards
+    without a limit (everything after `start`). `use_checkpoints=False` sums without them.
     """
+    if use_checkpoints:
+        summed = posted_before(conn, account_id, start, known_at)
+        if summed is not None:
+            return summed
     cap = _opening_scan_max if scan_max is None else scan_max
     params: dict[str, Any] = {"id": account_id, "from": start, "known_at": known_at, "limit": cap + 1}
     row = conn.execute(_SUM_BEFORE_SQL, params).fetchone()

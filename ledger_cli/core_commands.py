@@ -1,4 +1,4 @@
-"""Core commands: migrate, verify, close-period."""
+"""Core commands: migrate, verify, close-period, balance-checkpoints."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import psycopg
 
 from ledger import calendar
 from ledger.audit import audit_digest, verify
+from ledger.balance_checkpoints import every_entries_default, sweep_all
 from ledger.migrate import migrate
 from ledger.periods import close_period
 from ledger_cli.options import add_database_options, connection_url
@@ -37,6 +38,19 @@ def register(subparsers: Any) -> None:
     add_database_options(parser)
     parser.add_argument("until")
     parser.set_defaults(run=_close_period)
+
+    parser = subparsers.add_parser(
+        "balance-checkpoints",
+        help="bring every account's balance checkpoints up to date (run it regularly, e.g. every minute)",
+        description="Sweeps each account with at least --min-new entries recorded since its last sweep, so that "
+                    "statements and balances as of any time read a bounded number of entries.")
+    add_database_options(parser)
+    parser.add_argument("--every", type=int, default=every_entries_default,
+                        help=f"entries between two checkpoints of an account (default {every_entries_default:,})")
+    parser.add_argument("--min-new", type=int, default=None,
+                        help="sweep an account once this many entries were recorded since its last sweep "
+                             "(default: --every)")
+    parser.set_defaults(run=_balance_checkpoints)
 
 
 def _migrate(args: argparse.Namespace) -> int:
@@ -74,3 +88,11 @@ def _close_period(args: argparse.Namespace) -> int:
     return 0
 
 
+
+
+def _balance_checkpoints(args: argparse.Namespace) -> int:
+    with psycopg.connect(connection_url(args), autocommit=True) as conn:
+        report = sweep_all(conn, every=args.every, min_new=args.min_new)
+    print(f"swept {report.accounts:,} accounts ({report.entries:,} entries recorded since their last sweep); "
+          f"{report.checkpoints:,} balance checkpoints written")
+    return 0

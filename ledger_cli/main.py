@@ -7,26 +7,33 @@ import importlib
 import importlib.metadata
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from ledger.errors import LedgerError
 from ledger.migrate import MigrationError
+from ledger_cli.config_commands import settings_in_force, use_config_file
 
 __all__ = ["main", "build_parser"]
 
 # Modules with a `register(subparsers)` function adding their commands.
 COMMAND_MODULES = [
+    "ledger_cli.config_commands",
     "ledger_cli.core_commands",
+    "ledger_cli.account_commands",
     "ledger_cli.audit_commands",
     "ledger_cli.serve_commands",
     "ledger_cli.fund_commands",
     "ledger_cli.credit_commands",
     "ledger_cli.factoring_commands",
+    "ledger_cli.webhook_commands",
 ]
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ledger-core", description="Append-only double-entry ledger")
     parser.add_argument("--version", action="version", version=f"%(prog)s {importlib.metadata.version('ledger-core')}")
+    parser.add_argument("--config", type=Path, default=None, metavar="FILE",
+                        help="settings file (TOML), else LEDGER_CONFIG_FILE; see `ledger-core config`")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(subparsers)
@@ -36,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.config is not None:
+            use_config_file(args.config)
+        settings_in_force()  # a setting that is not valid stops every command here, named
         return int(args.run(args) or 0)
     except LedgerError as exc:
         print(f"error: {exc.code}: {exc.message}", file=sys.stderr)

@@ -10,23 +10,29 @@ from typing import Any
 
 import psycopg
 
+from graphql_api.settings import SERVE_WORKERS_MAX
 from ledger.migrate import database_read_only, migrate
 from ledger.tokens import Role, create_token, list_tokens, parse_duration, revoke_token
+from ledger_cli.config_commands import add_config_option
 from ledger_cli.options import add_database_options, connection_url
 
-__all__ = ["register"]
+__all__ = ["register", "serve_address"]
 
-workers_max = 16
+workers_max = SERVE_WORKERS_MAX
 graceful_shutdown_s = 30  # in-flight requests get this long to finish after SIGINT/SIGTERM
 
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("serve", help="apply migrations and serve the GraphQL API")
     add_database_options(parser)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--workers", type=int, default=1, help=f"server processes (1 to {workers_max})")
+    add_config_option(parser)
+    parser.add_argument("--host", default=None, help="default: the serve_host setting (127.0.0.1)")
+    parser.add_argument("--port", type=int, default=None, help="default: the serve_port setting (8000)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help=f"server processes (1 to {workers_max}); default: the serve_workers setting (1)")
     parser.add_argument("--demo", action="store_true", help="load the demo book (if not loaded) and print an admin token")
+    parser.add_argument("--no-webhooks", action="store_true",
+                        help="deliver no webhooks from this server (run `ledger-core webhooks deliver` instead)")
     parser.set_defaults(run=_serve)
 
     parser = subparsers.add_parser("demo", help="load the demo book (idempotent) and print an admin token")
@@ -102,14 +108,22 @@ def _token_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def serve_address(args: argparse.Namespace, settings: Any) -> None:
+    """--host, --port and --workers as given, else their settings (environment, file, default)."""
+    args.host = args.host if args.host is not None else settings.serve_host
+    args.port = args.port if args.port is not None else settings.serve_port
+    args.workers = args.workers if args.workers is not None else settings.serve_workers
+
+
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from graphql_api.app import DATABASE_URL_ENV, create_app
-    from graphql_api.context import Limits
+    from graphql_api.app import DATABASE_URL_ENV, DELIVER_WEBHOOKS_ENV, create_app
     from graphql_api.logs import log_config
+    from graphql_api.settings import api_settings, configured_limits
     from graphql_api.worker_lifetime import PARENT_PID_ENV
 
+    serve_address(args, api_settings())
     if not 1 <= args.workers <= workers_max:
         print(f"error: --workers must be between 1 and {workers_max}", file=sys.stderr)
         return 2
@@ -132,7 +146,7 @@ def _serve(args: argparse.Namespace) -> int:
           "Ctrl-C stops", flush=True)
     # uvicorn handles SIGINT/SIGTERM: it stops accepting, lets in-flight requests finish, and runs
     # the app's shutdown, which closes the pool.
-    limits = Limits()
+    limits = configured_limits()  # the workers read the same settings (app_from_env)
     options: dict[str, Any] = {"host": args.host, "port": args.port, "log_level": "warning", "access_log": False,
                                "timeout_graceful_shutdown": graceful_shutdown_s,
                                "ws_max_size": limits.body_bytes_max,
@@ -141,9 +155,11 @@ def _serve(args: argparse.Namespace) -> int:
     # exit handlers run (they stop an embedded PostgreSQL this process started).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     if args.workers == 1:
-        uvicorn.run(create_app(url, announce=lambda line: print(line, flush=True)), **options)
+        uvicorn.run(create_app(url, limits=limits, announce=lambda line: print(line, flush=True),
+                               deliver_webhooks=not args.no_webhooks), **options)
     else:
         os.environ[DATABASE_URL_ENV] = url
+        os.environ[DELIVER_WEBHOOKS_ENV] = "0" if args.no_webhooks else "1"
         os.environ[PARENT_PID_ENV] = str(os.getpid())  # workers end when this process does
         uvicorn.run("graphql_api.app:app_from_env", factory=True, workers=args.workers, **options)
     return 0

@@ -96,11 +96,17 @@ sequence ledger.payments_id_seq as bigint start 1 increment 1 owned by ledger.pa
 
 sequence ledger.period_closes_id_seq as bigint start 1 increment 1 owned by ledger.period_closes.id
 
+sequence ledger.product_setting_changes_id_seq as bigint start 1 increment 1 owned by ledger.product_setting_changes.id
+
 sequence ledger.purchase_invoices_id_seq as bigint start 1 increment 1 owned by ledger.purchase_invoices.id
 
 sequence ledger.reconciliation_runs_id_seq as bigint start 1 increment 1 owned by ledger.reconciliation_runs.id
 
 sequence ledger.transactions_id_seq as bigint start 1 increment 1 owned by ledger.transactions.id
+
+sequence ledger.webhook_deliveries_id_seq as bigint start 1 increment 1 owned by ledger.webhook_deliveries.id
+
+sequence ledger.webhook_endpoints_id_seq as bigint start 1 increment 1 owned by ledger.webhook_endpoints.id
 
 table ledger.account_changes
   column id bigint not null generated always as identity
@@ -129,6 +135,7 @@ table ledger.account_status_changes
   column created_xact xid8 default pg_current_xact_id()
   constraint account_status_changes_account_id_fkey FOREIGN KEY (account_id) REFERENCES ledger.accounts(id)
   constraint account_status_changes_pkey PRIMARY KEY (id)
+  constraint account_status_changes_reason_length CHECK ((length(reason) <= 500))
   constraint account_status_changes_status_check CHECK ((status = ANY (ARRAY['open'::text, 'frozen'::text, 'closed'::text])))
   INDEX account_status_changes_account_idx ON ledger.account_status_changes USING btree (account_id, id)
   UNIQUE INDEX account_status_changes_pkey ON ledger.account_status_changes USING btree (id)
@@ -166,6 +173,7 @@ table ledger.accounts
   UNIQUE INDEX accounts_code_key ON ledger.accounts USING btree (code)
   INDEX accounts_code_prefix_idx ON ledger.accounts USING btree (code text_pattern_ops)
   INDEX accounts_holder_idx ON ledger.accounts USING btree (holder_id, code) WHERE (holder_id IS NOT NULL)
+  INDEX accounts_metadata_idx ON ledger.accounts USING gin (metadata jsonb_path_ops) WITH (fastupdate=off)
   UNIQUE INDEX accounts_pkey ON ledger.accounts USING btree (id)
   TRIGGER accounts_changes_recorded AFTER INSERT OR UPDATE ON ledger.accounts FOR EACH ROW EXECUTE FUNCTION ledger.account_changed()
   TRIGGER accounts_created AFTER INSERT ON ledger.accounts FOR EACH ROW EXECUTE FUNCTION ledger.account_created()
@@ -206,6 +214,39 @@ table ledger.api_tokens
   UNIQUE INDEX api_tokens_token_sha256_key ON ledger.api_tokens USING btree (token_sha256)
   TRIGGER api_tokens_no_change BEFORE DELETE OR UPDATE ON ledger.api_tokens FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
   TRIGGER api_tokens_no_truncate BEFORE TRUNCATE ON ledger.api_tokens FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
+
+table ledger.balance_checkpoint_sweeps
+  column account_id bigint not null
+  column account_version bigint not null
+  column swept_at timestamp with time zone not null default clock_timestamp()
+  column every_entries integer not null
+  constraint balance_checkpoint_sweeps_account_id_fkey FOREIGN KEY (account_id) REFERENCES ledger.accounts(id)
+  constraint balance_checkpoint_sweeps_account_version_check CHECK ((account_version > 0))
+  constraint balance_checkpoint_sweeps_every_entries_check CHECK ((every_entries > 0))
+  constraint balance_checkpoint_sweeps_pkey PRIMARY KEY (account_id, account_version)
+  UNIQUE INDEX balance_checkpoint_sweeps_pkey ON ledger.balance_checkpoint_sweeps USING btree (account_id, account_version)
+  TRIGGER balance_checkpoint_sweeps_no_change BEFORE DELETE OR UPDATE ON ledger.balance_checkpoint_sweeps FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
+  TRIGGER balance_checkpoint_sweeps_no_truncate BEFORE TRUNCATE ON ledger.balance_checkpoint_sweeps FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
+  grant SELECT to ledger_app
+  grant SELECT to ledger_auditor
+
+table ledger.balance_checkpoints
+  column account_id bigint not null
+  column effective_at timestamp with time zone not null
+  column entry_id bigint not null
+  column account_version bigint not null
+  column posted_balance bigint not null
+  column posted_entries bigint not null
+  column created_at timestamp with time zone not null default clock_timestamp()
+  constraint balance_checkpoints_account_id_fkey FOREIGN KEY (account_id) REFERENCES ledger.accounts(id)
+  constraint balance_checkpoints_account_version_check CHECK ((account_version > 0))
+  constraint balance_checkpoints_pkey PRIMARY KEY (account_id, effective_at, entry_id, account_version)
+  constraint balance_checkpoints_posted_entries_check CHECK ((posted_entries > 0))
+  UNIQUE INDEX balance_checkpoints_pkey ON ledger.balance_checkpoints USING btree (account_id, effective_at, entry_id, account_version)
+  TRIGGER balance_checkpoints_no_change BEFORE DELETE OR UPDATE ON ledger.balance_checkpoints FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
+  TRIGGER balance_checkpoints_no_truncate BEFORE TRUNCATE ON ledger.balance_checkpoints FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
+  grant SELECT to ledger_app
+  grant SELECT to ledger_auditor
 
 table ledger.balances
   column account_id bigint not null
@@ -297,15 +338,6 @@ table ledger.credit_lines
   TRIGGER credit_lines_no_truncate BEFORE TRUNCATE ON ledger.credit_lines FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
   grant SELECT to ledger_app
 
-table ledger.credit_settings
-  column name text not null
-  column value text not null
-  constraint credit_settings_name_check CHECK ((name ~ '^[a-z][a-z0-9_]*$'::text))
-  constraint credit_settings_pkey PRIMARY KEY (name)
-  constraint credit_settings_value_check CHECK (((length(value) >= 1) AND (length(value) <= 200)))
-  UNIQUE INDEX credit_settings_pkey ON ledger.credit_settings USING btree (name)
-  grant SELECT to ledger_app
-
 table ledger.cursor_key
   column one boolean not null default true
   column key bytea not null
@@ -343,6 +375,7 @@ table ledger.entries
   constraint entries_side_check CHECK ((side = ANY (ARRAY['debit'::text, 'credit'::text])))
   INDEX entries_account_effective_idx ON ledger.entries USING btree (account_id, effective_at, id)
   INDEX entries_account_pending_idx ON ledger.entries USING btree (account_id, effective_at) WHERE (layer = 'pending'::text)
+  INDEX entries_account_transaction_idx ON ledger.entries USING btree (account_id, transaction_id)
   UNIQUE INDEX entries_pkey ON ledger.entries USING btree (account_id, account_version)
   INDEX entries_transaction_idx ON ledger.entries USING btree (transaction_id)
   TRIGGER entries_check_new_rows AFTER INSERT ON ledger.entries REFERENCING NEW TABLE AS new_entries FOR EACH STATEMENT EXECUTE FUNCTION ledger.check_new_entries()
@@ -650,6 +683,24 @@ table ledger.period_closes
   TRIGGER period_closes_no_truncate BEFORE TRUNCATE ON ledger.period_closes FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
   grant SELECT to ledger_app
 
+table ledger.product_setting_changes
+  column id bigint not null generated always as identity
+  column product text not null
+  column settings jsonb not null
+  column effective_from date not null
+  column recorded_at timestamp with time zone not null default clock_timestamp()
+  column recorded_by text not null
+  constraint product_setting_changes_effective_from_check CHECK ((effective_from >= '1970-01-01'::date))
+  constraint product_setting_changes_pkey PRIMARY KEY (id)
+  constraint product_setting_changes_product_check CHECK ((product = 'credit'::text))
+  constraint product_setting_changes_recorded_by_check CHECK (((length(recorded_by) >= 1) AND (length(recorded_by) <= 100)))
+  constraint product_setting_changes_settings_check CHECK (((jsonb_typeof(settings) = 'object'::text) AND (settings <> '{}'::jsonb)))
+  INDEX product_setting_changes_day_idx ON ledger.product_setting_changes USING btree (product, effective_from DESC, id DESC)
+  UNIQUE INDEX product_setting_changes_pkey ON ledger.product_setting_changes USING btree (id)
+  TRIGGER product_setting_changes_no_change BEFORE DELETE OR UPDATE ON ledger.product_setting_changes FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
+  TRIGGER product_setting_changes_no_truncate BEFORE TRUNCATE ON ledger.product_setting_changes FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
+  grant INSERT, SELECT to ledger_app
+
 table ledger.purchase_invoices
   column id bigint not null generated always as identity
   column supplier_id text not null
@@ -833,7 +884,10 @@ table ledger.transactions
   INDEX transactions_bank_reference_idx ON ledger.transactions USING btree (((metadata ->> 'bank_reference'::text))) WHERE (metadata ? 'bank_reference'::text)
   INDEX transactions_effective_idx ON ledger.transactions USING btree (effective_at, id)
   UNIQUE INDEX transactions_idempotency_key_key ON ledger.transactions USING btree (idempotency_key)
+  INDEX transactions_kind_idx ON ledger.transactions USING btree (kind, id)
+  INDEX transactions_metadata_idx ON ledger.transactions USING gin (metadata jsonb_path_ops) WITH (fastupdate=off)
   UNIQUE INDEX transactions_pkey ON ledger.transactions USING btree (id)
+  INDEX transactions_recorded_idx ON ledger.transactions USING btree (recorded_at, id)
   UNIQUE INDEX transactions_resolves_hold_id_key ON ledger.transactions USING btree (resolves_hold_id) WHERE (resolves_hold_id IS NOT NULL)
   UNIQUE INDEX transactions_reverses_id_key ON ledger.transactions USING btree (reverses_id) WHERE (reverses_id IS NOT NULL)
   INDEX transactions_xact_idx ON ledger.transactions USING btree (created_xact, id)
@@ -843,6 +897,73 @@ table ledger.transactions
   TRIGGER transactions_no_truncate BEFORE TRUNCATE ON ledger.transactions FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
   grant SELECT to ledger_app
   grant SELECT to ledger_auditor
+
+table ledger.webhook_deliveries
+  column id bigint not null generated always as identity
+  column endpoint_id bigint not null
+  column event_id text not null
+  column event_type text not null
+  column transaction_id bigint not null
+  column attempt integer not null
+  column attempted_at timestamp with time zone not null default clock_timestamp()
+  column duration_ms integer not null
+  column status_code integer
+  column error text
+  column delivered boolean not null
+  column next_attempt_at timestamp with time zone
+  constraint webhook_deliveries_attempt_check CHECK ((attempt >= 1))
+  constraint webhook_deliveries_check CHECK ((delivered = (error IS NULL)))
+  constraint webhook_deliveries_check1 CHECK (((NOT delivered) OR (next_attempt_at IS NULL)))
+  constraint webhook_deliveries_duration_ms_check CHECK ((duration_ms >= 0))
+  constraint webhook_deliveries_endpoint_id_fkey FOREIGN KEY (endpoint_id) REFERENCES ledger.webhook_endpoints(id)
+  constraint webhook_deliveries_error_check CHECK ((length(error) <= 1000))
+  constraint webhook_deliveries_event_id_check CHECK (((length(event_id) >= 1) AND (length(event_id) <= 100)))
+  constraint webhook_deliveries_event_type_check CHECK (((length(event_type) >= 1) AND (length(event_type) <= 100)))
+  constraint webhook_deliveries_pkey PRIMARY KEY (id)
+  constraint webhook_deliveries_status_code_check CHECK (((status_code >= 100) AND (status_code <= 999)))
+  INDEX webhook_deliveries_endpoint_idx ON ledger.webhook_deliveries USING btree (endpoint_id, id)
+  UNIQUE INDEX webhook_deliveries_pkey ON ledger.webhook_deliveries USING btree (id)
+  TRIGGER webhook_deliveries_no_change BEFORE DELETE OR UPDATE ON ledger.webhook_deliveries FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
+  TRIGGER webhook_deliveries_no_truncate BEFORE TRUNCATE ON ledger.webhook_deliveries FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
+  grant INSERT, SELECT to ledger_app
+
+table ledger.webhook_endpoints
+  column id bigint not null generated always as identity
+  column url text not null
+  column events text[] not null
+  column secret text
+    grant UPDATE (secret) to ledger_app
+  column status text not null default 'active'::text
+    grant UPDATE (status) to ledger_app
+  column created_by text not null
+  column created_at timestamp with time zone not null default clock_timestamp()
+  column changed_at timestamp with time zone
+    grant UPDATE (changed_at) to ledger_app
+  constraint webhook_endpoints_check CHECK (((status = 'deleted'::text) = (secret IS NULL)))
+  constraint webhook_endpoints_created_by_check CHECK (((length(created_by) >= 1) AND (length(created_by) <= 200)))
+  constraint webhook_endpoints_events_check CHECK (((cardinality(events) >= 1) AND (cardinality(events) <= 10)))
+  constraint webhook_endpoints_pkey PRIMARY KEY (id)
+  constraint webhook_endpoints_secret_check CHECK (((length(secret) >= 16) AND (length(secret) <= 256)))
+  constraint webhook_endpoints_status_check CHECK ((status = ANY (ARRAY['active'::text, 'disabled'::text, 'deleted'::text])))
+  constraint webhook_endpoints_url_check CHECK (((length(url) >= 1) AND (length(url) <= 2000)))
+  UNIQUE INDEX webhook_endpoints_pkey ON ledger.webhook_endpoints USING btree (id)
+  TRIGGER webhook_endpoints_guard_update BEFORE UPDATE ON ledger.webhook_endpoints FOR EACH ROW EXECUTE FUNCTION ledger.guard_webhook_endpoint_update()
+  TRIGGER webhook_endpoints_no_delete BEFORE DELETE OR TRUNCATE ON ledger.webhook_endpoints FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
+  grant INSERT, SELECT to ledger_app
+
+table ledger.webhook_positions
+  column endpoint_id bigint not null
+  column after_xact xid8 not null
+  column after_transaction_id bigint not null
+  column attempts integer not null default 0
+  column next_attempt_at timestamp with time zone
+  column updated_at timestamp with time zone not null default clock_timestamp()
+  constraint webhook_positions_after_transaction_id_check CHECK ((after_transaction_id >= 0))
+  constraint webhook_positions_attempts_check CHECK ((attempts >= 0))
+  constraint webhook_positions_endpoint_id_fkey FOREIGN KEY (endpoint_id) REFERENCES ledger.webhook_endpoints(id)
+  constraint webhook_positions_pkey PRIMARY KEY (endpoint_id)
+  UNIQUE INDEX webhook_positions_pkey ON ledger.webhook_positions USING btree (endpoint_id)
+  grant INSERT, SELECT, UPDATE to ledger_app
 
 view ledger.account_heads
   column account_id bigint
@@ -1101,6 +1222,11 @@ function ledger.guard_account_update() returns trigger
   source sha256 fee5c66c8f72fbe6d95a3ab2ac228d7e48cc28f19251bbe3aa7a26b73e144cac
   grant EXECUTE to PUBLIC
 
+function ledger.guard_webhook_endpoint_update() returns trigger
+  language plpgsql, volatile, parallel unsafe, cost 100
+  source sha256 b3313b3e26bcf49c4fc11363d6261c161aff2c2fae1de9cb4d468a441153def2
+  grant EXECUTE to PUBLIC
+
 function ledger.hash_field(p_text text) returns text
   language sql, immutable, parallel safe, cost 100
   source sha256 81a7032990078d106afbbd6f01adfacd91a6fc7164cb220e9441d67394126aa7
@@ -1134,8 +1260,13 @@ function ledger.parse_requests(p_batch jsonb, p_now timestamp with time zone) re
 function ledger.post_batch(p_batch jsonb) returns jsonb
   language plpgsql, volatile, parallel unsafe, security definer, cost 100
   set jit=off, plan_cache_mode=force_generic_plan, search_path=pg_catalog, ledger
-  source sha256 7b8876c2f90c9330d60e378826dab39ce44d8c7da88a3141c34d8163bde93bff
+  source sha256 3c75087064a7f1e92831810279b75d30d20e03809f8f45af3cefad8d183a6379
   grant EXECUTE to ledger_app
+
+function ledger.posted_before(p_account_id bigint, p_before timestamp with time zone, p_known_at timestamp with time zone, p_recorded_since_max bigint) returns bigint
+  language plpgsql, stable, parallel unsafe, cost 100
+  source sha256 a3cab43660a97fbb44669c7febb4b91b638f5ae51e7aaa5062a75b0617225172
+  grant EXECUTE to PUBLIC
 
 function ledger.posted_sum_before(p_account_id bigint, p_before timestamp with time zone, p_known_at timestamp with time zone, p_limit bigint) returns TABLE(entries bigint, amount numeric)
   language sql, stable, parallel unsafe, cost 100, rows 1000
@@ -1174,10 +1305,28 @@ function ledger.request_fingerprint(p_request jsonb) returns bytea
   source sha256 a0cd10a028d5be9b9e9cbaa758d447f8bf63336f129a262f97ce24782aeee414
   grant EXECUTE to PUBLIC
 
+function ledger.set_account_limits(p_code text, p_min_balance bigint, p_max_balance bigint) returns boolean
+  language plpgsql, volatile, parallel unsafe, security definer, cost 100
+  set search_path=pg_catalog, ledger
+  source sha256 75783a7589635a71273a08fc5ab4d61ba9af50da93bd56f26847706acbb1db8c
+  grant EXECUTE to ledger_app
+
+function ledger.set_account_status(p_code text, p_status text, p_reason text) returns bigint
+  language plpgsql, volatile, parallel unsafe, security definer, cost 100
+  set search_path=pg_catalog, ledger
+  source sha256 bdd403c1105f4269f79b9a42d20adaac096f643c66fec4cd45b9fe33232bb856
+  grant EXECUTE to ledger_app
+
 function ledger.status_change_payload(s ledger.account_status_changes) returns bytea
   language sql, stable, parallel safe, cost 100
   source sha256 9e7dc9e004d2c8b97eee594a51a4fb6afb8909e7be717c2350b00af61684a101
   grant EXECUTE to PUBLIC
+
+function ledger.sweep_balance_checkpoints(p_account_id bigint, p_every integer) returns bigint
+  language plpgsql, volatile, parallel unsafe, security definer, cost 100
+  set search_path=pg_catalog
+  source sha256 c8a989aecfa71468090b1b6c2c29793877928d59107ce5d7ebab0ef5d7a31024
+  grant EXECUTE to ledger_app
 
 function ledger.transaction_hash(t ledger.transactions) returns bytea
   language sql, stable, parallel safe, cost 100

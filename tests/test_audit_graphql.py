@@ -173,7 +173,7 @@ def test_statement_csv_auth_and_errors(api, conn):
     assert api.client.get(f"/statements/{WALLET}.csv", params={"from": "2026-10-01"}, headers=auditor).status_code == 400
     assert api.client.get("/statements/liabilities:nobody.csv", params=params, headers=auditor).status_code == 404
     pdf = api.client.get(f"/statements/{WALLET}.pdf", params=params, headers=auditor)
-    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF-1.4")
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF-1.")
     body = api.client.get(f"/statements/{WALLET}.json", params=params, headers=auditor).json()
     assert body["closing"]["minor"] == "9001"
 

@@ -246,14 +246,17 @@ def test_payoff_charges_remaining_fees_and_stops_billing(conn):
 
 def test_payoff_waives_remaining_fees_per_setting(conn):
     _setup(conn, wallet=200000)
-    credit.set_setting(conn, "payoff_remaining_fees", "none")
+    # Scheduled yesterday for today: a change takes effect from the day after it is made.
+    credit.set_settings(conn, {"payoff_remaining_fees": "none"}, calendar.today(), recorded_by="test",
+                        today=lambda: calendar.today() - timedelta(days=1))
     loan = credit.purchase_on_credit(conn, "p1", "U1", "M1", 100000, _days_ago(1))
     credit.convert_to_instalments(conn, "c1", loan.id, 3, "0.005")
     assert credit_repay.payoff_quote(conn, loan.id).total_fen == 100000
     credit_repay.pay_off_loan(conn, "off", loan.id)
     assert credit_view.loan_view(conn, loan.id).schedule[0].status == "WAIVED"
     with pytest.raises(ValidationError):
-        credit.set_setting(conn, "payoff_remaining_fees", "some")
+        credit.set_settings(conn, {"payoff_remaining_fees": "some"}, calendar.today() + timedelta(days=1),
+                            recorded_by="test")
 
 
 def test_buckets_fee_stop_write_off_and_recovery(conn):
@@ -324,7 +327,8 @@ def test_settings_loaded_and_validated(conn):
     assert settings.interest_free_days == 30 and settings.late_fee_rate_per_day == Decimal("0.0005")
     assert settings.provision_rates[credit.Bucket.WRITE_OFF] == 1
     with pytest.raises(ValidationError):
-        credit.set_setting(conn, "late_fee_rate_per_day", "0.5")
+        credit.set_settings(conn, {"late_fee_rate_per_day": "0.5"}, calendar.today() + timedelta(days=1),
+                            recorded_by="test")
 
 
 def test_demo_has_a_loan_in_every_bucket(conn):

@@ -3,65 +3,29 @@ Playwright, loads the page from a real `ledger-core serve`, puts a token in the 
 runs a balance query and sees the answer, then a balanceChanged subscription (over the page's
 WebSocket) and sees a top-up pushed; every request it made went to this server.
 
-chromium is a system package (`apt-get install -y chromium`; .ci/run installs it): this test
+chromium is a system package (`apt-get install -y chromium`; ./dev test installs it): this test
 fails, never skips, without it. Playwright's own browser download is never used.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from book import WALLET_U1, open_book, top_up
+from browser import CHROMIUM, CHROMIUM_ARGS, require_chromium, serving
 
 from ledger.tokens import create_token
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 SCREENSHOTS = Path(__file__).parent / "screenshots"  # gitignored
-CLI = [sys.executable, "-m", "ledger_cli.main"]
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
 def served(db_url: str, tmp_path: Path) -> Iterator[str]:
     """A `ledger-core serve` on a free loopback port; yields its base URL (its log: tmp_path/serve.log)."""
-    port = free_port()
-    log = (tmp_path / "serve.log").open("w")
-    server = subprocess.Popen([*CLI, "serve", "--port", str(port)], env={**os.environ, "DATABASE_URL": db_url},
-                              stdout=subprocess.DEVNULL, stderr=log)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                with urllib.request.urlopen(f"{base}/healthz", timeout=2):
-                    break
-            except OSError:
-                time.sleep(0.1)
+    with serving(db_url, tmp_path / "serve.log") as base:
         yield base
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        log.close()
 
 
 def _set_editor(page: object, selector: str, text: str) -> None:
@@ -71,9 +35,7 @@ def _set_editor(page: object, selector: str, text: str) -> None:
 
 @pytest.mark.timeout(180)
 def test_graphiql_runs_a_query_with_assets_from_the_app_only(db_url, conn, served, tmp_path):
-    if shutil.which("chromium") is None and not Path(CHROMIUM).exists():
-        pytest.fail("chromium is not installed: run `apt-get update && apt-get install -y chromium` "
-                    "(.ci/run does this before the tests)")
+    require_chromium()
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import sync_playwright
 

@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 from book import BANK, CAPPED, MERCHANT_M1, USD_BANK, WALLET_U1, WALLET_U2, open_book, top_up
 
-from ledger.accounts import AccountStatus, set_status
+from ledger.account_lifecycle import set_status
+from ledger.accounts import AccountStatus
 from ledger.periods import close_period
 
 ERROR = "... on LedgerError { __typename code message } ... on ValidationError { field }"
@@ -181,7 +182,7 @@ def test_create_account(api):
     account = created["account"]
     assert (account["type"], account["normalSide"], account["currency"], account["holderId"], account["status"],
             account["minBalance"], account["maxBalance"], account["metadata"]) == (
-        "LIABILITY", "CREDIT", "CNY", "U9", "OPEN", "0", None, {"tier": "gold"})
+        "LIABILITY", "CREDIT", "CNY", "U9", "ACTIVE", "0", None, {"tier": "gold"})
     assert api.data(CREATE, variables)["createAccount"]["created"] is False
     variables["input"]["minBalance"] = "-100"
     clash = api.data(CREATE, variables)["createAccount"]

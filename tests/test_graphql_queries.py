@@ -46,7 +46,7 @@ def test_account_fields_and_unknown_account(api, conn):
     account = api.data("""{ account(code: "liabilities:wallets:U1") { id code name type normalSide currency
         holderId status minBalance maxBalance createdAt } }""")["account"]
     assert account["code"] == WALLET_U1 and account["holderId"] == "U1" and account["minBalance"] == "0"
-    assert (account["type"], account["normalSide"], account["status"]) == ("LIABILITY", "CREDIT", "OPEN")
+    assert (account["type"], account["normalSide"], account["status"]) == ("LIABILITY", "CREDIT", "ACTIVE")
     assert api.data('{ account(code: "liabilities:wallets:NOPE") { id } }')["account"] is None
 
 

@@ -54,6 +54,7 @@ from ledger_model import Accepted, Model, ModelAccount, Refused, Replayed
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
+from ledger.account_lifecycle import set_limits, set_status
 from ledger.accounts import (
     AccountStatus,
     AccountType,
@@ -61,10 +62,9 @@ from ledger.accounts import (
     Side,
     create_account,
     get_account,
-    set_status,
 )
 from ledger.balances import balance, balances_now
-from ledger.errors import LedgerError, ValidationError
+from ledger.errors import AccountNotEmpty, LedgerError, StatusTransitionRefused, ValidationError
 from ledger.journal import (
     entries_of_transactions,
     get_transaction_by_key,
@@ -455,19 +455,35 @@ class LedgerMachine(RuleBasedStateMachine):
     @rule(code=st.sampled_from(ACCOUNTS), status=st.sampled_from([AccountStatus.OPEN] * 4 + [
                                                                   AccountStatus.FROZEN, AccountStatus.CLOSED]))
     def change_status(self, code: str, status: AccountStatus) -> None:
-        changed = set_status(self.conn, self.real(code), status, "model")
-        self.model.accounts[self.real(code)].status = status.value
+        """Closing needs a zero posted balance and no unresolved hold (expired ones count until
+        voided); a closed account is reopened before it is frozen."""
+        real = self.real(code)
+        current = self.model.accounts[real].status
+        unresolved = any(t.is_hold and t.resolved_by is None and any(leg.account == real for leg in t.legs)
+                         for t in self.model.txns.values())
+        expected: type[LedgerError] | None = None
+        if current != status.value and status is AccountStatus.CLOSED and (
+                self.model.balance_now(real).posted != 0 or unresolved):
+            expected = AccountNotEmpty
+        elif current == AccountStatus.CLOSED.value and status is AccountStatus.FROZEN:
+            expected = StatusTransitionRefused
+        if expected is not None:
+            with pytest.raises(expected):
+                set_status(self.conn, real, status, "model")
+            assert get_account(self.conn, real).status == current
+            return
+        changed, _ = set_status(self.conn, real, status, "model")
+        self.model.accounts[real].status = status.value
         assert changed.status == status.value
         self.checkpoints.append(clock(self.conn))
 
     @rule(code=st.sampled_from(WALLETS + (USD_WALLET,)), low=mins, high=maxes)
     def change_limits(self, code: str, low: int | None, high: int | None) -> None:
-        """Limits change by an update of the account (the application role may); the engine
-        judges later postings by the new limits, and only in the direction each moves."""
+        """Limits change through ledger.set_account_limits; the engine judges later postings by
+        the new limits, and only in the direction each moves."""
         if low is not None and high is not None and low > high:
             return
-        self.conn.execute("update ledger.accounts set min_balance = %s, max_balance = %s where code = %s",
-                          (low, high, self.real(code)))
+        set_limits(self.conn, self.real(code), low, high)
         self.model.accounts[self.real(code)].min_balance = low
         self.model.accounts[self.real(code)].max_balance = high
         self.checkpoints.append(clock(self.conn))

@@ -134,7 +134,7 @@ def test_serve_writes_json_log_lines_with_the_request_id(db_url, conn):
     import time
     import urllib.request
 
-    from test_graphiql_browser import free_port
+    from browser import free_port
 
     from ledger.tokens import create_token
 

@@ -9,7 +9,8 @@ import psycopg
 import pytest
 from book import BANK, CAPPED, MERCHANT_M1, USD_BANK, WALLET_U1, WALLET_U2, open_book, spend, top_up
 
-from ledger.accounts import AccountStatus, Side, set_status
+from ledger.account_lifecycle import set_status
+from ledger.accounts import AccountStatus, Side
 from ledger.balances import balance
 from ledger.errors import (
     AccountFrozen,

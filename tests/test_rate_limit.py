@@ -3,8 +3,6 @@ tokens are not affected, and the bucket refills."""
 
 from __future__ import annotations
 
-import time
-
 from starlette.testclient import TestClient
 
 from graphql_api.app import create_app
@@ -18,6 +16,9 @@ def test_a_token_past_its_burst_gets_429_with_retry_after(db_url, conn):
     limits = Limits(requests_per_s_per_token=2, request_burst_per_token=5)
     busy, calm = create_token(conn, "auditor").token, create_token(conn, "auditor").token
     with TestClient(create_app(db_url, limits=limits)) as client:
+        now_s = [0.0]  # the buckets' clock stands still unless the test moves it
+        client.app.state.ledger.buckets.clock_s = lambda: now_s[0]
+
         def ask(token):
             return client.post("/graphql", json=QUERY, headers={"Authorization": f"Bearer {token}"})
 
@@ -28,7 +29,7 @@ def test_a_token_past_its_burst_gets_429_with_retry_after(db_url, conn):
         error = refused.json()["errors"][0]
         assert error["extensions"]["code"] == "RATE_LIMITED" and error["extensions"]["retryable"] is True
         assert ask(calm).status_code == 200  # per token
-        time.sleep(int(refused.headers["Retry-After"]))
+        now_s[0] += int(refused.headers["Retry-After"])
         assert ask(busy).status_code == 200  # refilled
 
 
@@ -41,12 +42,14 @@ def test_rest_routes_and_socket_operations_count_too(db_url, conn):
     headers = {"Authorization": f"Bearer {token}"}
     url = f"/statements/{WALLET_U1}.json?from=2026-01-01&to=2026-02-01"
     with TestClient(create_app(db_url, limits=limits)) as client:
+        client.app.state.ledger.buckets.clock_s = lambda: 0.0
         assert [client.get(url, headers=headers).status_code for _ in range(2)] == [200, 200]
         refused = client.get(url, headers=headers)
         assert refused.status_code == 429 and "Retry-After" in refused.headers
         assert refused.json()["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
 
     with TestClient(create_app(db_url, limits=limits)) as client:
+        client.app.state.ledger.buckets.clock_s = lambda: 0.0
         with client.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"]) as socket:
             socket.send_json({"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}})
             assert socket.receive_json()["type"] == "connection_ack"

@@ -44,12 +44,17 @@ APP_ALLOWED = [
     "select * from ledger.accounts", "select * from ledger.entries", "select * from ledger.transactions",
     "select * from ledger.balances", "select * from ledger.api_token_revocations", _POST, _NEW_ACCOUNT,
     "select ledger.journal_horizon()", "select * from ledger.checkpoints",
+    # Status and limits change only through the two functions that check and lock as a posting does.
+    "select ledger.set_account_status('liabilities:wallets:U2', 'frozen', 'review')",
+    "select ledger.set_account_limits('liabilities:wallets:U1', -50, null)",
+    "select * from ledger.account_status_changes", "select * from ledger.account_changes",
 ]
 APP_FORBIDDEN = [
     "select * from ledger.api_tokens",
     "select token_sha256 from ledger.api_tokens",
     "update ledger.accounts set name = 'x'",
     "update ledger.accounts set min_balance = -1000",
+    "update ledger.accounts set status = 'closed'",
     "insert into ledger.account_status_changes (account_id, status) select id, 'frozen' from ledger.accounts",
     "insert into ledger.checkpoints (digest, position, accounts, entries) values ('v2:1:1::' || repeat('0', 64), '1:1:', 0, 0)",
     "insert into ledger.checkpoint_heads (checkpoint_id, account_id, version, hash)"

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from book import BANK, MERCHANT_M1, USD_BANK, WALLET_U1, WALLET_U2, open_book, spend, top_up
+from book import BANK, CAPPED, MERCHANT_M1, USD_BANK, WALLET_U1, WALLET_U2, open_book, spend, top_up
 
-from ledger.accounts import AccountStatus, set_status
+from ledger.account_lifecycle import set_limits, set_status
+from ledger.accounts import AccountStatus, get_account
 from ledger.audit import verify
 from ledger.checkpoints import read_checkpoint_file, store_checkpoint, take_digest, verify_digest
 from ledger.errors import ValidationError
@@ -39,6 +40,9 @@ def _book(conn) -> dict[str, int]:
     ids["U1"], ids["U2"] = ids[WALLET_U1], ids[WALLET_U2]
     set_status(conn, WALLET_U2, AccountStatus.FROZEN, "review")
     set_status(conn, WALLET_U2, AccountStatus.OPEN, "cleared")
+    set_limits(conn, CAPPED, 0, 500)
+    set_status(conn, USD_BANK, AccountStatus.CLOSED, "no more dollars")
+    ids["CAP"] = ids[CAPPED]
     return ids
 
 
@@ -149,6 +153,22 @@ def test_rewritten_limit_history_is_named(conn, kept, capsys):
                    "where account_id = %(U1)s"], ids)
     assert verify(conn, progress=None).ok                  # consistent: only the digest can tell
     _named(conn, capsys, digest, path, f"account {WALLET_U1}: its name/limit history differs")
+
+
+@pytest.mark.parametrize("statement", [
+    "update ledger.account_changes set max_balance = 5000 where account_id = %(CAP)s and max_balance = 500",
+    "delete from ledger.account_changes where account_id = %(CAP)s and max_balance = 500",
+])
+def test_a_rewritten_or_removed_limit_change_is_named(conn, kept, capsys, statement):
+    """A version setAccountLimits wrote is in the account's change chain like any other."""
+    ids, digest, path = kept
+    _tamper(conn, [statement], ids)
+    _named(conn, capsys, digest, path, f"account {CAPPED}: its name/limit history differs")
+
+
+def test_a_closed_account_and_changed_limits_verify(conn, kept):
+    assert verify(conn, progress=None).ok
+    assert get_account(conn, USD_BANK).status == "closed"
 
 
 @pytest.mark.parametrize("statement", [

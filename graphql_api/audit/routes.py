@@ -9,6 +9,7 @@ with an offset; the period is [from, to). The figures are the GraphQL statement'
 
 from __future__ import annotations
 
+import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -48,6 +49,8 @@ async def export_statement(request: Request) -> Response:
         if not principal.may_see(account):
             raise AccountNotFound(f"no account with code {code}", account=code)
         statement = await state.run(cut_in_one_snapshot, code, start, end, known_at)
+        # Off the event loop: a long PDF takes seconds of CPU, and every other request would wait.
+        body = await anyio.to_thread.run_sync(render, statement, fmt)
     except AccountNotFound as exc:
         return _error(404, exc)
     except StatementTimeout as exc:
@@ -55,7 +58,7 @@ async def export_statement(request: Request) -> Response:
     except LedgerError as exc:
         return _error(400, exc)
     filename = f"statement-{code.replace(':', '_')}-{start.date().isoformat()}-{end.date().isoformat()}.{fmt}"
-    return Response(render(statement, fmt), media_type=_MEDIA_TYPES[fmt], headers={
+    return Response(body, media_type=_MEDIA_TYPES[fmt], headers={
         "Content-Disposition": f'attachment; filename="{filename}"',
         "X-Statement-Known-At": statement.known_at.isoformat(),
         "X-Journal-Position": str(statement.position),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from graphql_api.core.types import Side
+from graphql_api.input_conversion import converted_once
 from graphql_api.scalars import MinorUnits
 from ledger.accounts import Side as CoreSide
 from ledger.posting import Leg
@@ -12,6 +13,7 @@ from ledger.posting import Leg
 __all__ = ["EntryInput", "legs_of"]
 
 
+@converted_once
 @strawberry.input(description="One leg: an account, a side and a positive amount.")
 class EntryInput:
     account_code: str

@@ -24,7 +24,7 @@ from graphql_api.core.types import (
     parse_id,
     visible_transaction,
 )
-from graphql_api.scalars import DateTime, MinorUnits
+from graphql_api.scalars import JSON, DateTime, MinorUnits
 from ledger import accounts as core_accounts
 from ledger import balances as core_balances
 from ledger import journal as core_journal
@@ -33,7 +33,7 @@ from ledger.cursors import decode_cursor, encode_cursor
 from ledger.errors import AccountNotFound, ValidationError
 from ledger.tokens import Role
 
-__all__ = ["CoreQuery", "TrialBalance", "TrialBalanceLine", "TrialBalanceTotal", "trial_balance_lines_max"]
+__all__ = ["CoreQuery", "AccountFilter", "TrialBalance", "TrialBalanceLine", "TrialBalanceTotal", "trial_balance_lines_max"]
 
 trial_balance_lines_max = 50_000
 _READERS = (Role.ADMIN, Role.OPERATOR, Role.AUDITOR)
@@ -67,6 +67,12 @@ class TrialBalance:
     balanced: bool
 
 
+@strawberry.input(description="Every filter given must hold.")
+class AccountFilter:
+    metadata: JSON | None = strawberry.field(
+        default=None, description="A JSON object the account's metadata contains (at most 4096 bytes, 8 levels deep).")
+
+
 def _trial_balance(conn: psycopg.Connection[Any], as_of: datetime | None) -> TrialBalance:
     rows = core_journal.trial_balance(conn, as_of=as_of)
     if len(rows) > trial_balance_lines_max:
@@ -94,9 +100,11 @@ class CoreQuery:
         row = await load_account(info, code)
         return Account.of(row) if row is not None else None
 
-    @strawberry.field(description="Accounts in code order, optionally under a category prefix or of one holder.")
+    @strawberry.field(description="Accounts in code order, optionally under a category prefix, of one holder, "
+                                  "or whose metadata contains filter.metadata.")
     async def accounts(self, info: Info, prefix: str | None = None, holder_id: str | None = None,
-                       first: int | None = None, after: str | None = None) -> AccountConnection:
+                       first: int | None = None, after: str | None = None,
+                       filter: AccountFilter | None = None) -> AccountConnection:
         size = page_size(info, first)
         principal = principal_of(info)
         if principal.role is Role.HOLDER:
@@ -106,7 +114,8 @@ class CoreQuery:
         after_code = decode_cursor(after, fields={"code": str})["code"] if after is not None else None
         context = context_of(info)
         rows = await context.run(core_accounts.list_accounts, prefix=prefix, holder_id=holder_id,
-                                 after_code=after_code, limit=size + 1)
+                                 after_code=after_code, limit=size + 1,
+                                 metadata=None if filter is None or filter.metadata is None else filter.metadata)
         by_id = context.loader(loaders.accounts_by_id)
         edges = []
         for row in rows[:size]:

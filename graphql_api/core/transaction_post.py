@@ -11,6 +11,7 @@ from graphql_api.core.gather import Posted, gatherer_of
 from graphql_api.core.inputs import EntryInput, legs_of
 from graphql_api.core.types import Transaction
 from graphql_api.errors import error_result, result_union
+from graphql_api.input_conversion import converted_once
 from graphql_api.scalars import JSON, DateTime, json_object
 from ledger.errors import LedgerError
 from ledger.posting import Transfer
@@ -22,6 +23,7 @@ __all__ = ["PostTransactionInput", "PostedTransaction", "PostTransactionResult",
 POSTERS = (Role.OPERATOR, Role.ADMIN)
 
 
+@converted_once  # the hottest input: graphql_api/input_conversion.py
 @strawberry.input
 class PostTransactionInput:
     idempotency_key: str

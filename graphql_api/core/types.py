@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 from strawberry.types import Info
@@ -26,6 +26,9 @@ from ledger.errors import ValidationError
 from ledger.money import Money as CoreMoney
 from ledger.tokens import Role
 
+if TYPE_CHECKING:
+    from graphql_api.core.account_history import LimitChangeConnection, StatusChangeConnection
+
 __all__ = [
     "AccountType", "Side", "Layer", "HoldStatus", "AccountStatus", "Money", "Balance", "Account",
     "Transaction", "Entry", "Hold", "PageInfo", "EntryEdge", "EntryConnection", "AccountEdge",
@@ -37,12 +40,23 @@ __all__ = [
 # strawberry.enum marks the class in place; the plain aliases are what mypy reads as types.
 AccountType = core_accounts.AccountType
 Side = core_accounts.Side
-AccountStatus = core_accounts.AccountStatus
 HoldStatus = core_journal.HoldStatus
 strawberry.enum(AccountType, name="AccountType")
 strawberry.enum(Side, name="Side")
-strawberry.enum(AccountStatus, name="AccountStatus")
 strawberry.enum(HoldStatus, name="HoldStatus")
+
+
+@strawberry.enum(description="ACTIVE takes postings; FROZEN and CLOSED take none (a hold may still be "
+                             "voided); CLOSED needs a zero balance and no open hold.")
+class AccountStatus(enum.Enum):
+    # The values are the core's (ledger.accounts.AccountStatus); the schema says ACTIVE for "open".
+    ACTIVE = core_accounts.AccountStatus.OPEN.value
+    FROZEN = core_accounts.AccountStatus.FROZEN.value
+    CLOSED = core_accounts.AccountStatus.CLOSED.value
+
+    @property
+    def core(self) -> core_accounts.AccountStatus:
+        return core_accounts.AccountStatus(self.value)
 
 
 @strawberry.enum
@@ -136,6 +150,23 @@ class Account:
         else:
             found = await context.load(loaders.balances_at, (self.row.id, as_of, known_at))
         return Balance.of(found)
+
+    @strawberry.field(description="Its status changes, newest first (the first one is its opening).")
+    async def status_history(
+        self, info: Info, first: int | None = None, after: str | None = None,
+    ) -> Annotated[StatusChangeConnection, strawberry.lazy("graphql_api.core.account_history")]:
+        from graphql_api.core.account_history import read_status_history  # it builds on this module's types
+
+        return await read_status_history(info, self.row.id, first, after)
+
+    @strawberry.field(description="The versions of its limits, newest first (the first one is those it was "
+                                  "created with); each applies to postings from its changedAt on.")
+    async def limit_history(
+        self, info: Info, first: int | None = None, after: str | None = None,
+    ) -> Annotated[LimitChangeConnection, strawberry.lazy("graphql_api.core.account_history")]:
+        from graphql_api.core.account_history import read_limit_history
+
+        return await read_limit_history(info, self.row.id, first, after)
 
     @strawberry.field(description="Entries of both layers in effective order, [from, to), keyset-paginated.")
     async def entries(

@@ -26,6 +26,8 @@ class OriginateLoanInput:
     months: int
     method: LoanMethod
     start_date: date = strawberry.field(description="Disbursement date; instalments fall due monthly after it.")
+    late_fee_rate_per_day: str | None = strawberry.field(
+        default=None, description="This loan's own late-fee rate; default: the setting in force on `startDate`.")
 
 
 @strawberry.type(description="The loan and its schedule.")
@@ -47,7 +49,7 @@ class LoanOriginateMutation:
             context = context_of(info)
             loan = await context.run(credit.originate_loan, input.idempotency_key, input.customer_id,
                                      input.principal, input.monthly_rate, input.months, input.method,
-                                     input.start_date)
+                                     input.start_date, input.late_fee_rate_per_day)
             view = await context.run(credit_view.loan_view, loan.id)
             return LoanOriginated(loan=Loan.of(view), replayed=loan.replayed)
         except LedgerError as exc:

@@ -10,6 +10,7 @@ from graphql_api.credit.loan_pay_off import LoanPayOffMutation
 from graphql_api.credit.loan_purchase import LoanPurchaseMutation
 from graphql_api.credit.loan_recover import LoanRecoverMutation
 from graphql_api.credit.loan_repay import LoanRepayMutation
+from graphql_api.credit.settings import CreditSettingsMutation
 
 __all__ = ["CREDIT_MUTATIONS"]
 
@@ -22,4 +23,5 @@ CREDIT_MUTATIONS: list[type] = [
     LoanPayOffMutation,
     LoanRecoverMutation,
     CreditDayRunMutation,
+    CreditSettingsMutation,
 ]

@@ -13,6 +13,7 @@ import strawberry
 from strawberry.types import Info
 
 from graphql_api.context import principal_of
+from graphql_api.core.product_accounts import AccountRole, ProductAccount, product_accounts
 from graphql_api.core.types import Money, PageInfo
 from graphql_api.scalars import MinorUnits
 from ledger.products import chart, credit, credit_day, credit_repay, credit_view
@@ -136,6 +137,8 @@ class Loan:
     allowance: Money = strawberry.field(description="Allowance for credit losses held against the loan.")
     schedule: list[Instalment]
     as_of: datetime
+    accounts: list[ProductAccount] = strawberry.field(
+        description="The loan's own accounts: principal, fees, interest and late-fee receivables, allowance.")
 
     @classmethod
     def of(cls, view: credit_view.LoanView) -> Loan:
@@ -147,7 +150,12 @@ class Loan:
                    status=LoanStatus(view.status), days_past_due=view.days_past_due, bucket=view.bucket,
                    overdue=money(view.overdue_fen), outstanding=LoanOutstanding.of(view.outstanding),
                    allowance=money(view.allowance_fen), schedule=[Instalment.of(i) for i in view.schedule],
-                   as_of=view.as_of)
+                   as_of=view.as_of, accounts=product_accounts(
+                       (AccountRole.PRINCIPAL, credit.principal_account(loan.id)),
+                       (AccountRole.FEES, credit.fees_account(loan.id)),
+                       (AccountRole.INTEREST, credit.interest_account(loan.id)),
+                       (AccountRole.LATE_FEES, credit.late_fees_account(loan.id)),
+                       (AccountRole.ALLOWANCE, credit.allowance_account(loan.id))))
 
 
 @strawberry.type

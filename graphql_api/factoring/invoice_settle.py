@@ -9,7 +9,7 @@ from graphql_api.context import require_role, run_db
 from graphql_api.core.types import Money
 from graphql_api.errors import error_result, result_union
 from graphql_api.factoring.types import FACTORING_ERRORS, POSTERS, Advance, PurchaseInvoice, money
-from graphql_api.scalars import MinorUnits
+from graphql_api.scalars import DateTime, MinorUnits
 from ledger.errors import LedgerError
 from ledger.products import factoring as product
 
@@ -23,6 +23,9 @@ class SettleInvoiceInput:
     invoice_no: str
     amount: MinorUnits | None = strawberry.field(
         default=None, description="A partial payment by the buyer; default: all that is unpaid.")
+    effective_at: DateTime | None = strawberry.field(
+        default=None, description="When it was paid (default now): an offset, not ahead of now, outside closed "
+                                  "periods, not before the day the advance's fee is accrued through.")
 
 
 @strawberry.type(description="How the payment was split. The remainder first recovers the supplier's "
@@ -50,7 +53,8 @@ class InvoiceSettleMutation:
         try:
             require_role(info, *POSTERS)
             done = await run_db(info, product.settle_invoice, input.supplier_id, input.invoice_no,
-                                idempotency_key=input.idempotency_key, amount=input.amount)
+                                idempotency_key=input.idempotency_key, amount=input.amount,
+                                effective_at=input.effective_at)
             return InvoiceSettled(
                 invoice=PurchaseInvoice.of(done.invoice),
                 advance=Advance.of(done.advance) if done.advance is not None else None,

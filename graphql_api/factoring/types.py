@@ -10,6 +10,7 @@ import strawberry
 from strawberry.types import Info
 
 from graphql_api.context import principal_of
+from graphql_api.core.product_accounts import AccountRole, ProductAccount, product_accounts
 from graphql_api.core.types import Money, PageInfo
 from graphql_api.errors import LedgerErrorType, register_error
 from graphql_api.scalars import JSON, MinorUnits
@@ -20,7 +21,7 @@ __all__ = [
     "POSTERS", "AdvanceStatus", "InvoiceStatus", "Advance", "PurchaseInvoice", "AdvanceEdge", "AdvanceConnection",
     "can_see_supplier", "money", "FACTORING_ERRORS",
     "InvoiceNotFound", "InvoiceAlreadyRecorded", "InvoiceAlreadyAssigned", "InvoiceAlreadyPaid",
-    "AdvanceNotFound", "AdvanceNotOpen", "AdvanceNotOverdue", "AmountExceedsOutstanding",
+    "AdvanceNotFound", "AdvanceNotOpen", "AdvanceNotOverdue", "AmountExceedsOutstanding", "FeeAccruedPastDay",
 ]
 
 POSTERS = (Role.OPERATOR, Role.ADMIN)
@@ -89,6 +90,8 @@ class Advance:
     days_outstanding: int = strawberry.field(description="Days from the advance to its closing (or today).")
     status: AdvanceStatus
     closed_on: date | None
+    accounts: list[ProductAccount] = strawberry.field(
+        description="The advance's own accounts: its principal and its fee receivable.")
 
     @classmethod
     def of(cls, row: product.Advance) -> Advance:
@@ -100,7 +103,8 @@ class Advance:
             fee_accrued=money(row.fee_accrued_fen), fee_paid=money(row.fee_paid_fen),
             fee_outstanding=money(row.fee_outstanding_fen), outstanding=money(row.outstanding_fen),
             recourse=money(row.recourse_fen), days_outstanding=row.days_outstanding(),
-            status=AdvanceStatus(row.status), closed_on=row.closed_on)
+            status=AdvanceStatus(row.status), closed_on=row.closed_on, accounts=product_accounts(
+                (AccountRole.PRINCIPAL, product.advance_code(row.id)), (AccountRole.FEES, product.fee_code(row.id))))
 
 
 @strawberry.type
@@ -157,6 +161,11 @@ class AmountExceedsOutstanding(LedgerErrorType):
     details: JSON
 
 
+@strawberry.type(description="The advance's fee is accrued through a later business day than the step's date.")
+class FeeAccruedPastDay(LedgerErrorType):
+    details: JSON
+
+
 register_error(product.InvoiceNotFound, InvoiceNotFound)
 register_error(product.InvoiceAlreadyRecorded, InvoiceAlreadyRecorded)
 register_error(product.InvoiceAlreadyAssigned, InvoiceAlreadyAssigned)
@@ -165,7 +174,8 @@ register_error(product.AdvanceNotFound, AdvanceNotFound)
 register_error(product.AdvanceNotOpen, AdvanceNotOpen)
 register_error(product.AdvanceNotOverdue, AdvanceNotOverdue)
 register_error(product.AmountExceedsOutstanding, AmountExceedsOutstanding)
+register_error(product.FeeAccruedPastDay, FeeAccruedPastDay)
 
 FACTORING_ERRORS: tuple[type, ...] = (
     InvoiceNotFound, InvoiceAlreadyRecorded, InvoiceAlreadyAssigned, InvoiceAlreadyPaid, AdvanceNotFound,
-    AdvanceNotOpen, AdvanceNotOverdue, AmountExceedsOutstanding)
+    AdvanceNotOpen, AdvanceNotOverdue, AmountExceedsOutstanding, FeeAccruedPastDay)

@@ -9,7 +9,7 @@ from graphql_api.scalars import JSON
 from ledger.products import fund as product
 
 __all__ = ["FundNotFound", "FundExists", "IncomeAlreadyPublished", "IncomeOutOfOrder", "IncomeFiguresMissing",
-           "HoldingNotFound", "FUND_ERRORS"]
+           "HoldingNotFound", "FundDayDistributed", "FUND_ERRORS"]
 
 
 @strawberry.type(description="No fund with this id.")
@@ -42,12 +42,19 @@ class HoldingNotFound(LedgerErrorType):
     details: JSON
 
 
+@strawberry.type(description="The fund's income for the operation's business day is already published: "
+                             "date it on a later day.")
+class FundDayDistributed(LedgerErrorType):
+    details: JSON
+
+
 for _error, _type in ((product.FundNotFound, FundNotFound), (product.FundExists, FundExists),
                       (product.IncomeAlreadyPublished, IncomeAlreadyPublished),
                       (product.IncomeOutOfOrder, IncomeOutOfOrder),
                       (product.IncomeFiguresMissing, IncomeFiguresMissing),
-                      (product.HoldingNotFound, HoldingNotFound)):
+                      (product.HoldingNotFound, HoldingNotFound),
+                      (product.FundDayDistributed, FundDayDistributed)):
     register_error(_error, _type)
 
 FUND_ERRORS: tuple[type, ...] = (FundNotFound, FundExists, IncomeAlreadyPublished, IncomeOutOfOrder,
-                                 IncomeFiguresMissing, HoldingNotFound)
+                                 IncomeFiguresMissing, HoldingNotFound, FundDayDistributed)

@@ -9,9 +9,9 @@ from graphql_api.context import context_of, require_role
 from graphql_api.core.transaction_post import POSTERS
 from graphql_api.core.types import Transaction
 from graphql_api.errors import error_result, result_union
-from graphql_api.fund.errors import FundNotFound, HoldingNotFound
+from graphql_api.fund.errors import FundDayDistributed, FundNotFound, HoldingNotFound
 from graphql_api.fund.types import FundHolding, transaction_of
-from graphql_api.scalars import MinorUnits
+from graphql_api.scalars import DateTime, MinorUnits
 from ledger.errors import LedgerError
 from ledger.products import fund as product
 
@@ -24,6 +24,9 @@ class RedeemFundInput:
     customer_id: str
     fund_id: str
     amount: MinorUnits
+    effective_at: DateTime | None = strawberry.field(
+        default=None, description="When it took effect (default now): an offset, not ahead of now, outside closed "
+                                  "periods, on a business day whose income the fund has not published.")
 
 
 @strawberry.type(description="The redemption's transaction and the holding after it.")
@@ -33,7 +36,7 @@ class FundRedeemed:
     holding: FundHolding
 
 
-RedeemFundResult = result_union("RedeemFundResult", FundRedeemed, FundNotFound, HoldingNotFound)
+RedeemFundResult = result_union("RedeemFundResult", FundRedeemed, FundNotFound, HoldingNotFound, FundDayDistributed)
 
 
 @strawberry.type
@@ -45,7 +48,8 @@ class FundRedeemMutation:
             require_role(info, *POSTERS)
             context = context_of(info)
             moved = await context.run(product.redeem, idempotency_key=input.idempotency_key,
-                                      customer_id=input.customer_id, fund_id=input.fund_id, amount_fen=input.amount)
+                                      customer_id=input.customer_id, fund_id=input.fund_id, amount_fen=input.amount,
+                                      effective_at=input.effective_at)
             holding = await context.run(product.holding, moved.customer_id, moved.fund_id)
             return FundRedeemed(transaction=await transaction_of(info, moved.transaction_id),
                                 replayed=moved.replayed, holding=FundHolding.of(holding))

@@ -15,6 +15,7 @@ from strawberry.types import Info
 
 from graphql_api.context import context_of, page_size, principal_of, require_role
 from graphql_api.core import loaders
+from graphql_api.core.product_accounts import AccountRole, ProductAccount, product_accounts
 from graphql_api.core.types import Account, Money, Transaction
 from graphql_api.scalars import MinorUnits
 from ledger.errors import ValidationError
@@ -93,11 +94,14 @@ class FundHolding:
     customer_id: str
     fund_id: str
     balance: Money
+    accounts: list[ProductAccount] = strawberry.field(description="The holding's own account: the customer's units.")
 
     @classmethod
     def of(cls, row: product.Holding) -> FundHolding:
         return cls(row=row, customer_id=row.customer_id, fund_id=row.fund_id,
-                   balance=Money(amount=MinorUnits(row.balance_fen), currency=chart.currency))
+                   balance=Money(amount=MinorUnits(row.balance_fen), currency=chart.currency),
+                   accounts=product_accounts((AccountRole.HOLDING, product.holding_account(row.fund_id,
+                                                                                           row.customer_id))))
 
     @strawberry.field
     async def account(self, info: Info) -> Account:

@@ -37,7 +37,16 @@ from ledger.products.credit_errors import (
     NoCreditLine,
     Overpayment,
 )
-from ledger.products.credit_settings import Bucket, CreditSettings, Method, load_settings, set_setting
+from ledger.products.credit_settings import (
+    FIELD_NAMES,
+    PRODUCT,
+    Bucket,
+    CreditSettings,
+    Method,
+    load_settings,
+    parse_rate_setting,
+    set_settings,
+)
 from ledger.products.onboarding import NotOnboarded, onboard_customer, parse_party_id
 from ledger.products.rounding import parse_rate
 from ledger.products.schedules import (
@@ -54,7 +63,7 @@ __all__ = [
     "ConversionRefused",
     "principal_account", "fees_account", "interest_account", "late_fees_account", "allowance_account",
     "FEE_INCOME", "INTEREST_INCOME", "LATE_FEE_INCOME", "PROVISION_EXPENSE",
-    "load_settings", "set_setting", "open_credit_line", "credit_line", "purchase_on_credit",
+    "FIELD_NAMES", "PRODUCT", "load_settings", "set_settings", "open_credit_line", "credit_line", "purchase_on_credit",
     "originate_loan", "convert_to_instalments", "get_loan", "get_loans", "lock_loan", "record_steps",
     "ensure_credit_accounts", "instalments_max", "monthly_rate_max", "monthly_fee_rate_max",
     "purchase_future_max",
@@ -241,7 +250,7 @@ def purchase_on_credit(
             merchant = get_account(conn, chart.merchant_payable(merchant_id))
         except AccountNotFound:
             raise NotOnboarded(f"merchant {merchant_id} is not onboarded", merchant_id=merchant_id) from None
-        settings = load_settings(conn)
+        settings = load_settings(conn, calendar.business_date(purchased_at))
         due = calendar.business_date(purchased_at) + timedelta(days=settings.interest_free_days)
         schedule = [Instalment(1, due, amount, 0, 0)]
         return _open(conn, key, request, kind="purchase", customer_id=customer_id, merchant_id=merchant_id,
@@ -251,9 +260,13 @@ def purchase_on_credit(
 
 def originate_loan(
     conn: psycopg.Connection[Any], idempotency_key: str, customer_id: str, principal_fen: object,
-    monthly_rate: object, months: int, method: Method, start_date: date,
+    monthly_rate: object, months: int, method: Method, start_date: date, late_fee_rate_per_day: object = None,
 ) -> Loan:
-    """A bank-style loan with a fixed schedule, disbursed to the customer's wallet."""
+    """A bank-style loan with a fixed schedule, disbursed to the customer's wallet.
+
+    Its late-fee rate is the one in force on `start_date` unless `late_fee_rate_per_day` sets
+    this loan's own (within the same bounds as the setting).
+    """
     key = _check_key(idempotency_key)
     customer_id = parse_party_id(customer_id, field="customerId")
     principal = parse_amount(principal_fen, field="principal")
@@ -271,16 +284,23 @@ def originate_loan(
         schedule = build(principal, rate, months, start_date)
     except ValueError as exc:
         raise ValidationError(str(exc), field="principal") from None
+    late_fee_rate = None if late_fee_rate_per_day is None else parse_rate_setting(
+        "late_fee_rate_per_day", late_fee_rate_per_day, field="lateFeeRatePerDay")
     request = _request(op="originate", customer_id=customer_id, principal=principal, monthly_rate=str(rate),
                        months=months, method=method.value, start_date=start_date.isoformat())
+    if late_fee_rate is not None:  # absent from requests made before a loan could carry its own
+        request["late_fee_rate_per_day"] = str(late_fee_rate)
     with conn.transaction():
         _lock(conn, _LOCK_KEY, key)
         replay = _replayed_loan(conn, key, request)
         if replay is not None:
             return replay
         wallet = onboard_customer(conn, customer_id).accounts[0]
+        settings = load_settings(conn, start_date)
+        if late_fee_rate is not None:
+            settings = dataclasses.replace(settings, late_fee_rate_per_day=late_fee_rate)
         return _open(conn, key, request, kind="loan", customer_id=customer_id, merchant_id=None,
-                     principal=principal, opened_at=calendar.day_start(start_date), settings=load_settings(conn),
+                     principal=principal, opened_at=calendar.day_start(start_date), settings=settings,
                      schedule=schedule, monthly_rate=rate, method=method.value, counter_account=wallet.code)
 
 

@@ -124,8 +124,9 @@ select t.loan_id, t.bucket, t.target_fen - t.allowance_fen
 
 def run_credit_day(conn: psycopg.Connection[Any], on: date, *, progress: TextIO | None = sys.stderr) -> DayReport:
     """Bill, charge late fees, provision and write off for business date `on` (idempotent)."""
+    _check_day(on)
     ensure_credit_accounts(conn)
-    return _run_day(conn, on, progress, load_settings(conn))
+    return _run_day(conn, on, progress, load_settings(conn, on))
 
 
 def run_credit_days(
@@ -137,11 +138,11 @@ def run_credit_days(
     if not 1 <= days <= days_per_run_max:
         raise ValidationError(f"a run covers 1 to {days_per_run_max} days, got {first} to {last}", field="date")
     ensure_credit_accounts(conn)
-    settings = load_settings(conn)
     meter = Progress(progress, days, "credit days")
     reports = []
     for offset in range(days):
-        report = _run_day(conn, first + timedelta(days=offset), None, settings)
+        on = first + timedelta(days=offset)
+        report = _run_day(conn, on, None, load_settings(conn, on))
         on_day(report)
         reports.append(report)
         meter.advance()
@@ -149,9 +150,14 @@ def run_credit_days(
     return reports
 
 
-def _run_day(conn: psycopg.Connection[Any], on: date, progress: TextIO | None, settings: CreditSettings) -> DayReport:
+def _check_day(on: object) -> None:
     if not isinstance(on, date) or on > calendar.today():
         raise ValidationError(f"date must be a business date no later than today, got {on!r}", field="date")
+
+
+def _run_day(conn: psycopg.Connection[Any], on: date, progress: TextIO | None, settings: CreditSettings) -> DayReport:
+    """The day's run with the settings in force on it."""
+    _check_day(on)
     bills = _post_all(conn, on, list(_bills(conn, on)), progress, f"{on} bills")
     late = _post_all(conn, on, list(_late_fees(conn, on, settings)), progress, f"{on} late fees")
     steps = list(_provisions(conn, on, settings))

@@ -219,7 +219,7 @@ def payoff_quote(conn: psycopg.Connection[Any], loan_id: str, on: date | None = 
         raise LoanClosed(f"loan {loan.id} is closed ({_closure(conn, loan.id)})", loan_id=loan.id)
     row = conn.execute(_UNBILLED_SQL, {"on": on, "loan": loan.id}).fetchone()
     assert row is not None
-    remaining = int(row[2]) if load_settings(conn).payoff_remaining_fees == "all" else 0
+    remaining = int(row[2]) if load_settings(conn, on).payoff_remaining_fees == "all" else 0
     return PayoffQuote(loan.id, on, outstanding(conn, loan.id), int(row[0]), int(row[1]), remaining)
 
 

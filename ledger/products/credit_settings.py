@@ -1,24 +1,31 @@
-"""Consumer credit's product settings (table `ledger.credit_settings`) and its enumerations.
+"""Consumer credit's product settings (versioned by ledger/products/settings.py) and its enumerations.
 
-A loan copies the terms it depends on (its late-fee rate) when it opens, so changing a setting
-never changes a loan already open; the payoff policy, provisioning rates and delinquency lines
-apply from the next payoff or daily run.
+A loan copies the terms it depends on (its late-fee rate, its due date from the interest-free
+days) when it opens, with the values in force on its opening day; changing a setting never
+changes a loan already open. The payoff policy applies by the day of the payoff, and the
+provisioning rates and delinquency lines by the day of each daily run.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from decimal import Decimal
+from datetime import date
+from decimal import Decimal, localcontext
 from typing import Any
 
 import psycopg
 
+from ledger import calendar
 from ledger.errors import ValidationError
-from ledger.products.rounding import parse_rate
+from ledger.products import settings as versions
+from ledger.products.rounding import decimal_prec, parse_rate
 
-__all__ = ["Bucket", "Method", "CreditSettings", "load_settings", "set_setting"]
+__all__ = ["Bucket", "Method", "CreditSettings", "PRODUCT", "INT_SETTINGS", "RATE_SETTINGS", "FIELD_NAMES",
+           "load_settings", "set_settings", "parse_setting", "parse_rate_setting"]
+
+PRODUCT = "credit"
 
 
 class Bucket(enum.Enum):
@@ -54,37 +61,69 @@ class CreditSettings:
     write_off_dpd: int
     payoff_remaining_fees: str  # "all": early payoff charges the unbilled fees; "none": waives them
     provision_rates: Mapping[Bucket, Decimal]
+    on: date  # the business day these are in force on
 
 
-_INT_SETTINGS = {"interest_free_days": (0, 365), "late_fee_stop_dpd": (0, 3650), "write_off_dpd": (1, 3650)}
-_RATE_SETTINGS = {"late_fee_rate_per_day": Decimal("0.01")} | {
-    f"provision_rate_{b.value}": Decimal(1) for b in Bucket if b is not Bucket.WRITE_OFF}
+# name: (lowest, highest)
+INT_SETTINGS = {"interest_free_days": (0, 365), "late_fee_stop_dpd": (0, 3650), "write_off_dpd": (1, 3650)}
+# name: (highest, decimal places at most): a rate past its places is refused, never rounded.
+RATE_SETTINGS = {"late_fee_rate_per_day": (Decimal("0.01"), 6)} | {
+    f"provision_rate_{b.value}": (Decimal(1), 4) for b in Bucket if b is not Bucket.WRITE_OFF}
+_PAYOFF_REMAINING_FEES = ("all", "none")
+# Each setting's name in the API (`SetCreditSettingsInput`): what a refusal's `field` names.
+FIELD_NAMES = {
+    "interest_free_days": "interestFreeDays",
+    "late_fee_rate_per_day": "lateFeeRatePerDay",
+    "late_fee_stop_dpd": "lateFeeStopDpd",
+    "write_off_dpd": "writeOffDpd",
+    "payoff_remaining_fees": "payoffRemainingFees",
+    "provision_rate_current": "provisionRateCurrent",
+    "provision_rate_1_30": "provisionRate1To30",
+    "provision_rate_31_60": "provisionRate31To60",
+    "provision_rate_61_90": "provisionRate61To90",
+    "provision_rate_91_180": "provisionRate91To180",
+}
 
 
-def _parse_setting(name: str, value: str) -> Any:
-    if name in _INT_SETTINGS:
-        low, high = _INT_SETTINGS[name]
-        if not value.isdigit() or not low <= int(value) <= high:
-            raise ValidationError(f"{name} must be a whole number from {low} to {high}, got {value!r}", field=name)
+def parse_rate_setting(name: str, value: object, *, field: str | None = None) -> Decimal:
+    """A rate setting's value (or a loan's own override of it): a decimal string from 0 to its
+    highest, with no more decimal places than it keeps."""
+    field = field or FIELD_NAMES[name]
+    highest, places = RATE_SETTINGS[name]
+    try:
+        rate = parse_rate(value, field=field)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise ValidationError(str(exc), field=field) from None
+    if rate > highest:
+        raise ValidationError(f"{field} must be at most {highest}, got {value}", field=field)
+    with localcontext(prec=decimal_prec):  # exact: no rounding (or underflow to 0) on the way
+        if rate.quantize(Decimal(1).scaleb(-places)) != rate:
+            raise ValidationError(f"{field} has at most {places} decimal places, got {value}", field=field)
+        return rate.normalize() if rate else Decimal(0)
+
+
+def parse_setting(name: str, value: str) -> Any:
+    if name in INT_SETTINGS:
+        low, high = INT_SETTINGS[name]
+        if not isinstance(value, str) or not value.isascii() or not value.isdigit() or len(value) > 9 \
+                or not low <= int(value) <= high:
+            raise ValidationError(f"{name} must be a whole number from {low} to {high}, got {value!r}",
+                                  field=FIELD_NAMES[name])
         return int(value)
-    if name in _RATE_SETTINGS:
-        try:
-            rate = parse_rate(value, field=name)
-        except ValueError as exc:
-            raise ValidationError(str(exc), field=name) from None
-        if rate > _RATE_SETTINGS[name]:
-            raise ValidationError(f"{name} must be at most {_RATE_SETTINGS[name]}, got {value}", field=name)
-        return rate
+    if name in RATE_SETTINGS:
+        return parse_rate_setting(name, value)
     if name == "payoff_remaining_fees":
-        if value not in ("all", "none"):
-            raise ValidationError(f"payoff_remaining_fees must be all or none, got {value!r}", field=name)
+        if value not in _PAYOFF_REMAINING_FEES:
+            raise ValidationError(f"payoff_remaining_fees must be all or none, got {value!r}",
+                                  field=FIELD_NAMES[name])
         return value
     raise ValidationError(f"no credit setting named {name!r}", field="name")
 
 
-def load_settings(conn: psycopg.Connection[Any]) -> CreditSettings:
-    values = {name: _parse_setting(name, value)
-              for name, value in conn.execute("select name, value from ledger.credit_settings")}
+def load_settings(conn: psycopg.Connection[Any], on: date | None = None) -> CreditSettings:
+    """The settings in force on business day `on` (default today)."""
+    day = calendar.today() if on is None else versions.check_day(on)
+    values = {name: parse_setting(name, value) for name, value in versions.values_on(conn, PRODUCT, day).items()}
     return CreditSettings(
         interest_free_days=values["interest_free_days"],
         late_fee_rate_per_day=values["late_fee_rate_per_day"],
@@ -93,11 +132,23 @@ def load_settings(conn: psycopg.Connection[Any]) -> CreditSettings:
         payoff_remaining_fees=values["payoff_remaining_fees"],
         provision_rates={b: values[f"provision_rate_{b.value}"] for b in Bucket if b is not Bucket.WRITE_OFF}
         | {Bucket.WRITE_OFF: Decimal(1)},
+        on=day,
     )
 
 
-def set_setting(conn: psycopg.Connection[Any], name: str, value: str) -> CreditSettings:
-    """Change a product setting; loans already open keep the terms they were opened with."""
-    _parse_setting(name, value)
-    conn.execute("update ledger.credit_settings set value = %s where name = %s", (value, name))
-    return load_settings(conn)
+def set_settings(
+    conn: psycopg.Connection[Any], changes: Mapping[str, str], effective_from: date, *, recorded_by: str,
+    today: Callable[[], date] = calendar.today,
+) -> versions.SettingsChange:
+    """Schedule new values from `effective_from` on (after today); loans already open keep theirs.
+
+    Values are stored as given after checking, in the form they are shown (a rate normalized:
+    "0.00050" is kept as "0.0005"). `today` is the business day the change is judged against.
+    """
+    day = versions.check_effective_from(effective_from, today=today)
+    checked: dict[str, str] = {}
+    for name, value in changes.items():
+        parsed = parse_setting(name, value)
+        checked[name] = format(parsed, "f") if isinstance(parsed, Decimal) else str(parsed)
+    with conn.transaction():
+        return versions.record_change(conn, PRODUCT, checked, day, recorded_by)

@@ -65,7 +65,7 @@ def loan_views(conn: psycopg.Connection[Any], loan_ids: Sequence[str], *, as_of:
     at = as_of or datetime.now(UTC)
     on = calendar.business_date(at)
     loans = get_loans(conn, loan_ids)
-    write_off_dpd = load_settings(conn).write_off_dpd
+    write_off_dpd = load_settings(conn, on).write_off_dpd
     views = {}
     for row in conn.execute(_STATE_SQL, (at, on, list(loans))).fetchall():
         loan = loans[row[0]]
@@ -132,6 +132,7 @@ def list_loans(
               and (%(after)s::bigint is null or l.seq > %(after)s)
             order by l.seq limit %(limit)s""",
         {"at": at, "on": calendar.business_date(at), "ids": ids, "bucket": bucket.value if bucket else None,
-         "write_off_dpd": load_settings(conn).write_off_dpd, "after": after_seq, "limit": limit}).fetchall()
+         "write_off_dpd": load_settings(conn, calendar.business_date(at)).write_off_dpd, "after": after_seq,
+         "limit": limit}).fetchall()
     views = loan_views(conn, [r[0] for r in rows], as_of=at)
     return [views[r[0]] for r in rows]

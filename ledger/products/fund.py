@@ -34,18 +34,22 @@ from typing import Any
 import psycopg
 from psycopg.rows import class_row
 
+from ledger import calendar
 from ledger.accounts import AccountType, Side, get_account
 from ledger.balances import balances_now
 from ledger.errors import AccountNotFound, InsufficientFunds, LedgerError, ValidationError
+from ledger.journal import get_transaction_by_key
 from ledger.money import parse_amount
-from ledger.posting import Leg, Transfer, post_one
+from ledger.posting import Leg, Transfer, key_length_max, post_one
 from ledger.products import chart
+from ledger.products.effective import business_day_of, parse_effective_at
 from ledger.products.fund_math import (
     income_per_10k_decimals_max,
     parse_income_per_10k,
     seven_day_yield_percent,
     yield_window_days,
 )
+from ledger.text import check_text
 
 __all__ = [
     "figures_days_max",
@@ -56,6 +60,8 @@ __all__ = [
     "IncomeOutOfOrder",
     "IncomeFiguresMissing",
     "HoldingNotFound",
+    "FundDayDistributed",
+    "income_lock_class",
     "Fund",
     "FundMovement",
     "FundSettlement",
@@ -81,6 +87,7 @@ __all__ = [
 ]
 
 figures_days_max = 366
+income_lock_class = 7260060  # advisory lock class of a fund's income pass (object id: the fund's row id)
 income_history_page_max = 100
 name_length_max = 200
 _ID = re.compile(r"[A-Za-z0-9_.-]{1,40}")
@@ -117,6 +124,13 @@ class IncomeFiguresMissing(LedgerError):
 
 class HoldingNotFound(LedgerError):
     code = "HOLDING_NOT_FOUND"
+
+
+class FundDayDistributed(LedgerError):
+    """The fund's income for the operation's business day is already published: a subscription or
+    redemption dated in it would change a day-end balance income was paid on."""
+
+    code = "FUND_DAY_DISTRIBUTED"
 
 
 @dataclass(frozen=True)
@@ -250,6 +264,31 @@ def get_fund(conn: psycopg.Connection[Any], fund_id: str) -> Fund:
 
 # Subscriptions and redemptions -------------------------------------------------------------------
 
+def _key(value: object) -> str:
+    if not isinstance(value, str) or not 1 <= len(value) <= key_length_max:
+        raise ValidationError(f"idempotencyKey must be 1 to {key_length_max} characters", field="idempotencyKey")
+    return check_text(value, "idempotencyKey")
+
+
+def _check_day_open(conn: psycopg.Connection[Any], fund: Fund, effective_at: datetime | None, key: str) -> None:
+    """Refuse a movement dated in a day whose income is published. A day not yet ended cannot be
+    (publish_income waits for its end), so only a backdated one looks; it first waits for an
+    income pass under way, whose lock it shares. A key already used is the core's to judge
+    (a replay, or a conflict)."""
+    day = business_day_of(effective_at)
+    if day >= calendar.today() or get_transaction_by_key(conn, key) is not None:
+        return
+    conn.execute("select pg_advisory_xact_lock_shared(%s, %s)", (income_lock_class, fund.id))
+    row = conn.execute("select max(income_date) from ledger.fund_incomes where fund_id = %s",
+                       (fund.fund_id,)).fetchone()
+    published = None if row is None else row[0]
+    if published is not None and day <= published:
+        raise FundDayDistributed(
+            f"fund {fund.fund_id} has published its income up to {published}; an operation dated {day} would "
+            f"change a balance that income was paid on", fund_id=fund.fund_id, day=day.isoformat(),
+            published=published.isoformat())
+
+
 def _ensure_holding(conn: psycopg.Connection[Any], fund_id: str, customer_id: str) -> str:
     code = holding_account(fund_id, customer_id)
     chart.ensure(conn, code, f"Fund {fund_id} units of {customer_id}", AccountType.LIABILITY,
@@ -276,13 +315,16 @@ def subscribe(
 ) -> FundMovement:
     """Buy units with wallet money; the wallet may not go below zero (InsufficientFunds).
 
-    effective_at backdates a subscription for imports and demos; it defaults to now.
+    effective_at (default now) dates it, under the rules of ledger/products/effective.py, on a
+    business day whose income the fund has not published yet (FundDayDistributed).
     """
     customer_id, amount_fen = _customer_id(customer_id), parse_amount(amount_fen)
+    idempotency_key, effective_at = _key(idempotency_key), parse_effective_at(effective_at)
     fund = get_fund(conn, fund_id)
     wallet = get_account(conn, chart.wallet(customer_id)).code  # AccountNotFound for unknown customers
     # One transaction, so a refused subscription leaves no empty holding behind.
     with conn.transaction():
+        _check_day_open(conn, fund, effective_at, idempotency_key)
         holding = _ensure_holding(conn, fund.fund_id, customer_id)
         posted = post_one(conn, Transfer(
             idempotency_key, "fund.subscribe",
@@ -300,19 +342,22 @@ def redeem(
 ) -> FundMovement:
     """Sell units back to the wallet at once (T+0); never more than the holding (InsufficientFunds).
 
-    effective_at backdates a redemption for imports and demos; it defaults to now.
+    effective_at dates it as a subscription's (see `subscribe`).
     """
     customer_id, amount_fen = _customer_id(customer_id), parse_amount(amount_fen)
+    idempotency_key, effective_at = _key(idempotency_key), parse_effective_at(effective_at)
     fund = get_fund(conn, fund_id)
     wallet = get_account(conn, chart.wallet(customer_id)).code
     holding = _holding_code(conn, fund.fund_id, customer_id)
     try:
-        posted = post_one(conn, Transfer(
-            idempotency_key, "fund.redeem",
-            [Leg(holding, Side.DEBIT, amount_fen), Leg(units_account(fund.fund_id), Side.CREDIT, amount_fen),
-             Leg(receivable_account(fund.fund_id), Side.DEBIT, amount_fen), Leg(wallet, Side.CREDIT, amount_fen)],
-            description=f"Redeem {amount_fen} fen from fund {fund.fund_id} (T+0)", effective_at=effective_at,
-            metadata={"fund_id": fund.fund_id, "customer_id": customer_id}))
+        with conn.transaction():
+            _check_day_open(conn, fund, effective_at, idempotency_key)
+            posted = post_one(conn, Transfer(
+                idempotency_key, "fund.redeem",
+                [Leg(holding, Side.DEBIT, amount_fen), Leg(units_account(fund.fund_id), Side.CREDIT, amount_fen),
+                 Leg(receivable_account(fund.fund_id), Side.DEBIT, amount_fen), Leg(wallet, Side.CREDIT, amount_fen)],
+                description=f"Redeem {amount_fen} fen from fund {fund.fund_id} (T+0)", effective_at=effective_at,
+                metadata={"fund_id": fund.fund_id, "customer_id": customer_id}))
     except InsufficientFunds as exc:
         # The core may name the nominee account (both fall short together); name the holding.
         held = _posted_balance(conn, holding)

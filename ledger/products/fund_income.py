@@ -40,6 +40,7 @@ from ledger.products.fund import (
     IncomeOutOfOrder,
     get_fund,
     holdings_prefix,
+    income_lock_class,
     parse_income,
     units_account,
 )
@@ -65,7 +66,7 @@ transactions_per_call = 100
 # every holding (about 10 s for a million here) and each post() call writes 9,900 legs.
 income_statement_timeout_ms = 300_000
 _QUOTE_PLACES = Decimal("0.0001")
-_LOCK_CLASS = 7260060  # advisory lock class of a fund's income pass (objid: the fund's row id)
+_LOCK_CLASS = income_lock_class
 
 
 @dataclass(frozen=True)

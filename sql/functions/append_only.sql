@@ -43,7 +43,9 @@ call ledger.make_append_only('transactions', 'entries', 'account_status_changes'
                              'purchase_invoices', 'factoring_advances', 'factoring_steps',
                              'credit_lines', 'loans', 'loan_plans', 'loan_instalments', 'loan_steps',
                              'loan_closures', 'credit_day_runs',
-                             'funds', 'fund_incomes', 'fund_income_runs', 'refusals', 'cursor_key');
+                             'funds', 'fund_incomes', 'fund_income_runs', 'refusals', 'cursor_key',
+                             'balance_checkpoints', 'balance_checkpoint_sweeps',
+                             'product_setting_changes', 'webhook_deliveries');
 
 -- Accounts are never deleted; updates are guarded by guard_account_update.
 create or replace trigger accounts_no_delete before delete or truncate on ledger.accounts

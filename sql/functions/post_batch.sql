@@ -126,6 +126,31 @@ begin
         perform ledger.check_legs(v_new, v_legs, v_accounts);
         perform set_config('enable_nestloop', v_nestloop, true);
 
+        -- The insert's trigger (check_transaction_time) refuses an effective time in a closed
+        -- period or too far ahead for the statement as a whole; checked here first, the refusal
+        -- names the request, so a caller posting many requests knows which one it was. Here,
+        -- where the trigger would fire: the refusals keep their order (after the legs' checks,
+        -- before the limits).
+        select r.pos, r.effective_at, c.closed_until into v_bad
+          from unnest(v_new) r
+          cross join (select max(p.closed_until) as closed_until from ledger.period_closes p) c
+         where r.effective_at <= c.closed_until
+         order by r.pos limit 1;
+        if found then
+            perform ledger.raise_error('LD009', format(
+                'request %s: effective time %s lies in a closed period (closed until %s)',
+                v_bad.pos, v_bad.effective_at, v_bad.closed_until),
+                jsonb_build_object('effective_at', v_bad.effective_at, 'closed_until', v_bad.closed_until));
+        end if;
+        select r.pos, r.effective_at, s.value into v_bad
+          from unnest(v_new) r cross join ledger.settings s
+         where s.name = 'future_effective_max' and r.effective_at > clock_timestamp() + s.value::interval
+         order by r.pos limit 1;
+        if found then
+            perform ledger.raise_error('LD001', format('request %s: effective time %s is more than %s in the future',
+                v_bad.pos, v_bad.effective_at, v_bad.value), jsonb_build_object('field', 'effectiveAt'));
+        end if;
+
         -- Key order, so two batches sharing keys wait on each other in one direction only. A key
         -- committed meanwhile by another session skips its row; the caller retries the batch,
         -- which then answers it as a replay.

@@ -77,6 +77,13 @@ class AmountExceedsOutstanding(LedgerError):
     code = "AMOUNT_EXCEEDS_OUTSTANDING"
 
 
+class FeeAccruedPastDay(LedgerError):
+    """The advance's fee is accrued through a later business day than the step's: a step dated
+    before it would leave fee charged on principal it repaid."""
+
+    code = "FEE_ACCRUED_PAST_DAY"
+
+
 # Chart -------------------------------------------------------------------------------------------
 
 def advance_code(advance_id: int) -> str:

@@ -12,8 +12,9 @@ import psycopg
 
 from ledger import calendar
 from ledger.accounts import Side
+from ledger.errors import ValidationError
 from ledger.posting import Leg, Transfer
-from ledger.products.factoring.common import FEE_INCOME, fee_code
+from ledger.products.factoring.common import FEE_INCOME, FeeAccruedPastDay, fee_code
 from ledger.products.factoring.records import Advance
 
 
@@ -40,3 +41,25 @@ def catch_up(conn: psycopg.Connection[Any], advance: Advance, on: date) -> tuple
     if not due:
         return None, advance.fee_outstanding_fen
     return accrual_transfer(advance.id, on, due[0][1]), advance.fee_outstanding_fen + due[0][1]
+
+
+def accrued_through(conn: psycopg.Connection[Any], advance_id: int) -> date | None:
+    """The last business day the advance's fee is accrued through (its latest accrual), if any."""
+    row = conn.execute(
+        """select max(e.effective_at) from ledger.accounts a
+             join ledger.entries e on e.account_id = a.id and e.side = 'debit' and e.layer = 'posted'
+            where a.code = %s""", (fee_code(advance_id),)).fetchone()
+    return None if row is None or row[0] is None else calendar.business_date(row[0])
+
+
+def check_step_day(conn: psycopg.Connection[Any], advance: Advance, day: date) -> None:
+    """A step moving the advance's principal on `day` comes no earlier than the advance and the
+    fee already accrued: fee is accrued through a day on the principal in place when it starts."""
+    if day < advance.advanced_on:
+        raise ValidationError(f"effectiveAt lies on {day}, before advance {advance.id} was made on "
+                              f"{advance.advanced_on}", field="effectiveAt")
+    through = accrued_through(conn, advance.id)
+    if through is not None and day < through:
+        raise FeeAccruedPastDay(
+            f"advance {advance.id}'s fee is accrued through {through}; a step dated {day} would leave fee charged "
+            f"on principal it repaid", advance_id=advance.id, day=day.isoformat(), accrued_through=through.isoformat())

@@ -5,16 +5,18 @@ supplier's remainder, less its recourse debt) or by the supplier paying back ear
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import psycopg
 
-from ledger import calendar
 from ledger.accounts import Side
+from ledger.errors import ValidationError
 from ledger.journal import get_transaction_by_key
 from ledger.money import parse_amount
 from ledger.posting import Leg, Transfer, post
 from ledger.products import chart
+from ledger.products.effective import business_day_of, parse_effective_at, request_instant
 from ledger.products.factoring.common import (
     AmountExceedsOutstanding,
     InvoiceAlreadyPaid,
@@ -28,7 +30,7 @@ from ledger.products.factoring.common import (
     recourse_code,
     replay_of,
 )
-from ledger.products.factoring.fees import catch_up
+from ledger.products.factoring.fees import catch_up, check_step_day
 from ledger.products.factoring.records import (
     Advance,
     AdvanceStatus,
@@ -75,19 +77,26 @@ class Repayment:
 
 def settle_invoice(
     conn: psycopg.Connection[Any], supplier_id: str, invoice_no: str, *, idempotency_key: str,
-    amount: int | str | None = None,
+    amount: int | str | None = None, effective_at: datetime | None = None,
 ) -> InvoicePayment:
     """The retail business pays the invoice (all that is unpaid, or `amount` of it).
 
     The payment discharges the retail payable, goes to the open advance's fee, then its principal;
     the remainder is the supplier's: it first recovers the supplier's recourse receivable, the
     rest is remitted from own funds.
+
+    effective_at (default now) dates the payment (ledger/products/effective.py): the open
+    advance's fee is caught up through its business day, which may not lie before the invoice's
+    issue, the advance, or the day its fee is already accrued through (FeeAccruedPastDay).
     """
     supplier_id = parse_party_id(supplier_id, field="supplierId")
     invoice_no = parse_invoice_no(invoice_no)
     amount_fen = None if amount is None else parse_amount(amount)
     key = parse_key("payment", idempotency_key)
-    request = {"supplier_id": supplier_id, "invoice_no": invoice_no, "amount_fen": amount_fen}
+    effective_at = parse_effective_at(effective_at)
+    request: dict[str, Any] = {"supplier_id": supplier_id, "invoice_no": invoice_no, "amount_fen": amount_fen}
+    if effective_at is not None:  # absent from requests made before a payment could be dated
+        request["effective_at"] = request_instant(effective_at)
     with conn.transaction():
         invoice = get_invoice(conn, supplier_id, invoice_no, lock=True)
         done = replay_of(conn, key, request)
@@ -103,16 +112,22 @@ def settle_invoice(
         advance = advance_of_invoice(conn, invoice.id, lock=True)
         if advance is not None and advance.status != AdvanceStatus.OPEN:
             advance = None
+        day = business_day_of(effective_at)
+        if day < invoice.issued_on:
+            raise ValidationError(f"effectiveAt lies on {day}, before invoice {invoice_no} was issued on "
+                                  f"{invoice.issued_on}", field="effectiveAt")
+        if advance is not None:
+            check_step_day(conn, advance, day)
         conn.execute("select pg_advisory_xact_lock(%s, hashtext(%s))", (_SUPPLIER_LOCK, supplier_id))
-        return _pay(conn, invoice, advance, paid_fen, key, request)
+        return _pay(conn, invoice, advance, paid_fen, key, request, effective_at)
 
 
 def _pay(conn: psycopg.Connection[Any], invoice: Invoice, advance: Advance | None, paid_fen: int, key: str,
-         request: dict[str, Any]) -> InvoicePayment:
+         request: dict[str, Any], effective_at: datetime | None) -> InvoicePayment:
     requests: list[Transfer] = []
     fee_fen = principal_fen = 0
     if advance is not None:
-        accrual, fee_due = catch_up(conn, advance, calendar.today())
+        accrual, fee_due = catch_up(conn, advance, business_day_of(effective_at))
         requests += [accrual] if accrual else []
         fee_fen = min(paid_fen, fee_due)
         principal_fen = min(paid_fen - fee_fen, advance.principal_outstanding_fen)
@@ -125,14 +140,14 @@ def _pay(conn: psycopg.Connection[Any], invoice: Invoice, advance: Advance | Non
                 "advance_id": advance.id if advance else None} | split
     payment = Transfer(key, "factoring.invoice_payment", _payment_legs(invoice, advance, split),
                        description=f"Retail business pays {paid_fen} of invoice {invoice.invoice_no} "
-                                   f"of {invoice.supplier_id}", metadata=metadata)
+                                   f"of {invoice.supplier_id}", effective_at=effective_at, metadata=metadata)
     requests.append(payment)
     payment_at = len(requests) - 1
     collected = fee_fen + principal_fen > 0
     if collected and remainder_fen > 0:
         requests.append(Transfer(f"{key}:remit", "factoring.remit", _remit_legs(invoice.supplier_id, split),
                                  description=f"Remainder of invoice {invoice.invoice_no} to {invoice.supplier_id}",
-                                 metadata={"invoice_id": invoice.id} | split))
+                                 effective_at=effective_at, metadata={"invoice_id": invoice.id} | split))
     posted = post(conn, requests)
     advance_id = advance.id if advance is not None and collected else None
     record_step(conn, posted[payment_at], "payment", invoice.id, advance_id)
@@ -192,19 +207,28 @@ def _payment_replayed(conn: psycopg.Connection[Any], invoice: Invoice, key: str,
 
 def repay_advance(
     conn: psycopg.Connection[Any], advance_id: int, amount: int | str, *, idempotency_key: str,
+    effective_at: datetime | None = None,
 ) -> Repayment:
-    """The supplier pays back (cash into own funds): the fee to date first, then principal."""
+    """The supplier pays back (cash into own funds): the fee to date first, then principal.
+
+    effective_at (default now) dates it as an invoice payment's (see `settle_invoice`).
+    """
     advance_id = parse_advance_id(advance_id)
     amount_fen = parse_amount(amount)
     key = parse_key("repayment", idempotency_key)
-    request = {"advance_id": advance_id, "amount_fen": amount_fen}
+    effective_at = parse_effective_at(effective_at)
+    request: dict[str, Any] = {"advance_id": advance_id, "amount_fen": amount_fen}
+    if effective_at is not None:  # absent from requests made before a repayment could be dated
+        request["effective_at"] = request_instant(effective_at)
     with conn.transaction():
         advance = get_advance(conn, advance_id, lock=True)
         done = replay_of(conn, key, request)
         if done is not None:
             return Repayment(advance, amount_fen, done["fee_fen"], done["principal_fen"], done["transaction_id"], True)
         require_open(advance)
-        accrual, fee_due = catch_up(conn, advance, calendar.today())
+        day = business_day_of(effective_at)
+        check_step_day(conn, advance, day)
+        accrual, fee_due = catch_up(conn, advance, day)
         owed = fee_due + advance.principal_outstanding_fen
         if amount_fen > owed:
             raise AmountExceedsOutstanding(
@@ -216,7 +240,7 @@ def repay_advance(
         repayment = Transfer(key, "factoring.repayment", nonzero_legs([
             Leg(chart.OWN_FUNDS, Side.DEBIT, amount_fen), Leg(fee_code(advance_id), Side.CREDIT, fee_fen),
             Leg(advance_code(advance_id), Side.CREDIT, principal_fen)]),
-            description=f"Supplier {advance.supplier_id} repays advance {advance_id}",
+            description=f"Supplier {advance.supplier_id} repays advance {advance_id}", effective_at=effective_at,
             metadata={"request": request, "advance_id": advance_id, "fee_fen": fee_fen,
                       "principal_fen": principal_fen})
         posted = post(conn, ([accrual] if accrual else []) + [repayment])[-1]

@@ -5,6 +5,7 @@ reserve.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -15,6 +16,7 @@ from ledger.errors import AccountNotFound
 from ledger.money import parse_amount
 from ledger.posting import Leg, Transfer, post
 from ledger.products import chart
+from ledger.products.effective import parse_effective_at
 from ledger.products.onboarding import parse_party_id
 from ledger.products.payments.common import (
     advisory_lock,
@@ -64,11 +66,15 @@ def ensure_bank(conn: psycopg.Connection[Any], bank: str) -> tuple[Account, Acco
 
 
 def top_up(conn: psycopg.Connection[Any], *, idempotency_key: str, customer_id: str, bank: str,
-           amount_fen: int | str) -> TopUp:
-    """The bank confirmed the customer's payment: Dr clearing:bank / Cr wallet."""
+           amount_fen: int | str, effective_at: datetime | None = None) -> TopUp:
+    """The bank confirmed the customer's payment: Dr clearing:bank / Cr wallet.
+
+    effective_at (default now) is when the bank received it, under ledger/products/effective.py.
+    """
     idempotency_key = parse_key(idempotency_key)
     customer_id, bank = parse_party_id(customer_id, field="customerId"), parse_bank(bank)
     amount_fen = parse_amount(amount_fen)
+    effective_at = parse_effective_at(effective_at)
     wallet = party_account(conn, chart.wallet(customer_id), "customer", customer_id)
 
     def work() -> TopUp:
@@ -76,7 +82,7 @@ def top_up(conn: psycopg.Connection[Any], *, idempotency_key: str, customer_id: 
         posted = post(conn, [Transfer(
             idempotency_key, "payment.top_up",
             [Leg(clearing.code, Side.DEBIT, amount_fen), Leg(wallet.code, Side.CREDIT, amount_fen)],
-            description=f"Top-up of {customer_id} via {bank}",
+            description=f"Top-up of {customer_id} via {bank}", effective_at=effective_at,
             metadata={"customer_id": customer_id, "bank": bank})])[0]
         record_step(conn, posted.transaction_id, "top_up", bank=bank)
         return TopUp(posted.transaction_id, posted.replayed, customer_id, bank, amount_fen)
