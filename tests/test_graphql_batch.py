@@ -14,7 +14,8 @@ from starlette.testclient import TestClient
 
 from graphql_api.app import create_app
 from graphql_api.context import Limits
-from ledger.accounts import AccountStatus, set_status
+from ledger.account_lifecycle import set_status
+from ledger.accounts import AccountStatus
 from ledger.periods import close_period
 from ledger.tokens import create_token
 
