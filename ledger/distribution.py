@@ -11,8 +11,9 @@ The layout, applied by `migrate` after the migrations and before the definitions
 definitions' triggers and functions are made on the distributed tables and reach the shards):
 
   * the tables kept per account are distributed by `account_id` and colocated with each other
-    (ACCOUNT_TABLES): an account's balance, entries, open holds, checkpoint heads and matches
-    live on one shard, so everything the posting engine writes for one account is one shard;
+    (ACCOUNT_TABLES): an account's balance, entries, open holds, checkpoint heads, matches and
+    balance checkpoints live on one shard, so everything the posting engine (or a sweep of
+    balance checkpoints) writes for one account is one shard;
   * every other table of the ledger schema is a reference table, a copy on every node: the
     accounts (their codes are unique across the book, and many tables refer to them), the
     transactions with their unique idempotency keys (a replay check is one probe of the local
@@ -34,7 +35,8 @@ from psycopg import sql
 __all__ = ["ACCOUNT_TABLES", "DistributionError", "distribute", "is_distributed_cluster", "wanted"]
 
 # Distributed by account_id, colocated with the first (the balances: one row per account).
-ACCOUNT_TABLES = ("balances", "entries", "open_holds", "checkpoint_heads", "reconciliation_matches")
+ACCOUNT_TABLES = ("balances", "entries", "open_holds", "checkpoint_heads", "reconciliation_matches",
+                  "balance_checkpoints", "balance_checkpoint_sweeps")
 # The migration runner's own bookkeeping: read by `migrate` alone, never joined.
 LOCAL_TABLES = ("schema_migrations", "schema_definitions")
 SETTING = "LEDGER_DISTRIBUTION"
