@@ -11,6 +11,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import class_row
 
+from ledger.balances import LATER_POSTED_SQL, NOTHING_LATER_SQL
 from ledger.instants import check_instant
 
 __all__ = [
@@ -136,13 +137,17 @@ class HoldState:
 
 
 _HOLDS_SQL = """
-select h.id, h.expires_at, r.id as resolved_by, r.hold_action,
-       (select sum(e.amount) from ledger.entries e where e.transaction_id = h.id and e.side = 'debit'),
-       (select min(e.currency) from ledger.entries e where e.transaction_id = h.id),
+select h.id, h.expires_at, r.id as resolved_by, r.hold_action, legs.amount, legs.currency,
        h.expires_at is not null and h.expires_at <= clock_timestamp() as expired
   from ledger.transactions h
   left join ledger.transactions r on r.resolves_hold_id = h.id
- where h.id = any(%s) and h.is_hold
+  -- The legs of the asked ids, summed once per hold (not a subquery per hold: on a Citus
+  -- cluster the entries are distributed by account, and only a list of ids can be sent to them).
+  left join (select e.transaction_id, sum(e.amount) filter (where e.side = 'debit') as amount,
+                    min(e.currency) as currency
+               from ledger.entries e where e.transaction_id = any(%(ids)s)
+              group by e.transaction_id) legs on legs.transaction_id = h.id
+ where h.id = any(%(ids)s) and h.is_hold
 """
 
 
@@ -150,7 +155,7 @@ def holds(conn: psycopg.Connection[Any], ids: Sequence[int]) -> dict[int, HoldSt
     """State of holds: posted or voided once resolved, expired once past expiry, else pending."""
     found = {}
     for hold_id, expires_at, resolved_by, action, amount, currency, expired in conn.execute(
-        _HOLDS_SQL, (list(ids),)
+        _HOLDS_SQL, {"ids": list(ids)}
     ):
         if action == "post":
             status = HoldStatus.POSTED
@@ -173,22 +178,22 @@ class TrialBalanceLine:
     credit_balance: int  # posted credits minus debits when positive, else 0
 
 
+_TRIAL_BALANCE_SQL = """select a.id, a.code, a.currency,
+                  b.posted_debits - b.posted_credits - coalesce(later.net, 0) as net
+             from ledger.accounts a join ledger.balances b on b.account_id = a.id
+             {later}
+            order by a.code"""
+_TRIAL_BALANCE_NOW_SQL = _TRIAL_BALANCE_SQL.replace("{later}", NOTHING_LATER_SQL)
+_TRIAL_BALANCE_AS_OF_SQL = _TRIAL_BALANCE_SQL.replace("{later}", LATER_POSTED_SQL)
+
+
 def trial_balance(conn: psycopg.Connection[Any], *, as_of: datetime | None = None) -> list[TrialBalanceLine]:
     """Posted balances of every account as debit or credit balances; their totals per currency
     are equal exactly when the ledger balances."""
     if as_of is not None:
         check_instant(as_of, "asOf")
     rows = conn.execute(
-        """select a.id, a.code, a.currency,
-                  b.posted_debits - b.posted_credits - coalesce(later.net, 0) as net
-             from ledger.accounts a join ledger.balances b on b.account_id = a.id
-             left join lateral (
-                 select sum(case when e.side = 'debit' then e.amount else -e.amount end) as net
-                   from ledger.entries e
-                  where %(as_of)s::timestamptz is not null and e.account_id = a.id
-                    and e.layer = 'posted' and e.effective_at > %(as_of)s) later on true
-            order by a.code""",
-        {"as_of": as_of},
+        _TRIAL_BALANCE_NOW_SQL if as_of is None else _TRIAL_BALANCE_AS_OF_SQL, {"as_of": as_of},
     ).fetchall()
     return [TrialBalanceLine(r[0], r[1], r[2], max(int(r[3]), 0), max(-int(r[3]), 0)) for r in rows]
 

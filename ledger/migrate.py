@@ -61,6 +61,8 @@ from typing import Any
 
 import psycopg
 
+from ledger.distribution import distribute, is_distributed_cluster, statements
+
 __all__ = [
     "Definition", "Migration", "MigrationError", "database_read_only", "definitions", "migrate", "migrations",
     "pending", "sql_dir",
@@ -204,6 +206,10 @@ def migrate(conninfo: str, *, directory: Path | None = None) -> list[str]:
         try:
             _create_records(conn)
             applied = _apply_migrations(conn, migrations(directory), _checksums_before_split(directory))
+            # On a Citus coordinator, tables not yet placed are placed before the definitions
+            # attach triggers and functions to them (ledger/distribution.py); on one server this
+            # does nothing.
+            applied += distribute(conn)
             applied += _apply_definitions(conn, pending_definitions)
         finally:
             conn.execute("select pg_advisory_unlock(%s)", (_MIGRATION_LOCK_KEY,))
@@ -294,11 +300,13 @@ def _apply_migrations(conn: psycopg.Connection[Any], found: list[Migration],
 def _apply_definitions(conn: psycopg.Connection[Any], ordered: list[Definition]) -> list[str]:
     recorded = {str(row[0]): str(row[1]) for row in conn.execute("select name, checksum from ledger.schema_definitions")}
     applied: list[str] = []
+    one_by_one = is_distributed_cluster(conn)
     for definition in ordered:
         if recorded.get(definition.name) == definition.checksum:
             continue
         with conn.transaction():
-            conn.execute(definition.sql.encode())
+            for statement in statements(definition.sql) if one_by_one else [definition.sql]:
+                conn.execute(statement.encode())
             conn.execute(
                 """insert into ledger.schema_definitions (name, checksum) values (%s, %s)
                    on conflict (name) do update set checksum = excluded.checksum, applied_at = clock_timestamp()""",

@@ -1105,13 +1105,13 @@ function ledger.account_change_payload(c ledger.account_changes) returns bytea
 function ledger.account_changed() returns trigger
   language plpgsql, volatile, parallel unsafe, security definer, cost 100
   set search_path=pg_catalog, ledger
-  source sha256 d25709de202c6214872d8b7ea2320f8f0179087445ad9df072bd4d9a829b408a
+  source sha256 0ab832f22b18d4362644e798162372e698ed00d77f2afb7b749ad9fed0f33057
   grant EXECUTE to PUBLIC
 
 function ledger.account_created() returns trigger
   language plpgsql, volatile, parallel unsafe, security definer, cost 100
   set search_path=pg_catalog, ledger
-  source sha256 4b49e889c1291d19c4f8cdadaf72352ad1dc4f36a4d614c104083348da06607d
+  source sha256 3a726424260c136c936b92a08163772cc6ae5a89990cbb8ad49f23bc814a30d3
   grant EXECUTE to PUBLIC
 
 function ledger.account_record_hash(a ledger.accounts) returns bytea
@@ -1121,12 +1121,12 @@ function ledger.account_record_hash(a ledger.accounts) returns bytea
 
 function ledger.account_states(p_ids bigint[], p_now timestamp with time zone) returns ledger.account_state[]
   language plpgsql, stable, parallel unsafe, cost 100
-  source sha256 d103590d063fb9476cc71ef6532a3ba26d317cbf8893d07701709f98a16a7a72
+  source sha256 192622bfb46c427a9fcd10bed9f2664d8bfb5ca5b50a3ca796523e5977b8abb4
 
 function ledger.account_status_changed() returns trigger
   language plpgsql, volatile, parallel unsafe, security definer, cost 100
   set search_path=pg_catalog, ledger
-  source sha256 09c5b3adb8899ac9bc37c3782902f777aaf191d95c83e14f086f60ca7a94045d
+  source sha256 fdd84c7ccc7aa2fdf977f70e2d8d00a6bbc3f85b142eb084db555d29c1976da3
   grant EXECUTE to PUBLIC
 
 function ledger.api_token_by_sha256(p_sha256 bytea) returns SETOF ledger.api_tokens
@@ -1150,21 +1150,21 @@ function ledger.check_legs(p_requests ledger.request[], p_legs ledger.leg[], p_a
 
 function ledger.check_limits(p_requests ledger.request[], p_legs ledger.leg[], p_accounts ledger.account_state[], p_now timestamp with time zone) returns void
   language plpgsql, stable, parallel unsafe, cost 100
-  source sha256 b985dd8f1185d87f8827c99b66a95976a995dc511c3f8bd0304a1fff5d8f403d
+  source sha256 14b18be4b649ccf82f7b95e2bc728e0d3e6fa376404ba951473fb1de60b158e7
 
 function ledger.check_new_entries() returns trigger
   language plpgsql, volatile, parallel unsafe, cost 100
-  source sha256 0bf04f927558746f10444974a4b67d185423e768187d0371a541115f097aa917
+  source sha256 b5cd45f5fc05bcd697c0588ddc5ab81d8c0190a06fc72eb1a4b34bcd1f91846e
   grant EXECUTE to PUBLIC
 
 function ledger.check_transaction_balanced() returns trigger
   language plpgsql, volatile, parallel unsafe, cost 100
-  source sha256 458ff74f2c20b8f17abc2abcf70e02ab5b569b76cf293b43f906ecf59d7de634
+  source sha256 4e87d6be5db61cd5ba4eda8d9ee6c8987e986116d76f61a05f7688cede6fef96
   grant EXECUTE to PUBLIC
 
 function ledger.check_transaction_time() returns trigger
   language plpgsql, volatile, parallel unsafe, cost 100
-  source sha256 f055f28518b23a9373e52a4d0cc4a549ccf501365dd584496f3d8da1f5846d63
+  source sha256 b315df7a5a7805ac8495e2302be0a07f2e2505dcd800558b235a30707e90689a
   grant EXECUTE to PUBLIC
 
 function ledger.close_period(p_until timestamp with time zone) returns bigint
@@ -1185,7 +1185,12 @@ function ledger.credit_loan_state(p_before timestamp with time zone, p_on date, 
 
 function ledger.derived_legs(p_requests ledger.request[], p_now timestamp with time zone) returns ledger.leg[]
   language plpgsql, stable, parallel unsafe, cost 100
-  source sha256 9b5deddd773f66d86b15936fa2ec993215a15d7beff61fbff2d12d0dfe24b7d2
+  source sha256 61c9afec9f92ad59ee72131e433d81a0a3aa6433054847659db1e6ecc0d12d29
+
+function ledger.distributed() returns boolean
+  language plpgsql, stable, parallel unsafe, cost 100
+  source sha256 9a884fd0e5fda2f23d785f7d30520cb46bb62308e2428a5e90ac2b9437299130
+  grant EXECUTE to PUBLIC
 
 function ledger.entry_payload(p_account_id bigint, p_account_version bigint, p_transaction_id bigint, p_currency text, p_side text, p_amount bigint, p_layer text, p_effective_at timestamp with time zone, p_recorded_at timestamp with time zone, p_posted_after bigint, p_pending_after bigint) returns bytea
   language sql, stable, parallel safe, cost 100
@@ -1243,6 +1248,11 @@ procedure ledger.migrator_owns()
   source sha256 b323935c185774c943f6f8d2d18a3a6966fa62226b32307fc0f234fc9e92a09f
   grant EXECUTE to PUBLIC
 
+function ledger.on_worker_node() returns boolean
+  language plpgsql, stable, parallel unsafe, cost 100
+  source sha256 e3ff82cff4200433ece3be1c01efbeefcc8b35ee9a4b2069d52221e5533bb60f
+  grant EXECUTE to PUBLIC
+
 function ledger.parse_requests(p_batch jsonb, p_now timestamp with time zone) returns ledger.request[]
   language plpgsql, stable, parallel unsafe, cost 100
   source sha256 4e241cfb48605f5bd3c7fbcad77d637e79c344767f060123ddef26720b8b61e9
@@ -1250,7 +1260,7 @@ function ledger.parse_requests(p_batch jsonb, p_now timestamp with time zone) re
 function ledger.post_batch(p_batch jsonb) returns jsonb
   language plpgsql, volatile, parallel unsafe, security definer, cost 100
   set jit=off, plan_cache_mode=force_generic_plan, search_path=pg_catalog, ledger
-  source sha256 6ad0b82e19d9ab8439b09e84def576745c0c845bc4acb3be19a71acce218a394
+  source sha256 3c75087064a7f1e92831810279b75d30d20e03809f8f45af3cefad8d183a6379
   grant EXECUTE to ledger_app
 
 function ledger.posted_before(p_account_id bigint, p_before timestamp with time zone, p_known_at timestamp with time zone, p_recorded_since_max bigint) returns bigint
@@ -1283,7 +1293,7 @@ function ledger.record_refusal(p_request jsonb, p_sqlstate text, p_message text,
 
 function ledger.refuse_change() returns trigger
   language plpgsql, volatile, parallel unsafe, cost 100
-  source sha256 f0250a000b71c6ccfd98081144d01e38a082ac62379b91764f32d44086a732c2
+  source sha256 dd8bee0096ce08533864c47a9d29808701c4b54ce00c9e0dc2c80af75ae20406
   grant EXECUTE to PUBLIC
 
 function ledger.refuse_unreadable_request(p_batch jsonb) returns void
@@ -1330,4 +1340,4 @@ function ledger.version_known_at(p_account_id bigint, p_known_at timestamp with 
 
 function ledger.write_entries(p_requests ledger.request[], p_legs ledger.leg[], p_accounts ledger.account_state[], p_ids jsonb, p_recorded timestamp with time zone) returns void
   language plpgsql, volatile, parallel unsafe, cost 100
-  source sha256 a5b479b29a5fd815c5b74924b17a727c639910c887a8e2dd518f569fb76db8b3
+  source sha256 2db22a3c49d7e413e14d851a8513608b87905242c9f8415d184b5f375a1496b2

@@ -16,6 +16,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from citus_databases import CitusServers, citus_servers
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
@@ -53,12 +54,84 @@ def _admin(server_url: str) -> psycopg.Connection[Any]:
 
 
 @pytest.fixture(scope="session")
-def template_db(server_url: str, _dropper: _Dropper) -> Iterator[str]:
+def citus(server_url: str) -> CitusServers | None:
+    """The Citus cluster when DATABASE_URL is a coordinator with workers (docs/scale-out.md):
+    then every test database is made on each node (tests/citus_databases.py)."""
+    return citus_servers(server_url)
+
+
+def _on_citus(config: pytest.Config) -> bool:
+    url = os.environ.get("DATABASE_URL")
+    if not url:
+        return False
+    cached = getattr(config, "_ledger_on_citus", None)
+    if cached is None:
+        cached = citus_servers(url) is not None
+        config._ledger_on_citus = cached  # type: ignore[attr-defined]
+    return bool(cached)
+
+
+_NOT_ON_CITUS_DOC = Path(__file__).resolve().parent.parent / "docs" / "scale-out.md"
+
+
+def not_on_citus() -> dict[str, str]:
+    """The tests docs/scale-out.md lists as not run on Citus: test path (or node id) -> reason."""
+    listed: dict[str, str] = {}
+    text = _NOT_ON_CITUS_DOC.read_text(encoding="utf-8")
+    section = text.split("## Tests not run on Citus", 1)[1] if "## Tests not run on Citus" in text else ""
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 2 and cells[0].startswith("`tests/"):
+            listed[cells[0].strip("`")] = cells[1]
+    return listed
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The tests docs/scale-out.md lists get the marker `not_on_citus` with their reason; on a
+    Citus cluster they are deselected, everywhere else they run like any other."""
+    listed = not_on_citus()
+    for item in items:
+        for test, reason in listed.items():
+            if item.nodeid == test or item.nodeid.startswith((test + "::", test + "[")):
+                item.add_marker(pytest.mark.not_on_citus(reason=reason))
+    # LEDGER_CITUS_ALL_TESTS=1 runs the listed tests on Citus too (to see which pass now).
+    if not _on_citus(config) or os.environ.get("LEDGER_CITUS_ALL_TESTS"):
+        return
+    keep = [item for item in items if item.get_closest_marker("not_on_citus") is None]
+    dropped = [item for item in items if item.get_closest_marker("not_on_citus") is not None]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
+
+
+@pytest.fixture(scope="session")
+def template_db(server_url: str, _dropper: _Dropper, citus: CitusServers | None) -> Iterator[str]:
     name = f"ledger_template_{os.getpid()}"
+    if citus is not None:
+        citus.drop(name)
+        migrate(citus.create_empty(name))
+        citus.freeze(name)
+        yield name
+        _dropper.drop(name)
+        return
     with _admin(server_url) as admin:
         admin.execute(sql.SQL("drop database if exists {}").format(sql.Identifier(name)))
         admin.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
     migrate(make_conninfo(server_url, dbname=name))
+    yield name
+    _dropper.drop(name)
+
+
+@pytest.fixture(scope="session")
+def empty_template_db(citus: CitusServers | None, _dropper: _Dropper) -> Iterator[str | None]:
+    """On Citus: an empty database with the extension and the workers registered, to copy."""
+    if citus is None:
+        yield None
+        return
+    name = f"ledger_empty_template_{os.getpid()}"
+    citus.drop(name)
+    citus.create_empty(name)
+    citus.freeze(name)
     yield name
     _dropper.drop(name)
 
@@ -72,6 +145,7 @@ class _Dropper:
 
     def __init__(self, server_url: str) -> None:
         self._server_url = server_url
+        self._citus = citus_servers(server_url)
         self._names: queue.Queue[str | None] = queue.Queue()
         self._workers = [threading.Thread(target=self._run, name=f"drop-test-databases-{n}", daemon=True)
                          for n in range(self.threads)]
@@ -92,6 +166,10 @@ class _Dropper:
             worker.join()
 
     def _run(self) -> None:
+        if self._citus is not None:
+            while (name := self._names.get()) is not None:
+                self._citus.drop(name)
+            return
         with _admin(self._server_url) as admin:
             while (name := self._names.get()) is not None:
                 admin.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
@@ -115,9 +193,13 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 
 @pytest.fixture
-def db_url(server_url: str, template_db: str, _dropper: _Dropper) -> Iterator[str]:
+def db_url(server_url: str, template_db: str, _dropper: _Dropper, citus: CitusServers | None) -> Iterator[str]:
     """A fresh, migrated database for one test."""
     name = f"ledger_test_{uuid.uuid4().hex[:12]}"
+    if citus is not None:
+        yield citus.copy(template_db, name)
+        _dropper.drop(name)
+        return
     with _admin(server_url) as admin:
         admin.execute(sql.SQL("create database {} template {}").format(
             sql.Identifier(name), sql.Identifier(template_db)))
@@ -126,9 +208,15 @@ def db_url(server_url: str, template_db: str, _dropper: _Dropper) -> Iterator[st
 
 
 @pytest.fixture
-def empty_db(server_url: str, _dropper: _Dropper) -> Iterator[str]:
-    """A new database with nothing in it, for tests of migrations."""
+def empty_db(server_url: str, _dropper: _Dropper, citus: CitusServers | None,
+             empty_template_db: str | None) -> Iterator[str]:
+    """A new database with nothing in it, for tests of migrations (on Citus: nothing but the
+    extension, with the workers registered)."""
     name = f"ledger_empty_{uuid.uuid4().hex[:10]}"
+    if citus is not None and empty_template_db is not None:
+        yield citus.copy(empty_template_db, name)
+        _dropper.drop(name)
+        return
     with _admin(server_url) as admin:
         admin.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
     yield make_conninfo(server_url, dbname=name)

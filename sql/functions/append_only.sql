@@ -1,12 +1,15 @@
--- requires: raise_error
+-- requires: raise_error, distributed
 
 create or replace function ledger.refuse_change() returns trigger
 language plpgsql
 as $$
 begin
+    -- On a Citus cluster the trigger fires on a shard (entries_102008): the table is named.
     perform ledger.raise_error('LD015', format(
         '%I.%I is append-only: %s is refused; correct a mistake with a new, reversing transaction',
-        tg_table_schema, tg_table_name, tg_op));
+        tg_table_schema,
+        case when ledger.distributed() then regexp_replace(tg_table_name, '_[0-9]+$', '') else tg_table_name end,
+        tg_op));
     return null;
 end
 $$;

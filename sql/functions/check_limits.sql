@@ -10,9 +10,18 @@ language plpgsql stable
 as $$
 declare
     v_bad record;
+    v_holds ledger.open_holds[] := '{}';
 begin
     if not exists (select 1 from unnest(p_accounts) a where a.min_balance is not null or a.max_balance is not null) then
         return;
+    end if;
+    -- The open holds this batch resolves, read by one statement over their ids rather than a
+    -- lateral probe per request: on Citus open_holds is distributed, and a lateral subquery
+    -- over it is not planned; a list of ids is (each shard probes its index).
+    if exists (select from unnest(p_requests) r where r.op in ('post_hold', 'void_hold')) then
+        v_holds := array(select o from ledger.open_holds o
+                          where o.hold_id = any(array(select r.target_id from unnest(p_requests) r
+                                                      where r.op in ('post_hold', 'void_hold'))));
     end if;
     with accounts as (
         select a.id, a.code, a.normal_side, a.min_balance, a.max_balance,
@@ -36,12 +45,11 @@ begin
           join unnest(p_requests) r on r.pos = l.pos
          group by l.pos, l.account_id
         union all
-        -- Resolving a hold frees what it reserved, if it still counted (not expired). One probe of
-        -- open_holds_hold_idx per hold: `offset 0` keeps the lateral subquery from becoming a join,
-        -- which with nested loops off would be a hash join over a scan of every open hold.
+        -- Resolving a hold frees what it reserved, if it still counted (not expired): the holds'
+        -- rows were read first (v_holds), one probe of open_holds_hold_idx per hold.
         select r.pos, o.account_id, 0, -o.amount_out, -o.amount_in
           from unnest(p_requests) r
-          cross join lateral (select * from ledger.open_holds o where o.hold_id = r.target_id offset 0) o
+          join unnest(v_holds) o on o.hold_id = r.target_id
           join accounts acc on acc.id = o.account_id
          where r.op in ('post_hold', 'void_hold') and (o.expires_at is null or o.expires_at > p_now)),
     per_request as (

@@ -1,4 +1,4 @@
--- requires: raise_error
+-- requires: raise_error, on_worker_node
 
 -- New legs, checked once per statement: each belongs to an existing account and carries its
 -- currency (invariant 3), and joins only a transaction written in the same database transaction,
@@ -10,6 +10,12 @@ declare
     v_bad record;
     v_checked_upto bigint := coalesce(nullif(current_setting('ledger.balanced_upto', true), '')::bigint, 0);
 begin
+    -- On a Citus cluster the entries live on the workers, whose database transactions are not
+    -- the coordinator's: the coordinator checks the legs at commit (check_transaction_balanced),
+    -- and the engine takes each leg's account and currency from the locked account rows.
+    if ledger.on_worker_node() then
+        return null;
+    end if;
     -- One index probe per distinct account and per distinct transaction (a batch's legs share
     -- both); the limit keeps each lateral subquery a probe, never a join over a whole table.
     select e.account_id, e.currency, a.id as found_account, a.currency as account_currency

@@ -1,4 +1,4 @@
--- requires: raise_error
+-- requires: raise_error, on_worker_node
 
 -- Every transaction: effective time outside closed periods and not too far ahead, checked once
 -- per statement over all its rows. The shared advisory lock makes a concurrent period close wait
@@ -12,6 +12,9 @@ declare
     v_earliest timestamptz;
     v_latest timestamptz;
 begin
+    if ledger.on_worker_node() then
+        return null;
+    end if;
     perform pg_advisory_xact_lock_shared(7260001);
     select min(n.effective_at), max(n.effective_at) into v_earliest, v_latest from new_transactions n;
     select closed_until into v_closed_until

@@ -1,4 +1,4 @@
--- requires: raise_error, parse_requests, explicit_legs, derived_legs, account_states, check_legs, check_limits, write_entries
+-- requires: raise_error, distributed, parse_requests, explicit_legs, derived_legs, account_states, check_legs, check_limits, write_entries
 
 -- The posting engine: one call posts a batch of requests in one round trip, set-based.
 --
@@ -43,12 +43,21 @@ declare
     v_result jsonb;
     v_nestloop text := current_setting('enable_nestloop');
     v_lock_timeout text := current_setting('lock_timeout');
+    v_account_id bigint;
 begin
     -- A caller that set no lock timeout (a script, a job) still waits only a bounded time on a
     -- row another transaction holds; past it the batch is refused (LockNotAvailable), which the
     -- caller sees as a retryable LOCK_TIMEOUT. A caller's own setting (the API sets one) stands.
     if v_lock_timeout = '0' then
         perform set_config('lock_timeout', (select value from ledger.settings where name = 'post_lock_timeout'), true);
+    end if;
+    -- On Citus a statement is planned for the shards its values name: a generic plan would
+    -- leave it no values to route by.
+    if ledger.distributed() then
+        perform set_config('plan_cache_mode', 'force_custom_plan', true);
+        -- The per-account tables refer to the reference tables (accounts, transactions): Citus
+        -- then needs one connection per node for the whole transaction.
+        perform set_config('citus.multi_shard_modify_mode', 'sequential', true);
     end if;
     v_requests := ledger.parse_requests(p_batch, v_now);
 
@@ -96,10 +105,19 @@ begin
         -- batches queue on their first common account and never wait on each other in a cycle.
         -- The states are read afterwards (account_states), by a statement whose snapshot sees
         -- what the batches that held these locks committed.
-        select max(b.last_recorded_at) into v_latest_recorded
-          from (select distinct l.account_id from unnest(v_legs) l order by 1) i
-          cross join lateral (select b.last_recorded_at from ledger.balances b
-                               where b.account_id = i.account_id for update) b;
+        -- Distributed (Citus), one statement per account in the same order: one statement may
+        -- lock rows of one shard only.
+        if ledger.distributed() then
+            for v_account_id in select distinct l.account_id from unnest(v_legs) l order by 1 loop
+                select greatest(v_latest_recorded, b.last_recorded_at) into v_latest_recorded
+                  from ledger.balances b where b.account_id = v_account_id for update;
+            end loop;
+        else
+            select max(b.last_recorded_at) into v_latest_recorded
+              from (select distinct l.account_id from unnest(v_legs) l order by 1) i
+              cross join lateral (select b.last_recorded_at from ledger.balances b
+                                   where b.account_id = i.account_id for update) b;
+        end if;
         -- recorded_at never falls as an account's version rises, even if the clock is set back:
         -- "what was known at R" relies on it (ledger.version_known_at).
         v_recorded := greatest(clock_timestamp(), v_latest_recorded);

@@ -42,8 +42,9 @@ begin
                        over (partition by o.account_id order by o.account_version
                              rows between unbounded preceding and current row))::ledger.entry_row
           from ordered o
-          -- The batch's transactions by primary key (= any: no join that could scan the table).
-          join (select t.id, ledger.transaction_hash(t) as hash from ledger.transactions t
+          -- The batch's transactions by primary key (= any: no join that could scan the table). The
+          -- row is passed as ledger.transactions: on Citus the row read is a shard's row type.
+          join (select t.id, ledger.transaction_hash(row(t.*)::ledger.transactions) as hash from ledger.transactions t
                  where t.id = any(array(select j.value::bigint from jsonb_each_text(p_ids) j))) th
             on th.id = o.transaction_id
          order by o.account_id, o.account_version);
