@@ -54,6 +54,7 @@ from ledger_model import Accepted, Model, ModelAccount, Refused, Replayed
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
+from ledger import errors as ledger_errors
 from ledger.account_lifecycle import set_limits, set_status
 from ledger.accounts import (
     AccountStatus,
@@ -64,7 +65,7 @@ from ledger.accounts import (
     get_account,
 )
 from ledger.balances import balance, balances_now
-from ledger.errors import AccountNotEmpty, LedgerError, StatusTransitionRefused, ValidationError
+from ledger.errors import AccountNotEmpty, CurrencyMismatch, LedgerError, StatusTransitionRefused, ValidationError
 from ledger.journal import (
     entries_of_transactions,
     get_transaction_by_key,
@@ -217,7 +218,7 @@ class LedgerMachine(RuleBasedStateMachine):
               got: tuple[int, bool] | LedgerError, checkpoint: datetime) -> int | None:
         if isinstance(expected, Refused):
             assert isinstance(got, LedgerError) and allowed(expected, got), (request, expected, got)
-            self.model.refuse(request, type(got))
+            self.model.refuse(request, error_class(got))
             self.sent.append(Sent(request, "refused"))
             return None
         assert not isinstance(got, LedgerError), (request, expected, got)
@@ -446,7 +447,11 @@ class LedgerMachine(RuleBasedStateMachine):
     @precondition(lambda self: bool(self.sent))
     @rule(data=st.data())
     def same_key_other_request(self, data: st.DataObject) -> None:
-        earlier = data.draw(st.sampled_from(self.sent), label="earlier").request
+        self.other_request_under(data.draw(st.sampled_from(self.sent), label="earlier").request)
+
+    def other_request_under(self, earlier: Request) -> None:
+        """Another request under an earlier request's key: a conflict once the key holds a
+        transaction or a final refusal, else judged afresh."""
         self.step(Transfer(earlier.idempotency_key, "model.other",
                            self.legs([(BANK, Side.DEBIT, 1), (WALLETS[0], Side.CREDIT, 1)])))
 
@@ -593,6 +598,17 @@ class _GraphQLError(LedgerError):
         self.typename = typename
 
 
+def error_class(error: LedgerError) -> type[LedgerError]:
+    """The engine's error class behind an answer: a GraphQL error type is named after it. The
+    model records a refusal by this class, so a refusal answered over GraphQL is as final for its
+    key as one raised in Python."""
+    if isinstance(error, _GraphQLError):
+        named = getattr(ledger_errors, error.typename, None)
+        if isinstance(named, type) and issubclass(named, LedgerError):
+            return named
+    return type(error)
+
+
 def allowed(expected: Refused, error: LedgerError) -> bool:
     """Whether the error is one the model allows: by class, or by type name from GraphQL."""
     if isinstance(error, _GraphQLError):
@@ -612,6 +628,29 @@ def test_ledger_agrees_with_the_model(server_url: str, template_db: str, _droppe
     try:
         run_state_machine_as_test(LedgerMachine, settings=SETTINGS)
     finally:
+        LedgerMachine.databases.close()
+
+
+def test_a_refusal_over_graphql_is_final_for_its_key(server_url: str, template_db: str, _dropper: Any) -> None:
+    """The machine's steps, in an order that once failed: a transfer refused over GraphQL keeps
+    its refusal under its key (the engine records it as it records one raised in Python), so
+    another request under that key is a conflict, even one the ledger would now refuse for a
+    reason of its own, and the same request again is the same refusal."""
+    LedgerMachine.databases = Databases(server_url, template_db, _dropper.drop)
+    machine = LedgerMachine()
+    try:
+        machine.open_accounts(limits=[(None, None)] * 3, usd_min=None, graphql=0, may_close=1)
+        machine.graphql_transfer(USD_WALLET, BANK, 169, timedelta(hours=-30))  # dollars into yuan
+        refused_send = machine.sent[-1]
+        assert refused_send.outcome == "refused"
+        machine.change_status(WALLETS[0], AccountStatus.FROZEN)
+        machine.other_request_under(refused_send.request)
+        machine.step(refused_send.request)
+        machine.balances_and_holds_agree()
+        assert [sent.outcome for sent in machine.sent[-2:]] == ["refused", "refused"]
+        assert machine.model.refusals[refused_send.request.idempotency_key][1] is CurrencyMismatch
+    finally:
+        machine.teardown()
         LedgerMachine.databases.close()
 
 
