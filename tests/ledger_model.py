@@ -227,6 +227,11 @@ class Model:
             elif isinstance(outcome, Accepted):
                 scratch.apply(request, outcome, -1 - position, -1, now)
             outcomes.append(outcome)
+        targets = [r.transaction_id for r in requests if isinstance(r, Reverse)]
+        if errors and len(set(targets)) < len(targets):
+            # Two reversals of one transaction: the second's row breaks the one-reversal index as
+            # the batch is written, a stage before the limits, whatever else the batch holds.
+            errors.add(AlreadyReversed)
         return Refused(frozenset(errors)) if errors else outcomes
 
     def _shape(self, request: Request, now: datetime) -> Refused | None:

@@ -65,7 +65,15 @@ from ledger.accounts import (
     get_account,
 )
 from ledger.balances import balance, balances_now
-from ledger.errors import AccountNotEmpty, CurrencyMismatch, LedgerError, StatusTransitionRefused, ValidationError
+from ledger.errors import (
+    AccountNotEmpty,
+    AlreadyReversed,
+    CurrencyMismatch,
+    InsufficientFunds,
+    LedgerError,
+    StatusTransitionRefused,
+    ValidationError,
+)
 from ledger.journal import (
     entries_of_transactions,
     get_transaction_by_key,
@@ -653,6 +661,31 @@ def test_a_refusal_over_graphql_is_final_for_its_key(server_url: str, template_d
         machine.teardown()
         LedgerMachine.databases.close()
 
+
+
+def test_a_batch_reversing_one_transaction_twice_may_name_either_refusal(server_url: str, template_db: str,
+                                                                          _dropper: Any) -> None:
+    """The machine's steps, in an order that once failed: a batch reverses one top-up twice, and
+    the first reversal alone would take the wallet below its lowest balance. The engine may name
+    the second reversal (its row breaks the one-reversal index while the batch is written, a
+    stage before the limits) or the limit; either way nothing is written."""
+    LedgerMachine.databases = Databases(server_url, template_db, _dropper.drop)
+    machine = LedgerMachine()
+    try:
+        machine.open_accounts(limits=[(0, None), (None, None), (None, None)], usd_min=None, graphql=1, may_close=1)
+        top_up = machine.step(Transfer(machine.key(), "model.top_up", machine.legs(
+            [(BANK, Side.DEBIT, 100), (WALLETS[0], Side.CREDIT, 100)])))
+        machine.step(Transfer(machine.key(), "model.transfer", machine.legs(
+            [(WALLETS[0], Side.DEBIT, 800), (WALLETS[1], Side.CREDIT, 800)])))  # all w1 has free (a hold has 300)
+        assert top_up is not None and machine.model.balance_now(machine.real(WALLETS[0])).available == 0
+        expected = machine.model.predict_batch([Reverse(machine.key(), top_up), Reverse(machine.key(), top_up)],
+                                               machine.now())
+        assert isinstance(expected, Refused) and {AlreadyReversed, InsufficientFunds} <= expected.errors
+        machine.step_batch([Reverse(machine.key(), top_up), Reverse(machine.key(), top_up)])
+        machine.balances_and_holds_agree()
+    finally:
+        machine.teardown()
+        LedgerMachine.databases.close()
 
 # -- concurrent steps ------------------------------------------------------------------------------
 
