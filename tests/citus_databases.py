@@ -9,11 +9,16 @@ name the same shards on the same nodes, under the new database's name.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 __all__ = ["CitusServers", "citus_servers"]
+
+_TEMPLATE_LOCK_KEY = 0x1ED6E4  # any constant the suite uses for nothing else
 
 
 class CitusServers:
@@ -47,6 +52,19 @@ class CitusServers:
             for host, port in self.workers:
                 conn.execute("select citus_add_node(%s, %s)", (host, port))
         return url
+
+    @contextmanager
+    def one_at_a_time(self) -> Iterator[None]:
+        """Held while a test worker builds its template: registering the workers and migrating
+        change rows every database of a node shares (roles and their grants), and two databases
+        doing so at once fail on a worker with "tuple concurrently updated". An advisory lock in
+        the coordinator's `postgres` database is one lock for every test worker."""
+        with psycopg.connect(self.node_urls("postgres")[0], autocommit=True) as lock:
+            lock.execute("select pg_advisory_lock(%s)", (_TEMPLATE_LOCK_KEY,))
+            try:
+                yield
+            finally:
+                lock.execute("select pg_advisory_unlock(%s)", (_TEMPLATE_LOCK_KEY,))
 
     def freeze(self, name: str) -> None:
         """Make `name` fit to copy: no connections to it on any node, and none allowed (Citus's

@@ -108,9 +108,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def template_db(server_url: str, _dropper: _Dropper, citus: CitusServers | None) -> Iterator[str]:
     name = f"ledger_template_{os.getpid()}"
     if citus is not None:
-        citus.drop(name)
-        migrate(citus.create_empty(name))
-        citus.freeze(name)
+        with citus.one_at_a_time():
+            citus.drop(name)
+            migrate(citus.create_empty(name))
+            citus.freeze(name)
         yield name
         _dropper.drop(name)
         return
