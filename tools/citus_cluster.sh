@@ -52,6 +52,10 @@ install_build_packages() {
   [ -f /usr/include/lz4.h ] || missing+=(liblz4-dev)
   [ -f /usr/include/zstd.h ] || missing+=(libzstd-dev)
   [ -d /usr/include/x86_64-linux-gnu/curl ] || [ -d /usr/include/curl ] || missing+=(libcurl4-openssl-dev)
+  # The server's own headers (libpq/libpq-be.h) include OpenSSL's and GSSAPI's, since Debian's
+  # server is built with both; postgresql-server-dev does not pull them in.
+  [ -f /usr/include/openssl/ssl.h ] || missing+=(libssl-dev)
+  [ -f /usr/include/gssapi/gssapi.h ] || missing+=(libkrb5-dev)
   command -v gcc >/dev/null || missing+=(gcc)
   command -v make >/dev/null || missing+=(make)
   [ ${#missing[@]} = 0 ] && return 0
@@ -105,9 +109,18 @@ build_citus() {
       say "make -j$(nproc) (one line per compiled file) ..."
       # with_llvm=no: no LLVM bitcode for JIT inlining (the server's build has JIT, so PGXS would
       # compile every file twice); the ledger turns JIT off for its statements anyway.
+      # The pipeline's status is make's (set +e: with -e and pipefail a failing make would end
+      # the subshell here, silently, before its log is shown).
+      set +e
       make -j"$(nproc)" with_llvm=no 2>&1 | tee make.log | grep --line-buffered -E '^(gcc|clang|cc) ' \
         | sed -u -E 's/.* -o ([^ ]+) .*/  compiled \1/; s/^(gcc|clang|cc) .*/  linked/' >&2
-      [ "${PIPESTATUS[0]}" = 0 ] || { tail -30 make.log >&2; exit 1; }
+      make_status=${PIPESTATUS[0]}
+      set -e
+      if [ "$make_status" != 0 ]; then
+        grep -E 'error:|\*\*\*' make.log | tail -20 >&2
+        say "the Citus build failed (make exited $make_status); the whole log is $build_dir/make.log"
+        exit 1
+      fi
     )
     touch "$build_dir/.built"
   fi
