@@ -1235,7 +1235,7 @@ function ledger.hash_field(p_text text) returns text
 function ledger.journal_horizon(OUT known_at timestamp with time zone, OUT xmin xid8) returns record
   language plpgsql, volatile, parallel unsafe, security definer, cost 100
   set search_path=pg_catalog
-  source sha256 229ac224cefc0ff439e64bff7e2f00d780c753898e883c71b88848dbc0ec9138
+  source sha256 25770ba6be8a6418909499dcb13c4fe32017944a02189135b5381c001a40fa65
   grant EXECUTE to ledger_app
 
 procedure ledger.make_append_only(VARIADIC p_tables text[])
