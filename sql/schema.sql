@@ -1159,7 +1159,7 @@ function ledger.check_new_entries() returns trigger
 
 function ledger.check_transaction_balanced() returns trigger
   language plpgsql, volatile, parallel unsafe, cost 100
-  source sha256 4e87d6be5db61cd5ba4eda8d9ee6c8987e986116d76f61a05f7688cede6fef96
+  source sha256 2daad734c4307933c288a3a0ba3db071323398f50d8a24069208e5aa117a9f45
   grant EXECUTE to PUBLIC
 
 function ledger.check_transaction_time() returns trigger
@@ -1237,6 +1237,11 @@ function ledger.journal_horizon(OUT known_at timestamp with time zone, OUT xmin 
   set search_path=pg_catalog
   source sha256 25770ba6be8a6418909499dcb13c4fe32017944a02189135b5381c001a40fa65
   grant EXECUTE to ledger_app
+
+function ledger.legs_written(p_from bigint, p_upto bigint, p_count bigint) returns TABLE(transaction_id bigint, currency text, layer text, side text, amount bigint, effective_at timestamp with time zone)
+  language plpgsql, stable, parallel unsafe, cost 100, rows 1000
+  source sha256 d4760261a4ad33597a715d7cc457c964f8e85cbd6073e986aebd1ab8cd598bfc
+  grant EXECUTE to PUBLIC
 
 procedure ledger.make_append_only(VARIADIC p_tables text[])
   language plpgsql, volatile, parallel unsafe, cost 100
@@ -1340,4 +1345,4 @@ function ledger.version_known_at(p_account_id bigint, p_known_at timestamp with 
 
 function ledger.write_entries(p_requests ledger.request[], p_legs ledger.leg[], p_accounts ledger.account_state[], p_ids jsonb, p_recorded timestamp with time zone) returns void
   language plpgsql, volatile, parallel unsafe, cost 100
-  source sha256 2db22a3c49d7e413e14d851a8513608b87905242c9f8415d184b5f375a1496b2
+  source sha256 b77368e1c78d031156a456f9c7e2d05b58e309f40c84e27995e4f65de29913c5

@@ -1,4 +1,4 @@
--- requires: chain
+-- requires: chain, distributed
 
 -- Entries with versions, balances after and hash chain; the projection; the open holds.
 create or replace function ledger.write_entries(p_requests ledger.request[], p_legs ledger.leg[],
@@ -9,6 +9,9 @@ as $$
 declare
     v_rows ledger.entry_row[];
     v_nestloop text := current_setting('enable_nestloop');
+    -- The batch's accounts as a plain array: on Citus a condition on it names the shards a
+    -- statement goes to (a join with the batch's arrays alone sends it to every shard).
+    v_account_ids bigint[] := array(select a.id from unnest(p_accounts) a);
 begin
     -- These statements join only the batch's own arrays. A generic plan cannot know their sizes,
     -- and a nested loop over arrays is quadratic: hash joins suit a batch of any size.
@@ -83,11 +86,24 @@ begin
                    coalesce(sum(e.amount) filter (where e.layer = 'pending' and e.side = 'credit'), 0) as pending_credits,
                    (array_agg(e.hash order by e.account_version desc))[1] as last_hash
               from unnest(v_rows) e group by e.account_id) s
-     where b.account_id = s.account_id;
+     where b.account_id = s.account_id and b.account_id = any(v_account_ids);
 
-    delete from ledger.open_holds o
-     where o.hold_id = any(array(select r.target_id from unnest(p_requests) r
-                                  where r.op in ('post_hold', 'void_hold')));
+    -- On Citus the commit-time balance check reads the legs on these accounts' shards only
+    -- (ledger.legs_written); one server reads them by transaction and keeps no list.
+    if ledger.distributed() then
+        perform set_config('ledger.entry_accounts', concat_ws(',',
+            nullif(current_setting('ledger.entry_accounts', true), ''), array_to_string(v_account_ids, ',')), true);
+        perform set_config('ledger.engine_transactions', (coalesce(
+            nullif(current_setting('ledger.engine_transactions', true), '')::bigint, 0) + cardinality(p_requests))::text, true);
+    end if;
+
+    -- A hold's open rows are on its accounts, which the batch locked to post or void it.
+    if exists (select from unnest(p_requests) r where r.op in ('post_hold', 'void_hold')) then
+        delete from ledger.open_holds o
+         where o.account_id = any(v_account_ids)
+           and o.hold_id = any(array(select r.target_id from unnest(p_requests) r
+                                      where r.op in ('post_hold', 'void_hold')));
+    end if;
 
     -- Subscribers learn which balances moved: account ids, comma-separated, at most 300 per
     -- notification (a payload holds under 8000 bytes).
