@@ -169,6 +169,11 @@ citus.enable_unsafe_triggers = on
 citus.allow_nested_distributed_execution = on
 EOF
   fi
+  # Citus runs a maintenance daemon (two-phase commit recovery, deadlock detection) per
+  # database, each a background worker: the test suite keeps a database per test worker and
+  # templates, past the default of 8. Added to clusters made before this line was written too.
+  grep -q '^max_worker_processes' "$data/postgresql.conf" \
+    || echo "max_worker_processes = 64" >>"$data/postgresql.conf"
   if as_server_user "$pg_bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
     return 0
   fi
