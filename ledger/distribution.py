@@ -20,6 +20,15 @@ definitions' triggers and functions are made on the distributed tables and reach
     copy), settings, tokens, funds and the product tables;
   * the runner's own records (schema_migrations, schema_definitions) stay on the coordinator.
 
+The roles (docs/design.md, "Roles") are `nologin` on the coordinator, where clients connect. Citus
+runs a statement's parts on the workers over connections it opens as the current role, so a
+session that switched to `ledger_app` (or an auditor, or the migrator) reads the shards as that
+role, and the workers must let it log in: there the three roles are `login` (`admit_roles`).
+Citus copies a role's attributes from the coordinator whenever it sends the role to a worker as
+the dependency of an object it distributes, which would make them `nologin` there again; so
+`migrate` keeps that copying off for its own session (`prepare_session`): the workers' roles are
+created by Citus as before, and only their `login` is left as `admit_roles` made it.
+
 Applying it again distributes only what is not yet distributed: a migration that adds a table
 gets it distributed by the next `migrate`.
 """
@@ -32,7 +41,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-__all__ = ["ACCOUNT_TABLES", "DistributionError", "distribute", "is_distributed_cluster", "wanted"]
+__all__ = ["ACCOUNT_TABLES", "ROLES", "DistributionError", "admit_roles", "distribute", "is_distributed_cluster",
+           "prepare_session", "wanted"]
 
 # Distributed by account_id, colocated with the first (the balances: one row per account).
 ACCOUNT_TABLES = ("balances", "entries", "open_holds", "checkpoint_heads", "reconciliation_matches",
@@ -40,6 +50,8 @@ ACCOUNT_TABLES = ("balances", "entries", "open_holds", "checkpoint_heads", "reco
 # The migration runner's own bookkeeping: read by `migrate` alone, never joined.
 LOCAL_TABLES = ("schema_migrations", "schema_definitions")
 SETTING = "LEDGER_DISTRIBUTION"
+# The roles a session switches to (`set role`); each reaches the workers under its own name.
+ROLES = ("ledger_app", "ledger_auditor", "ledger_migrator")
 
 
 class DistributionError(Exception):
@@ -136,6 +148,43 @@ def distribute(conn: psycopg.Connection[Any]) -> list[str]:
                          (f"ledger.{table}", colocate))
         done.append(f"distribute ledger.{table} by account_id")
     return done
+
+
+def prepare_session(conn: psycopg.Connection[Any]) -> None:
+    """Before `migrate` changes anything on a cluster: Citus leaves the attributes of the roles
+    it sends to the workers as they are there (see the module's notes on roles)."""
+    if wanted(conn):
+        conn.execute("set citus.enable_alter_role_propagation = off")
+
+
+# Run on each worker: the ledger's roles that may not log in there.
+_REFUSED_SQL = """select string_agg(rolname, ',') from pg_roles
+                   where not rolcanlogin and rolname in ('ledger_app', 'ledger_auditor', 'ledger_migrator')"""
+# Run on each worker. ALTER ROLE on a worker would itself be sent on to the other nodes, the
+# coordinator included, were DDL propagation on for it.
+_ADMIT_SQL = sql.SQL("set local citus.enable_ddl_propagation = off; alter role {} login")
+
+
+def _on_workers(conn: psycopg.Connection[Any], command: str, doing: str) -> list[str]:
+    """Each worker's answer to `command`; a DistributionError naming the workers that failed."""
+    rows = conn.execute("select nodename, nodeport, success, result from run_command_on_workers(%s)",
+                        (command,)).fetchall()
+    failed = [f"{host}:{port}: {result}" for host, port, success, result in rows if not success]
+    if failed:
+        raise DistributionError(f"could not {doing} on the workers: {'; '.join(failed)}")
+    return [str(result or "") for _, _, _, result in rows]
+
+
+def admit_roles(conn: psycopg.Connection[Any]) -> list[str]:
+    """Let the ledger's roles log in on every worker that refuses them; returns what changed, as
+    `login ledger_app on the workers`. Empty on one server, or when every worker admits them."""
+    if not is_distributed_cluster(conn):
+        return []
+    refused = sorted({role for result in _on_workers(conn, _REFUSED_SQL, "read the roles")
+                      for role in result.split(",") if role in ROLES})
+    for role in refused:
+        _on_workers(conn, _ADMIT_SQL.format(sql.Identifier(role)).as_string(conn), f"let {role} log in")
+    return [f"login {role} on the workers" for role in refused]
 
 
 def statements(script: str) -> list[str]:

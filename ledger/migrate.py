@@ -61,7 +61,7 @@ from typing import Any
 
 import psycopg
 
-from ledger.distribution import distribute, is_distributed_cluster, statements
+from ledger.distribution import admit_roles, distribute, is_distributed_cluster, prepare_session, statements
 
 __all__ = [
     "Definition", "Migration", "MigrationError", "database_read_only", "definitions", "migrate", "migrations",
@@ -204,13 +204,15 @@ def migrate(conninfo: str, *, directory: Path | None = None) -> list[str]:
             return []
         conn.execute("select pg_advisory_lock(%s)", (_MIGRATION_LOCK_KEY,))
         try:
+            prepare_session(conn)
             _create_records(conn)
             applied = _apply_migrations(conn, migrations(directory), _checksums_before_split(directory))
             # On a Citus coordinator, tables not yet placed are placed before the definitions
-            # attach triggers and functions to them (ledger/distribution.py); on one server this
-            # does nothing.
+            # attach triggers and functions to them, and the workers let the roles log in
+            # (ledger/distribution.py); on one server this does nothing.
             applied += distribute(conn)
             applied += _apply_definitions(conn, pending_definitions)
+            applied += admit_roles(conn)
         finally:
             conn.execute("select pg_advisory_unlock(%s)", (_MIGRATION_LOCK_KEY,))
     return applied
