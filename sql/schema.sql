@@ -178,7 +178,8 @@ table ledger.accounts
   TRIGGER accounts_changes_recorded AFTER INSERT OR UPDATE ON ledger.accounts FOR EACH ROW EXECUTE FUNCTION ledger.account_changed()
   TRIGGER accounts_created AFTER INSERT ON ledger.accounts FOR EACH ROW EXECUTE FUNCTION ledger.account_created()
   TRIGGER accounts_guard_update BEFORE UPDATE ON ledger.accounts FOR EACH ROW EXECUTE FUNCTION ledger.guard_account_update()
-  TRIGGER accounts_no_delete BEFORE DELETE OR TRUNCATE ON ledger.accounts FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
+  TRIGGER accounts_no_delete BEFORE DELETE ON ledger.accounts FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
+  TRIGGER accounts_no_truncate BEFORE TRUNCATE ON ledger.accounts FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
   grant INSERT, SELECT to ledger_app
   grant SELECT to ledger_auditor
 
@@ -948,7 +949,8 @@ table ledger.webhook_endpoints
   constraint webhook_endpoints_url_check CHECK (((length(url) >= 1) AND (length(url) <= 2000)))
   UNIQUE INDEX webhook_endpoints_pkey ON ledger.webhook_endpoints USING btree (id)
   TRIGGER webhook_endpoints_guard_update BEFORE UPDATE ON ledger.webhook_endpoints FOR EACH ROW EXECUTE FUNCTION ledger.guard_webhook_endpoint_update()
-  TRIGGER webhook_endpoints_no_delete BEFORE DELETE OR TRUNCATE ON ledger.webhook_endpoints FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
+  TRIGGER webhook_endpoints_no_delete BEFORE DELETE ON ledger.webhook_endpoints FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
+  TRIGGER webhook_endpoints_no_truncate BEFORE TRUNCATE ON ledger.webhook_endpoints FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
   grant INSERT, SELECT to ledger_app
 
 table ledger.webhook_positions
@@ -1159,12 +1161,18 @@ function ledger.check_new_entries() returns trigger
 
 function ledger.check_transaction_balanced() returns trigger
   language plpgsql, volatile, parallel unsafe, cost 100
-  source sha256 4e87d6be5db61cd5ba4eda8d9ee6c8987e986116d76f61a05f7688cede6fef96
+  source sha256 c36d8dade5274c97a0116bed1d23d61c559eeb56fbce3ffc2fc2fa75f21621c9
   grant EXECUTE to PUBLIC
 
 function ledger.check_transaction_time() returns trigger
   language plpgsql, volatile, parallel unsafe, cost 100
   source sha256 b315df7a5a7805ac8495e2302be0a07f2e2505dcd800558b235a30707e90689a
+  grant EXECUTE to PUBLIC
+
+function ledger.check_transactions_balanced() returns void
+  language plpgsql, volatile, parallel unsafe, security definer, cost 100
+  set search_path=pg_catalog, ledger
+  source sha256 b277455ed04d0b691468f9cdeee1b8af9af085ff68b297d4781b07bf37e97046
   grant EXECUTE to PUBLIC
 
 function ledger.close_period(p_until timestamp with time zone) returns bigint
@@ -1260,7 +1268,7 @@ function ledger.parse_requests(p_batch jsonb, p_now timestamp with time zone) re
 function ledger.post_batch(p_batch jsonb) returns jsonb
   language plpgsql, volatile, parallel unsafe, security definer, cost 100
   set jit=off, plan_cache_mode=force_generic_plan, search_path=pg_catalog, ledger
-  source sha256 3c75087064a7f1e92831810279b75d30d20e03809f8f45af3cefad8d183a6379
+  source sha256 52a39a377bc5c83f6a8735ed6ac1367d80624f81dd2cc6bc3b71ba361f531e19
   grant EXECUTE to ledger_app
 
 function ledger.posted_before(p_account_id bigint, p_before timestamp with time zone, p_known_at timestamp with time zone, p_recorded_since_max bigint) returns bigint
@@ -1316,6 +1324,11 @@ function ledger.set_account_status(p_code text, p_status text, p_reason text) re
   set search_path=pg_catalog, ledger
   source sha256 bdd403c1105f4269f79b9a42d20adaac096f643c66fec4cd45b9fe33232bb856
   grant EXECUTE to ledger_app
+
+function ledger.set_lock_timeout(p_lock_timeout text) returns void
+  language plpgsql, volatile, parallel unsafe, cost 100
+  source sha256 b625a860ed157873cd049da037498e41015dea5517015cc0dba100e462825fdf
+  grant EXECUTE to PUBLIC
 
 function ledger.status_change_payload(s ledger.account_status_changes) returns bytea
   language sql, stable, parallel safe, cost 100
