@@ -136,6 +136,9 @@ def distribute(conn: psycopg.Connection[Any]) -> list[str]:
     if tables and conn.execute("select exists (select from pg_roles where rolname = 'ledger_migrator')").fetchone() == (True,):
         for table in tables:
             conn.execute(sql.SQL("alter table ledger.{} owner to ledger_migrator").format(sql.Identifier(table)))
+    # Placing a table resets the privileges of its identity sequence to its owner's (the
+    # coordinator's copy, where nextval runs): what the migrations granted is granted again after.
+    sequence_grants = _sequence_grants(conn) if tables else []
     # Reference tables first: distributed tables refer to them, never the other way round.
     for table in [t for t in tables if t not in ACCOUNT_TABLES]:
         with conn.transaction():
@@ -147,7 +150,21 @@ def distribute(conn: psycopg.Connection[Any]) -> list[str]:
             conn.execute(sql.SQL("select create_distributed_table(%s, 'account_id', colocate_with => %s)"),
                          (f"ledger.{table}", colocate))
         done.append(f"distribute ledger.{table} by account_id")
+    for sequence, privilege, grantee in sequence_grants:
+        conn.execute(sql.SQL("grant {} on sequence ledger.{} to {}").format(
+            sql.SQL(privilege), sql.Identifier(sequence), sql.Identifier(grantee)))
     return done
+
+
+def _sequence_grants(conn: psycopg.Connection[Any]) -> list[tuple[str, str, str]]:
+    """(sequence, privilege, role) of every grant on a ledger sequence to a role not its owner."""
+    rows = conn.execute(
+        """select c.relname, a.privilege_type, pg_get_userbyid(a.grantee)
+             from pg_class c cross join lateral aclexplode(c.relacl) a
+            where c.relnamespace = 'ledger'::regnamespace and c.relkind = 'S'
+              and a.grantee <> c.relowner and a.grantee <> 0
+            order by 1, 2, 3""").fetchall()
+    return [(str(r[0]), str(r[1]), str(r[2])) for r in rows]
 
 
 def prepare_session(conn: psycopg.Connection[Any]) -> None:
