@@ -1316,13 +1316,13 @@ function ledger.request_fingerprint(p_request jsonb) returns bytea
 function ledger.set_account_limits(p_code text, p_min_balance bigint, p_max_balance bigint) returns boolean
   language plpgsql, volatile, parallel unsafe, security definer, cost 100
   set search_path=pg_catalog, ledger
-  source sha256 75783a7589635a71273a08fc5ab4d61ba9af50da93bd56f26847706acbb1db8c
+  source sha256 2eaafa59ea2b2f6ab060a1496269db22f9b5aba93df0a3a1db4800456b26c0a2
   grant EXECUTE to ledger_app
 
 function ledger.set_account_status(p_code text, p_status text, p_reason text) returns bigint
   language plpgsql, volatile, parallel unsafe, security definer, cost 100
   set search_path=pg_catalog, ledger
-  source sha256 bdd403c1105f4269f79b9a42d20adaac096f643c66fec4cd45b9fe33232bb856
+  source sha256 87939b0f8202237dc25fc1b6bc503072a976845e49c1cd24f923f260e8eef0d1
   grant EXECUTE to ledger_app
 
 function ledger.set_lock_timeout(p_lock_timeout text) returns void
