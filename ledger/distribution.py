@@ -20,6 +20,15 @@ definitions' triggers and functions are made on the distributed tables and reach
     copy), settings, tokens, funds and the product tables;
   * the runner's own records (schema_migrations, schema_definitions) stay on the coordinator.
 
+The roles (docs/design.md, "Roles") are `nologin` on the coordinator, where clients connect. Citus
+runs a statement's parts on the workers over connections it opens as the current role, so a
+session that switched to `ledger_app` (or an auditor, or the migrator) reads the shards as that
+role, and the workers must let it log in: there the three roles are `login` (`admit_roles`).
+Citus copies a role's attributes from the coordinator whenever it sends the role to a worker as
+the dependency of an object it distributes, which would make them `nologin` there again; so
+`migrate` keeps that copying off for its own session (`prepare_session`): the workers' roles are
+created by Citus as before, and only their `login` is left as `admit_roles` made it.
+
 Applying it again distributes only what is not yet distributed: a migration that adds a table
 gets it distributed by the next `migrate`.
 """
@@ -32,7 +41,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-__all__ = ["ACCOUNT_TABLES", "DistributionError", "distribute", "is_distributed_cluster", "wanted"]
+__all__ = ["ACCOUNT_TABLES", "ROLES", "DistributionError", "admit_roles", "distribute", "is_distributed_cluster",
+           "prepare_session", "wanted"]
 
 # Distributed by account_id, colocated with the first (the balances: one row per account).
 ACCOUNT_TABLES = ("balances", "entries", "open_holds", "checkpoint_heads", "reconciliation_matches",
@@ -40,6 +50,8 @@ ACCOUNT_TABLES = ("balances", "entries", "open_holds", "checkpoint_heads", "reco
 # The migration runner's own bookkeeping: read by `migrate` alone, never joined.
 LOCAL_TABLES = ("schema_migrations", "schema_definitions")
 SETTING = "LEDGER_DISTRIBUTION"
+# The roles a session switches to (`set role`); each reaches the workers under its own name.
+ROLES = ("ledger_app", "ledger_auditor", "ledger_migrator")
 
 
 class DistributionError(Exception):
@@ -124,6 +136,9 @@ def distribute(conn: psycopg.Connection[Any]) -> list[str]:
     if tables and conn.execute("select exists (select from pg_roles where rolname = 'ledger_migrator')").fetchone() == (True,):
         for table in tables:
             conn.execute(sql.SQL("alter table ledger.{} owner to ledger_migrator").format(sql.Identifier(table)))
+    # Placing a table resets the privileges of its identity sequence to its owner's (the
+    # coordinator's copy, where nextval runs): what the migrations granted is granted again after.
+    sequence_grants = _sequence_grants(conn) if tables else []
     # Reference tables first: distributed tables refer to them, never the other way round.
     for table in [t for t in tables if t not in ACCOUNT_TABLES]:
         with conn.transaction():
@@ -135,7 +150,58 @@ def distribute(conn: psycopg.Connection[Any]) -> list[str]:
             conn.execute(sql.SQL("select create_distributed_table(%s, 'account_id', colocate_with => %s)"),
                          (f"ledger.{table}", colocate))
         done.append(f"distribute ledger.{table} by account_id")
+    for sequence, privilege, grantee in sequence_grants:
+        conn.execute(sql.SQL("grant {} on sequence ledger.{} to {}").format(
+            sql.SQL(privilege), sql.Identifier(sequence), sql.Identifier(grantee)))
     return done
+
+
+def _sequence_grants(conn: psycopg.Connection[Any]) -> list[tuple[str, str, str]]:
+    """(sequence, privilege, role) of every grant on a ledger sequence to a role not its owner."""
+    rows = conn.execute(
+        """select c.relname, a.privilege_type, pg_get_userbyid(a.grantee)
+             from pg_class c cross join lateral aclexplode(c.relacl) a
+            where c.relnamespace = 'ledger'::regnamespace and c.relkind = 'S'
+              and a.grantee <> c.relowner and a.grantee <> 0
+            order by 1, 2, 3""").fetchall()
+    return [(str(r[0]), str(r[1]), str(r[2])) for r in rows]
+
+
+def prepare_session(conn: psycopg.Connection[Any]) -> None:
+    """Before `migrate` changes anything on a cluster: Citus leaves the attributes of the roles
+    it sends to the workers as they are there (see the module's notes on roles)."""
+    if wanted(conn):
+        conn.execute("set citus.enable_alter_role_propagation = off")
+
+
+# Run on each worker: the ledger's roles that may not log in there.
+_REFUSED_SQL = """select string_agg(rolname, ',') from pg_roles
+                   where not rolcanlogin and rolname in ('ledger_app', 'ledger_auditor', 'ledger_migrator')"""
+# Run on each worker. ALTER ROLE on a worker would itself be sent on to the other nodes, the
+# coordinator included, were DDL propagation on for it.
+_ADMIT_SQL = sql.SQL("set local citus.enable_ddl_propagation = off; alter role {} login")
+
+
+def _on_workers(conn: psycopg.Connection[Any], command: str, doing: str) -> list[str]:
+    """Each worker's answer to `command`; a DistributionError naming the workers that failed."""
+    rows = conn.execute("select nodename, nodeport, success, result from run_command_on_workers(%s)",
+                        (command,)).fetchall()
+    failed = [f"{host}:{port}: {result}" for host, port, success, result in rows if not success]
+    if failed:
+        raise DistributionError(f"could not {doing} on the workers: {'; '.join(failed)}")
+    return [str(result or "") for _, _, _, result in rows]
+
+
+def admit_roles(conn: psycopg.Connection[Any]) -> list[str]:
+    """Let the ledger's roles log in on every worker that refuses them; returns what changed, as
+    `login ledger_app on the workers`. Empty on one server, or when every worker admits them."""
+    if not is_distributed_cluster(conn):
+        return []
+    refused = sorted({role for result in _on_workers(conn, _REFUSED_SQL, "read the roles")
+                      for role in result.split(",") if role in ROLES})
+    for role in refused:
+        _on_workers(conn, _ADMIT_SQL.format(sql.Identifier(role)).as_string(conn), f"let {role} log in")
+    return [f"login {role} on the workers" for role in refused]
 
 
 def statements(script: str) -> list[str]:

@@ -284,13 +284,14 @@ def translate(exc: psycopg.Error) -> LedgerError | None:
         if cls is ValidationError:
             return ValidationError(message, **details)
         return cls(message, **details)
-    if isinstance(exc, pg_errors.UniqueViolation) and diag.constraint_name in _BY_CONSTRAINT:
-        cls, message = _BY_CONSTRAINT[diag.constraint_name]
+    constraint = _unsharded(diag.constraint_name or _quoted_constraint(exc))
+    if isinstance(exc, pg_errors.UniqueViolation) and constraint in _BY_CONSTRAINT:
+        cls, message = _BY_CONSTRAINT[constraint]
         return cls(message)
-    if isinstance(exc, pg_errors.CheckViolation) and (diag.constraint_name or "").endswith("_range"):
+    if isinstance(exc, pg_errors.CheckViolation) and constraint.endswith("_range"):
         # sql/0082_instant_range.sql: a time or date outside the range the core can read; the
         # constraints are named <table>_<column>_range.
-        name, table = diag.constraint_name or "", diag.table_name or ""
+        name, table = constraint, _unsharded(diag.table_name or "")
         column = name[len(table) + 1:-len("_range")] if name.startswith(f"{table}_") else ""
         return ValidationError(
             f"{column or 'a time'} must lie in [1970-01-01T00:00:00Z, 9999-01-01T00:00:00Z)",
@@ -298,6 +299,26 @@ def translate(exc: psycopg.Error) -> LedgerError | None:
     if isinstance(exc, pg_errors.NumericValueOutOfRange):
         return ValidationError(f"a number is out of range: {diag.message_primary}", field="amount")
     return _data_error(exc)
+
+
+_SHARD_SUFFIX = re.compile(r"_[0-9]+$")
+_QUOTED = re.compile(r'"([^"]+)"')
+
+
+def _quoted_constraint(exc: psycopg.Error) -> str:
+    """The constraint a unique violation names in its message. Citus passes on a worker's error
+    with its SQLSTATE and message but without the constraint field."""
+    if not isinstance(exc, pg_errors.UniqueViolation):
+        return ""
+    found = _QUOTED.search(exc.diag.message_primary or "")
+    return found.group(1) if found else ""
+
+
+def _unsharded(name: str) -> str:
+    """A table's or constraint's own name. On a Citus cluster an error raised on a worker names
+    the shard's (transactions_resolves_hold_id_key_102012); none of the ledger's own names ends
+    in _<digits>."""
+    return _SHARD_SUFFIX.sub("", name)
 
 
 def _data_error(exc: psycopg.Error) -> ValidationError | None:

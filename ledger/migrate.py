@@ -61,7 +61,7 @@ from typing import Any
 
 import psycopg
 
-from ledger.distribution import distribute, is_distributed_cluster, statements
+from ledger.distribution import admit_roles, distribute, is_distributed_cluster, prepare_session, statements, wanted
 
 __all__ = [
     "Definition", "Migration", "MigrationError", "database_read_only", "definitions", "migrate", "migrations",
@@ -204,13 +204,15 @@ def migrate(conninfo: str, *, directory: Path | None = None) -> list[str]:
             return []
         conn.execute("select pg_advisory_lock(%s)", (_MIGRATION_LOCK_KEY,))
         try:
+            prepare_session(conn)
             _create_records(conn)
             applied = _apply_migrations(conn, migrations(directory), _checksums_before_split(directory))
             # On a Citus coordinator, tables not yet placed are placed before the definitions
-            # attach triggers and functions to them (ledger/distribution.py); on one server this
-            # does nothing.
+            # attach triggers and functions to them, and the workers let the roles log in
+            # (ledger/distribution.py); on one server this does nothing.
             applied += distribute(conn)
             applied += _apply_definitions(conn, pending_definitions)
+            applied += admit_roles(conn)
         finally:
             conn.execute("select pg_advisory_unlock(%s)", (_MIGRATION_LOCK_KEY,))
     return applied
@@ -270,6 +272,10 @@ def _apply_migrations(conn: psycopg.Connection[Any], found: list[Migration],
         for row in conn.execute("select version, name, checksum from ledger.schema_migrations")
     }
     applied: list[str] = []
+    # On a cluster a migration runs one statement at a time, as the definitions do: Citus sends a
+    # DDL statement on a placed table on to the workers as its query text, and the text of a
+    # multi-statement query is the whole migration, which they refuse.
+    one_by_one = wanted(conn)
     for migration in found:
         if migration.version in done:
             name, checksum = done[migration.version]
@@ -287,7 +293,8 @@ def _apply_migrations(conn: psycopg.Connection[Any], found: list[Migration],
                 conn.execute("delete from ledger.schema_definitions")
             continue
         with conn.transaction():
-            conn.execute(migration.sql.encode())
+            for statement in statements(migration.sql) if one_by_one else [migration.sql]:
+                conn.execute(statement.encode())
             conn.execute(
                 "insert into ledger.schema_migrations (version, name, checksum) values (%s, %s, %s)",
                 (migration.version, migration.name, migration.checksum),

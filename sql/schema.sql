@@ -178,7 +178,8 @@ table ledger.accounts
   TRIGGER accounts_changes_recorded AFTER INSERT OR UPDATE ON ledger.accounts FOR EACH ROW EXECUTE FUNCTION ledger.account_changed()
   TRIGGER accounts_created AFTER INSERT ON ledger.accounts FOR EACH ROW EXECUTE FUNCTION ledger.account_created()
   TRIGGER accounts_guard_update BEFORE UPDATE ON ledger.accounts FOR EACH ROW EXECUTE FUNCTION ledger.guard_account_update()
-  TRIGGER accounts_no_delete BEFORE DELETE OR TRUNCATE ON ledger.accounts FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
+  TRIGGER accounts_no_delete BEFORE DELETE ON ledger.accounts FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
+  TRIGGER accounts_no_truncate BEFORE TRUNCATE ON ledger.accounts FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
   grant INSERT, SELECT to ledger_app
   grant SELECT to ledger_auditor
 
@@ -948,7 +949,8 @@ table ledger.webhook_endpoints
   constraint webhook_endpoints_url_check CHECK (((length(url) >= 1) AND (length(url) <= 2000)))
   UNIQUE INDEX webhook_endpoints_pkey ON ledger.webhook_endpoints USING btree (id)
   TRIGGER webhook_endpoints_guard_update BEFORE UPDATE ON ledger.webhook_endpoints FOR EACH ROW EXECUTE FUNCTION ledger.guard_webhook_endpoint_update()
-  TRIGGER webhook_endpoints_no_delete BEFORE DELETE OR TRUNCATE ON ledger.webhook_endpoints FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
+  TRIGGER webhook_endpoints_no_delete BEFORE DELETE ON ledger.webhook_endpoints FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
+  TRIGGER webhook_endpoints_no_truncate BEFORE TRUNCATE ON ledger.webhook_endpoints FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change()
   grant INSERT, SELECT to ledger_app
 
 table ledger.webhook_positions
@@ -1159,12 +1161,18 @@ function ledger.check_new_entries() returns trigger
 
 function ledger.check_transaction_balanced() returns trigger
   language plpgsql, volatile, parallel unsafe, cost 100
-  source sha256 2daad734c4307933c288a3a0ba3db071323398f50d8a24069208e5aa117a9f45
+  source sha256 c36d8dade5274c97a0116bed1d23d61c559eeb56fbce3ffc2fc2fa75f21621c9
   grant EXECUTE to PUBLIC
 
 function ledger.check_transaction_time() returns trigger
   language plpgsql, volatile, parallel unsafe, cost 100
   source sha256 b315df7a5a7805ac8495e2302be0a07f2e2505dcd800558b235a30707e90689a
+  grant EXECUTE to PUBLIC
+
+function ledger.check_transactions_balanced() returns void
+  language plpgsql, volatile, parallel unsafe, security definer, cost 100
+  set search_path=pg_catalog, ledger
+  source sha256 b277455ed04d0b691468f9cdeee1b8af9af085ff68b297d4781b07bf37e97046
   grant EXECUTE to PUBLIC
 
 function ledger.close_period(p_until timestamp with time zone) returns bigint
@@ -1238,11 +1246,6 @@ function ledger.journal_horizon(OUT known_at timestamp with time zone, OUT xmin 
   source sha256 25770ba6be8a6418909499dcb13c4fe32017944a02189135b5381c001a40fa65
   grant EXECUTE to ledger_app
 
-function ledger.legs_written(p_from bigint, p_upto bigint, p_count bigint) returns TABLE(transaction_id bigint, currency text, layer text, side text, amount bigint, effective_at timestamp with time zone)
-  language plpgsql, stable, parallel unsafe, cost 100, rows 1000
-  source sha256 d4760261a4ad33597a715d7cc457c964f8e85cbd6073e986aebd1ab8cd598bfc
-  grant EXECUTE to PUBLIC
-
 procedure ledger.make_append_only(VARIADIC p_tables text[])
   language plpgsql, volatile, parallel unsafe, cost 100
   source sha256 9119971edfc2b20a6164691082aa7ba4ca2bc53d7ab7f01b64c1ab3e6b1e9eb1
@@ -1265,7 +1268,7 @@ function ledger.parse_requests(p_batch jsonb, p_now timestamp with time zone) re
 function ledger.post_batch(p_batch jsonb) returns jsonb
   language plpgsql, volatile, parallel unsafe, security definer, cost 100
   set jit=off, plan_cache_mode=force_generic_plan, search_path=pg_catalog, ledger
-  source sha256 3c75087064a7f1e92831810279b75d30d20e03809f8f45af3cefad8d183a6379
+  source sha256 52a39a377bc5c83f6a8735ed6ac1367d80624f81dd2cc6bc3b71ba361f531e19
   grant EXECUTE to ledger_app
 
 function ledger.posted_before(p_account_id bigint, p_before timestamp with time zone, p_known_at timestamp with time zone, p_recorded_since_max bigint) returns bigint
@@ -1313,14 +1316,19 @@ function ledger.request_fingerprint(p_request jsonb) returns bytea
 function ledger.set_account_limits(p_code text, p_min_balance bigint, p_max_balance bigint) returns boolean
   language plpgsql, volatile, parallel unsafe, security definer, cost 100
   set search_path=pg_catalog, ledger
-  source sha256 75783a7589635a71273a08fc5ab4d61ba9af50da93bd56f26847706acbb1db8c
+  source sha256 2eaafa59ea2b2f6ab060a1496269db22f9b5aba93df0a3a1db4800456b26c0a2
   grant EXECUTE to ledger_app
 
 function ledger.set_account_status(p_code text, p_status text, p_reason text) returns bigint
   language plpgsql, volatile, parallel unsafe, security definer, cost 100
   set search_path=pg_catalog, ledger
-  source sha256 bdd403c1105f4269f79b9a42d20adaac096f643c66fec4cd45b9fe33232bb856
+  source sha256 87939b0f8202237dc25fc1b6bc503072a976845e49c1cd24f923f260e8eef0d1
   grant EXECUTE to ledger_app
+
+function ledger.set_lock_timeout(p_lock_timeout text) returns void
+  language plpgsql, volatile, parallel unsafe, cost 100
+  source sha256 b625a860ed157873cd049da037498e41015dea5517015cc0dba100e462825fdf
+  grant EXECUTE to PUBLIC
 
 function ledger.status_change_payload(s ledger.account_status_changes) returns bytea
   language sql, stable, parallel safe, cost 100
@@ -1345,4 +1353,4 @@ function ledger.version_known_at(p_account_id bigint, p_known_at timestamp with 
 
 function ledger.write_entries(p_requests ledger.request[], p_legs ledger.leg[], p_accounts ledger.account_state[], p_ids jsonb, p_recorded timestamp with time zone) returns void
   language plpgsql, volatile, parallel unsafe, cost 100
-  source sha256 b77368e1c78d031156a456f9c7e2d05b58e309f40c84e27995e4f65de29913c5
+  source sha256 2db22a3c49d7e413e14d851a8513608b87905242c9f8415d184b5f375a1496b2

@@ -142,7 +142,9 @@ def test_an_auditor_reads_the_views_and_verifies_a_digest(conn, book):
 
 MIGRATOR_ALLOWED = [
     "create table ledger.later (id int)",
-    "alter table ledger.accounts add column later int",
+    # Not accounts or transactions: on Citus no role may alter those while a function takes their
+    # row type (docs/scale-out.md, "Roles and migrations on a cluster").
+    "alter table ledger.settings add column later int",
     "create index on ledger.entries (amount)",
     "select * from ledger.api_tokens",
     "alter type ledger.leg add attribute later int",

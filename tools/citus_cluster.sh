@@ -188,6 +188,16 @@ cluster_up() {
   [ "$is_root" = 1 ] && chown postgres:postgres "$cluster_dir"
   for i in 0 1 2; do start_node "${names[$i]}" "${ports[$i]}"; done
   for port in "${ports[@]}"; do psql_at "$port" -c "create extension if not exists citus"; done
+  # The ledger's roles are nologin on the coordinator and login on the workers, where Citus
+  # connects as them (`migrate` makes them so; docs/scale-out.md, "Roles"). Citus would copy the
+  # coordinator's attributes onto the workers' roles whenever a session sends a role to them as
+  # the dependency of an object it distributes (a migration of any database): not on this
+  # cluster. Set here rather than at initdb so that a cluster made before takes it too.
+  for port in "${ports[@]}"; do
+    if [ "$(psql_at "$port" -c "show citus.enable_alter_role_propagation")" != off ]; then
+      psql_at "$port" -c "alter system set citus.enable_alter_role_propagation = off" -c "select pg_reload_conf()" >/dev/null
+    fi
+  done
   psql_at "${ports[0]}" -c "select citus_set_coordinator_host('127.0.0.1', ${ports[0]})" >/dev/null
   for port in "${ports[@]:1}"; do
     if [ "$(psql_at "${ports[0]}" -c "select count(*) from pg_dist_node where nodeport = $port")" = 0 ]; then

@@ -67,6 +67,9 @@ def event_body(item: FeedItem, codes: dict[int, str]) -> bytes:
     return json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode()
 
 
+# The statement's own time (statement_timestamp(), stable), not clock_timestamp() (volatile): Citus
+# refuses an UPDATE of a distributed or reference table that calls a volatile function, and
+# evaluates a stable one that reads no column once, on the coordinator, as one server does.
 _RECORD_SQL = """
 with moved as (
     update ledger.webhook_positions p
@@ -74,8 +77,8 @@ with moved as (
            after_transaction_id = case when %(ok)s then %(tid)s else p.after_transaction_id end,
            attempts = case when %(ok)s then 0 else p.attempts + 1 end,
            next_attempt_at = case when %(ok)s then null
-                                  else clock_timestamp() + %(delay_ms)s * interval '1 millisecond' end,
-           updated_at = clock_timestamp()
+                                  else statement_timestamp() + %(delay_ms)s * interval '1 millisecond' end,
+           updated_at = statement_timestamp()
       from ledger.webhook_endpoints e
      where p.endpoint_id = %(endpoint)s and e.id = p.endpoint_id and e.status = 'active'
        and p.after_xact = %(old_xact)s::text::xid8 and p.after_transaction_id = %(old_tid)s

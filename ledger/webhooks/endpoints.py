@@ -141,7 +141,9 @@ def set_status(conn: psycopg.Connection[Any], endpoint_id: int, status: Endpoint
     """Disable or enable an endpoint (not a deleted one); setting the status it has is no change."""
     if status is EndpointStatus.DELETED:
         return delete_endpoint(conn, endpoint_id)
-    conn.execute("""update ledger.webhook_endpoints set status = %s, changed_at = clock_timestamp()
+    # statement_timestamp() (stable), not clock_timestamp(): Citus refuses an UPDATE of a distributed
+    # or reference table that calls a volatile function (here and in delete_endpoint).
+    conn.execute("""update ledger.webhook_endpoints set status = %s, changed_at = statement_timestamp()
                      where id = %s and status not in ('deleted', %s)""", (status.value, endpoint_id, status.value))
     found = get_endpoint(conn, endpoint_id)
     if found.status is EndpointStatus.DELETED:
@@ -152,7 +154,7 @@ def set_status(conn: psycopg.Connection[Any], endpoint_id: int, status: Endpoint
 def delete_endpoint(conn: psycopg.Connection[Any], endpoint_id: int) -> Endpoint:
     """Delete an endpoint: nothing is sent to it again, its secret is erased, its log stays."""
     conn.execute("""update ledger.webhook_endpoints set status = 'deleted', secret = null,
-                           changed_at = clock_timestamp()
+                           changed_at = statement_timestamp()
                      where id = %s and status <> 'deleted'""", (endpoint_id,))
     found = get_endpoint(conn, endpoint_id)
     return found

@@ -1,4 +1,4 @@
--- requires: raise_error
+-- requires: raise_error, distributed, set_lock_timeout
 
 -- Status and limits of an account change here only (sql/0097_account_lifecycle.sql). Both lock
 -- the account's balance row first, as ledger.post_batch does before it reads an account's status
@@ -26,6 +26,10 @@ declare
 begin
     if current_setting('lock_timeout') = '0' then
         perform set_config('lock_timeout', (select value from ledger.settings where name = 'post_lock_timeout'), true);
+    end if;
+    if ledger.distributed() then
+        -- The balance row is locked, and waited for, on a worker (as in post_batch).
+        perform ledger.set_lock_timeout(current_setting('lock_timeout'));
     end if;
     if p_status is null or p_status not in ('open', 'frozen', 'closed') then
         perform ledger.raise_error('LD001', format('status must be open, frozen or closed, got %s', p_status),
@@ -89,6 +93,10 @@ declare
 begin
     if current_setting('lock_timeout') = '0' then
         perform set_config('lock_timeout', (select value from ledger.settings where name = 'post_lock_timeout'), true);
+    end if;
+    if ledger.distributed() then
+        -- The balance row is locked, and waited for, on a worker (as in post_batch).
+        perform ledger.set_lock_timeout(current_setting('lock_timeout'));
     end if;
     if p_min_balance is not null and p_max_balance is not null and p_min_balance > p_max_balance then
         perform ledger.raise_error('LD001', format('minBalance %s is above maxBalance %s', p_min_balance, p_max_balance),

@@ -47,6 +47,10 @@ call ledger.make_append_only('transactions', 'entries', 'account_status_changes'
                              'balance_checkpoints', 'balance_checkpoint_sweeps',
                              'product_setting_changes', 'webhook_deliveries');
 
--- Accounts are never deleted; updates are guarded by guard_account_update.
-create or replace trigger accounts_no_delete before delete or truncate on ledger.accounts
+-- Accounts are never deleted; updates are guarded by guard_account_update. Two triggers, as for
+-- the tables above: Citus makes no trigger that names TRUNCATE on the shards, so one for both
+-- events would leave a DELETE on a cluster unrefused.
+create or replace trigger accounts_no_delete before delete on ledger.accounts
+    for each statement execute function ledger.refuse_change();
+create or replace trigger accounts_no_truncate before truncate on ledger.accounts
     for each statement execute function ledger.refuse_change();

@@ -53,8 +53,13 @@ $$;
 -- Identity ids rise within a database transaction, so a row written after a check (after SET
 -- CONSTRAINTS ... IMMEDIATE) has a higher id and is checked again; and check_new_entries
 -- refuses legs for a transaction already checked, so a checked transaction stays balanced.
-create or replace function ledger.check_transaction_balanced() returns trigger
-language plpgsql
+
+-- The check itself, once per database transaction (the first firing not yet covered). It runs as
+-- the owner, like ledger.post_batch, which wrote the legs: on Citus a database transaction reads
+-- the shards it wrote only as the role that wrote them (the same connections), and the deferred
+-- trigger fires at commit as the caller's role (ledger_app), outside post_batch.
+create or replace function ledger.check_transactions_balanced() returns void
+language plpgsql security definer set search_path = pg_catalog, ledger
 as $$
 declare
     v_bad record;
@@ -63,27 +68,9 @@ declare
     v_count bigint;
     v_nestloop text;
 begin
-    -- On a Citus worker (its copy of the reference table) the row was written by the
-    -- coordinator's database transaction, which checks it there: asked only when it matters, so
-    -- that one server pays nothing per row.
-    if new.created_xact <> pg_current_xact_id() then
-        if ledger.on_worker_node() then
-            return null;
-        end if;
-        perform ledger.raise_error('LD002', format(
-            'transaction %s claims to be written by another database transaction', new.id));
-    end if;
-    if new.id <= coalesce(nullif(current_setting('ledger.balanced_upto', true), '')::bigint, 0) then
-        return null;
-    end if;
-    if ledger.on_worker_node() then
-        return null;
-    end if;
-
     -- JIT off for this check: without statistics the planner guesses thousands of legs per
     -- transaction, the estimate passes jit_above_cost, and compiling would cost ~100 ms a commit.
-    -- (post_batch turns it off with a function SET clause, which this trigger would pay on every
-    -- row; a local setting costs once, and the database transaction is ending anyway.)
+    -- (a local setting, not a SET clause: the database transaction is ending anyway.)
     perform set_config('jit', 'off', true);
     select min(t.id), max(t.id), count(*) into v_from, v_upto, v_count
       from ledger.transactions t where t.created_xact = pg_current_xact_id();
@@ -123,6 +110,35 @@ begin
             'transaction %s has a leg whose effective time differs from the transaction''s', v_bad.id));
     end if;
     perform set_config('ledger.balanced_upto', v_upto::text, true);
+end
+$$;
+
+-- Anyone may run the check (the trigger runs it as whoever commits): it reads nothing but this
+-- database transaction's own transactions and legs, and records only what it found balanced, as
+-- SET CONSTRAINTS ... IMMEDIATE would.
+
+create or replace function ledger.check_transaction_balanced() returns trigger
+language plpgsql
+as $$
+begin
+    -- On a Citus worker (its copy of the reference table) the row was written by the
+    -- coordinator's database transaction, which checks it there: asked only when it matters, so
+    -- that one server pays nothing per row.
+    if new.created_xact <> pg_current_xact_id() then
+        if ledger.on_worker_node() then
+            return null;
+        end if;
+        perform ledger.raise_error('LD002', format(
+            'transaction %s claims to be written by another database transaction', new.id));
+    end if;
+    if new.id <= coalesce(nullif(current_setting('ledger.balanced_upto', true), '')::bigint, 0) then
+        return null;
+    end if;
+    if ledger.on_worker_node() then
+        return null;
+    end if;
+
+    perform ledger.check_transactions_balanced();
     return null;
 end
 $$;

@@ -21,6 +21,10 @@ $$;
 create or replace trigger webhook_endpoints_guard_update before update on ledger.webhook_endpoints
     for each row execute function ledger.guard_webhook_endpoint_update();
 
--- Endpoints are never removed: the delivery log refers to them.
-create or replace trigger webhook_endpoints_no_delete before delete or truncate on ledger.webhook_endpoints
+-- Endpoints are never removed: the delivery log refers to them. Two triggers, not one for both
+-- events: Citus makes no trigger that names TRUNCATE on the shards, so one for both would leave
+-- a DELETE on a cluster unrefused.
+create or replace trigger webhook_endpoints_no_delete before delete on ledger.webhook_endpoints
+    for each statement execute function ledger.refuse_change();
+create or replace trigger webhook_endpoints_no_truncate before truncate on ledger.webhook_endpoints
     for each statement execute function ledger.refuse_change();

@@ -1,4 +1,4 @@
--- requires: raise_error, distributed, parse_requests, explicit_legs, derived_legs, account_states, check_legs, check_limits, write_entries
+-- requires: raise_error, distributed, set_lock_timeout, parse_requests, explicit_legs, derived_legs, account_states, check_legs, check_limits, write_entries
 
 -- The posting engine: one call posts a batch of requests in one round trip, set-based.
 --
@@ -58,6 +58,9 @@ begin
         -- The per-account tables refer to the reference tables (accounts, transactions): Citus
         -- then needs one connection per node for the whole transaction.
         perform set_config('citus.multi_shard_modify_mode', 'sequential', true);
+        -- The balance rows are locked, and waited for, on the workers: the lock timeout (the
+        -- caller's, or the one just set) must hold there too.
+        perform ledger.set_lock_timeout(current_setting('lock_timeout'));
     end if;
     v_requests := ledger.parse_requests(p_batch, v_now);
 
@@ -184,7 +187,12 @@ begin
                'replayed', v_ids is null or not (v_ids ? r.key)) order by r.pos)
       into v_result
       from unnest(v_requests) r;
-    perform set_config('lock_timeout', v_lock_timeout, true);  -- the rest of the caller's transaction is its own
+    -- The rest of the caller's transaction is its own (on Citus, on the workers too).
+    if ledger.distributed() then
+        perform ledger.set_lock_timeout(v_lock_timeout);
+    else
+        perform set_config('lock_timeout', v_lock_timeout, true);
+    end if;
     return v_result;
 end
 $$;
