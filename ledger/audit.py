@@ -163,17 +163,32 @@ def verify(
     """Check the whole journal; the report's problems name the first broken things found.
 
     Runs in one repeatable-read snapshot (its own, unless the caller has a transaction open), so
-    postings made meanwhile cannot look like damage.
+    postings made meanwhile cannot look like damage. On a cluster each worker has a snapshot of
+    its own (Citus has none across nodes), so in its own transaction the checks that span
+    accounts on several workers (the trial balance, each transaction's balance and legs) take
+    only the transactions below the journal horizon read just before: those are committed on
+    every worker and seen by every snapshot taken after it.
     """
     if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-        return _verify(conn, progress, say, stop_at_first)
+        return _verify(conn, progress, say, stop_at_first, None)
+    settled = _settled_below(conn)
     with conn.transaction():
         conn.execute("set transaction isolation level repeatable read, read only")
-        return _verify(conn, progress, say, stop_at_first)
+        return _verify(conn, progress, say, stop_at_first, settled)
+
+
+# On a cluster only (none on one server): the journal horizon's xmin (sql/functions/journal_horizon.sql).
+_SETTLED_SQL = "select case when ledger.distributed() then (select h.xmin::text from ledger.journal_horizon() h) end"
+
+
+def _settled_below(conn: psycopg.Connection[Any]) -> int | None:
+    row = conn.execute(_SETTLED_SQL).fetchone()
+    return None if row is None or row[0] is None else int(row[0])
 
 
 def _verify(
     conn: psycopg.Connection[Any], progress: TextIO | None, say: Callable[[str], None], stop_at_first: bool,
+    settled: int | None,
 ) -> VerifyReport:
     report = VerifyReport()
     distributed = one_connection_per_node(conn)
@@ -186,9 +201,10 @@ def _verify(
     total = sum(p[0] for p in projection.values())
     say(f"accounts: {len(accounts):,}; entries in the projection: {total:,}")
 
-    _verify_chains(conn, distributed, accounts, projection, report, Progress(progress, total, "chains"), stop_at_first)
+    _verify_chains(conn, (distributed, settled), accounts, projection, report, Progress(progress, total, "chains"),
+                   stop_at_first)
     if report.ok or not stop_at_first:
-        _verify_transactions(conn, report)
+        _verify_transactions(conn, report, settled)
     if report.ok or not stop_at_first:
         _verify_account_history(conn, report)
     if report.ok or not stop_at_first:
@@ -202,10 +218,14 @@ def _verify(
 
 
 def _verify_chains(
-    conn: psycopg.Connection[Any], distributed: bool, accounts: dict[int, tuple[str, str, str]],
+    conn: psycopg.Connection[Any], cluster: tuple[bool, int | None], accounts: dict[int, tuple[str, str, str]],
     projection: dict[int, tuple[Any, ...]], report: VerifyReport, progress: Progress, stop_at_first: bool,
 ) -> None:
-    """Walk every account's entries in version order, rebuilding balances and the hash chain."""
+    """Walk every account's entries in version order, rebuilding balances and the hash chain.
+
+    `cluster`: whether the ledger is distributed, and the transaction id below which the trial
+    balance counts entries (None: all of them)."""
+    distributed, settled = cluster
     seen: set[int] = set()
     state: dict[str, Any] = {}
     debits: dict[tuple[str, str], int] = {}
@@ -252,6 +272,9 @@ def _verify_chains(
                 if stop_at_first:
                     break
             report.entries += 1
+            if settled is not None and int(transaction[13]) >= settled:
+                progress.advance()
+                continue
             book = debits if side == "debit" else credits
             book[(currency, layer)] = book.get((currency, layer), 0) + amount
             progress.advance()
@@ -360,26 +383,44 @@ def _check_entry(accounts: dict[int, tuple[str, str, str]], state: dict[str, Any
     return None
 
 
-def _verify_transactions(conn: psycopg.Connection[Any], report: VerifyReport) -> None:
+_UNBALANCED_SQL = """
+select e.transaction_id, e.currency, e.layer, sum(case when e.side = 'debit' then e.amount else -e.amount end)
+  from ledger.entries e
+ group by e.transaction_id, e.currency, e.layer
+having sum(case when e.side = 'debit' then e.amount else -e.amount end) <> 0
+ order by e.transaction_id limit 1"""
+# On a cluster, of the transactions below the horizon (see verify).
+_UNBALANCED_SETTLED_SQL = """
+select e.transaction_id, e.currency, e.layer, sum(case when e.side = 'debit' then e.amount else -e.amount end)
+  from ledger.entries e join ledger.transactions t on t.id = e.transaction_id
+ where t.created_xact < %(settled)s::text::xid8
+ group by e.transaction_id, e.currency, e.layer
+having sum(case when e.side = 'debit' then e.amount else -e.amount end) <> 0
+ order by e.transaction_id limit 1"""
+# Legs counted per transaction and joined, not counted per transaction by a subquery: Citus
+# cannot plan a subquery over entries correlated with the reference table transactions.
+_LONELY_SQL = """
+select t.id from ledger.transactions t
+  left join (select e.transaction_id, count(*) as legs from ledger.entries e
+              group by e.transaction_id) e on e.transaction_id = t.id
+ where coalesce(e.legs, 0) < 2
+ order by t.id limit 1"""
+_LONELY_SETTLED_SQL = """
+select t.id from ledger.transactions t
+  left join (select e.transaction_id, count(*) as legs from ledger.entries e
+              group by e.transaction_id) e on e.transaction_id = t.id
+ where coalesce(e.legs, 0) < 2 and t.created_xact < %(settled)s::text::xid8
+ order by t.id limit 1"""
+
+
+def _verify_transactions(conn: psycopg.Connection[Any], report: VerifyReport, settled: int | None) -> None:
     row = conn.execute("select count(*) from ledger.transactions").fetchone()
     report.transactions = int(row[0]) if row else 0
-    bad = conn.execute(
-        """select e.transaction_id, e.currency, e.layer,
-                  sum(case when e.side = 'debit' then e.amount else -e.amount end)
-             from ledger.entries e
-            group by e.transaction_id, e.currency, e.layer
-           having sum(case when e.side = 'debit' then e.amount else -e.amount end) <> 0
-            order by e.transaction_id limit 1""").fetchone()
+    at = {"settled": str(settled)}
+    bad = (conn.execute(_UNBALANCED_SQL) if settled is None else conn.execute(_UNBALANCED_SETTLED_SQL, at)).fetchone()
     if bad is not None:
         report.problems.append(f"transaction {bad[0]} does not balance in {bad[1]} {bad[2]}: off by {bad[3]}")
-    # Legs counted per transaction and joined, not counted per transaction by a subquery: Citus
-    # cannot plan a subquery over entries correlated with the reference table transactions.
-    lonely = conn.execute(
-        """select t.id from ledger.transactions t
-             left join (select e.transaction_id, count(*) as legs from ledger.entries e
-                         group by e.transaction_id) e on e.transaction_id = t.id
-            where coalesce(e.legs, 0) < 2
-            order by t.id limit 1""").fetchone()
+    lonely = (conn.execute(_LONELY_SQL) if settled is None else conn.execute(_LONELY_SETTLED_SQL, at)).fetchone()
     if lonely is not None:
         report.problems.append(f"transaction {lonely[0]} has fewer than two legs")
 

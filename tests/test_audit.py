@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import threading
 
 import psycopg
 import pytest
@@ -211,3 +212,35 @@ def test_verify_shows_progress_on_a_terminal(conn):
     terminal = Terminal()
     verify(conn, progress=terminal)
     assert "chains: 6/6 (100%)" in terminal.getvalue()
+
+
+def test_verify_beside_postings_in_flight_finds_nothing(conn, db_url):
+    """Postings that commit while verify reads are never damage: on one server verify reads one
+    snapshot; on a cluster each worker has its own, and the checks across accounts (trial balance,
+    each transaction's balance and legs) take the transactions below the journal horizon only."""
+    _book_with_history(conn)
+    done = threading.Event()
+    errors: list[Exception] = []
+
+    def poster() -> None:
+        try:
+            with psycopg.connect(db_url, autocommit=True) as writer:
+                for i in range(60):
+                    top_up(writer, (WALLET_U1, WALLET_U2)[i % 2], 1 + i, f"busy-{i}")
+                    post_one(writer, spend((WALLET_U1, WALLET_U2)[i % 2], 1, f"busy-spend-{i}"))
+        except Exception as error:  # noqa: BLE001 - reported by the main thread
+            errors.append(error)
+        finally:
+            done.set()
+
+    thread = threading.Thread(target=poster)
+    thread.start()
+    reports = []
+    try:
+        while not done.is_set() or not reports:
+            reports.append(verify(conn, progress=None))
+    finally:
+        thread.join()
+    assert not errors, errors
+    assert all(r.ok for r in reports), [r.problems for r in reports if not r.ok]
+    assert verify(conn, progress=None).transactions == 3 + 120
