@@ -272,7 +272,7 @@ def _verify_chains(
                 if stop_at_first:
                     break
             report.entries += 1
-            if settled is not None and int(transaction[13]) >= settled:
+            if settled is not None and transaction[13] is not None and int(transaction[13]) >= settled:
                 progress.advance()
                 continue
             book = debits if side == "debit" else credits
