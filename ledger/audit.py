@@ -442,7 +442,11 @@ def _verify_account_history(conn: psycopg.Connection[Any], report: VerifyReport)
 
 
 def _verify_open_holds(conn: psycopg.Connection[Any], report: VerifyReport) -> None:
-    """The open-holds projection equals the holds no transaction has resolved."""
+    """The open-holds projection equals the holds no transaction has resolved.
+
+    Unresolved holds by an outer join, not `not exists`: Citus cannot plan a subquery correlated
+    with the reference table transactions. Testing the join column for null keeps it an anti join
+    on one server, as `not exists` was."""
     bad = conn.execute(
         """with expected as (
                select e.account_id, h.id as hold_id,
@@ -452,7 +456,7 @@ def _verify_open_holds(conn: psycopg.Connection[Any], report: VerifyReport) -> N
                  join ledger.entries e on e.transaction_id = h.id
                  join ledger.accounts a on a.id = e.account_id
                  left join ledger.transactions r on r.resolves_hold_id = h.id
-                where h.is_hold and r.id is null
+                where h.is_hold and r.resolves_hold_id is null
                 group by e.account_id, h.id)
            select coalesce(x.hold_id, o.hold_id)
              from expected x full join ledger.open_holds o using (account_id, hold_id)
