@@ -18,9 +18,10 @@ written by `hash_field` (its UTF-8 length, ':' and its text; '-' for null).
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TextIO
@@ -28,6 +29,7 @@ from typing import Any, TextIO
 import psycopg
 
 from ledger.balance_checkpoints import verify_balance_checkpoints
+from ledger.distribution import accounts_by_shard, one_connection_per_node
 from ledger.epoch import epoch_us
 from ledger.progress import Progress
 
@@ -161,19 +163,35 @@ def verify(
     """Check the whole journal; the report's problems name the first broken things found.
 
     Runs in one repeatable-read snapshot (its own, unless the caller has a transaction open), so
-    postings made meanwhile cannot look like damage.
+    postings made meanwhile cannot look like damage. On a cluster each worker has a snapshot of
+    its own (Citus has none across nodes), so in its own transaction the checks that span
+    accounts on several workers (the trial balance, each transaction's balance and legs) take
+    only the transactions below the journal horizon read just before: those are committed on
+    every worker and seen by every snapshot taken after it.
     """
     if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-        return _verify(conn, progress, say, stop_at_first)
+        return _verify(conn, progress, say, stop_at_first, None)
+    settled = _settled_below(conn)
     with conn.transaction():
         conn.execute("set transaction isolation level repeatable read, read only")
-        return _verify(conn, progress, say, stop_at_first)
+        return _verify(conn, progress, say, stop_at_first, settled)
+
+
+# On a cluster only (none on one server): the journal horizon's xmin (sql/functions/journal_horizon.sql).
+_SETTLED_SQL = "select case when ledger.distributed() then (select h.xmin::text from ledger.journal_horizon() h) end"
+
+
+def _settled_below(conn: psycopg.Connection[Any]) -> int | None:
+    row = conn.execute(_SETTLED_SQL).fetchone()
+    return None if row is None or row[0] is None else int(row[0])
 
 
 def _verify(
     conn: psycopg.Connection[Any], progress: TextIO | None, say: Callable[[str], None], stop_at_first: bool,
+    settled: int | None,
 ) -> VerifyReport:
     report = VerifyReport()
+    distributed = one_connection_per_node(conn)
     accounts = {row[0]: (row[1], row[2], row[3]) for row in conn.execute(
         "select id, code, normal_side, currency from ledger.accounts")}
     projection = {row[0]: row[1:] for row in conn.execute(
@@ -183,9 +201,10 @@ def _verify(
     total = sum(p[0] for p in projection.values())
     say(f"accounts: {len(accounts):,}; entries in the projection: {total:,}")
 
-    _verify_chains(conn, accounts, projection, report, Progress(progress, total, "chains"), stop_at_first)
+    _verify_chains(conn, (distributed, settled), accounts, projection, report, Progress(progress, total, "chains"),
+                   stop_at_first)
     if report.ok or not stop_at_first:
-        _verify_transactions(conn, report)
+        _verify_transactions(conn, report, settled)
     if report.ok or not stop_at_first:
         _verify_account_history(conn, report)
     if report.ok or not stop_at_first:
@@ -199,10 +218,14 @@ def _verify(
 
 
 def _verify_chains(
-    conn: psycopg.Connection[Any], accounts: dict[int, tuple[str, str, str]],
+    conn: psycopg.Connection[Any], cluster: tuple[bool, int | None], accounts: dict[int, tuple[str, str, str]],
     projection: dict[int, tuple[Any, ...]], report: VerifyReport, progress: Progress, stop_at_first: bool,
 ) -> None:
-    """Walk every account's entries in version order, rebuilding balances and the hash chain."""
+    """Walk every account's entries in version order, rebuilding balances and the hash chain.
+
+    `cluster`: whether the ledger is distributed, and the transaction id below which the trial
+    balance counts entries (None: all of them)."""
+    distributed, settled = cluster
     seen: set[int] = set()
     state: dict[str, Any] = {}
     debits: dict[tuple[str, str], int] = {}
@@ -218,17 +241,9 @@ def _verify_chains(
             report.problems.append(
                 f"account {accounts[account_id][0]}: projection {_show(expected)} differs from entries {_show(rebuilt)}")
 
-    with conn.cursor(name="verify_entries") as cur:
-        cur.itersize = _FETCH_ROWS
-        cur.execute(
-            """select e.account_id, e.account_version, e.transaction_id, e.currency, e.side, e.amount, e.layer,
-                      e.effective_at, e.recorded_at, e.posted_balance_after, e.pending_balance_after, e.hash,
-                      e.chain_version, t.id, t.idempotency_key, t.fingerprint, t.kind, t.description,
-                      t.effective_at, t.recorded_at, t.metadata::text, t.is_hold, t.expires_at, t.reverses_id,
-                      t.resolves_hold_id, t.hold_action, t.created_xact::text
-                 from ledger.entries e left join ledger.transactions t on t.id = e.transaction_id
-                order by e.account_id, e.account_version""")
-        for full_row in cur:
+    rows = _entry_rows(conn, distributed, sorted(set(accounts) | set(projection)))
+    try:
+        for full_row in rows:
             row, chain_version, transaction = full_row[:12], full_row[12], full_row[13:]
             (account_id, version, transaction_id, currency, side, amount, layer, effective_at, recorded_at,
              posted_after, pending_after, stored_hash) = row
@@ -257,14 +272,21 @@ def _verify_chains(
                 if stop_at_first:
                     break
             report.entries += 1
+            if settled is not None and transaction[13] is not None and int(transaction[13]) >= settled:
+                progress.advance()
+                continue
             book = debits if side == "debit" else credits
             book[(currency, layer)] = book.get((currency, layer), 0) + amount
             progress.advance()
         else:
             close_account()
+    finally:
+        rows.close()
     progress.finish()
     if report.problems and stop_at_first:
         return
+    if distributed:
+        _check_no_other_entries(conn, sorted(set(accounts) | set(projection)), report)
     for account_id, expected in projection.items():
         if account_id not in seen and expected[0] != 0:
             report.problems.append(f"account {accounts[account_id][0]}: projection has version {expected[0]} "
@@ -274,6 +296,62 @@ def _verify_chains(
             report.problems.append(f"trial balance {key[0]} {key[1]}: debits {debits.get(key, 0):,} "
                                    f"!= credits {credits.get(key, 0):,}")
     report.currencies = {c: v for (c, layer), v in debits.items() if layer == "posted"}
+
+
+_ENTRY_ROWS_SQL = """
+select e.account_id, e.account_version, e.transaction_id, e.currency, e.side, e.amount, e.layer,
+       e.effective_at, e.recorded_at, e.posted_balance_after, e.pending_balance_after, e.hash,
+       e.chain_version, t.id, t.idempotency_key, t.fingerprint, t.kind, t.description,
+       t.effective_at, t.recorded_at, t.metadata::text, t.is_hold, t.expires_at, t.reverses_id,
+       t.resolves_hold_id, t.hold_action, t.created_xact::text
+  from ledger.entries e left join ledger.transactions t on t.id = e.transaction_id"""
+
+# On a cluster: a page of one shard's entries, those of the accounts named (all on that shard,
+# so Citus routes the statement there) after a position.
+_SHARD_PAGE_SQL = _ENTRY_ROWS_SQL + """
+ where e.account_id = any(%(accounts)s) and (e.account_id, e.account_version) > (%(account)s, %(version)s)
+ order by e.account_id, e.account_version
+ limit %(rows)s"""
+
+
+def _entry_rows(conn: psycopg.Connection[Any], distributed: bool,
+                account_ids: list[int]) -> Generator[tuple[Any, ...], None, None]:
+    """Every entry with its transaction, each account's entries together in version order.
+
+    On one server one cursor over the journal. On a cluster, shard by shard (an account's chain is
+    on one shard): pages of one shard's accounts, each page one statement Citus routes to the
+    worker that holds them, so the coordinator holds a page at a time and never merges shards."""
+    if not distributed:
+        with conn.cursor(name="verify_entries") as cur:
+            cur.itersize = _FETCH_ROWS
+            cur.execute(_ENTRY_ROWS_SQL + " order by e.account_id, e.account_version")
+            yield from cur
+        return
+    for group in accounts_by_shard(conn, account_ids):
+        after: tuple[int, int] = (0, 0)
+        while group:
+            page = conn.execute(_SHARD_PAGE_SQL, {"accounts": group, "account": after[0], "version": after[1],
+                                                  "rows": _FETCH_ROWS}, prepare=False).fetchall()
+            yield from page
+            if len(page) < _FETCH_ROWS:
+                break
+            after = (int(page[-1][0]), int(page[-1][1]))
+            group = group[bisect.bisect_left(group, after[0]):]  # the accounts not yet read to their end
+
+
+def _check_no_other_entries(conn: psycopg.Connection[Any], account_ids: list[int], report: VerifyReport) -> None:
+    """On a cluster the walk reads the entries of the accounts it knows (in accounts or in the
+    projection): any other entry, of an account in neither, is named here."""
+    row = conn.execute("select count(*) from ledger.entries").fetchone()
+    if row is None or int(row[0]) == report.entries:
+        return
+    other = conn.execute(
+        """select e.account_id, e.account_version, e.transaction_id from ledger.entries e
+            where e.account_id <> all(%s) order by e.account_id, e.account_version limit 1""",
+        (account_ids,)).fetchone()
+    if other is not None:
+        report.problems.append(f"account ? (id {other[0]}) entry version {other[1]} (transaction {other[2]}): "
+                               "entry of an unknown account")
 
 
 def _check_entry(accounts: dict[int, tuple[str, str, str]], state: dict[str, Any], row: tuple[Any, ...]) -> str | None:
@@ -305,22 +383,44 @@ def _check_entry(accounts: dict[int, tuple[str, str, str]], state: dict[str, Any
     return None
 
 
-def _verify_transactions(conn: psycopg.Connection[Any], report: VerifyReport) -> None:
+_UNBALANCED_SQL = """
+select e.transaction_id, e.currency, e.layer, sum(case when e.side = 'debit' then e.amount else -e.amount end)
+  from ledger.entries e
+ group by e.transaction_id, e.currency, e.layer
+having sum(case when e.side = 'debit' then e.amount else -e.amount end) <> 0
+ order by e.transaction_id limit 1"""
+# On a cluster, of the transactions below the horizon (see verify).
+_UNBALANCED_SETTLED_SQL = """
+select e.transaction_id, e.currency, e.layer, sum(case when e.side = 'debit' then e.amount else -e.amount end)
+  from ledger.entries e join ledger.transactions t on t.id = e.transaction_id
+ where t.created_xact < %(settled)s::text::xid8
+ group by e.transaction_id, e.currency, e.layer
+having sum(case when e.side = 'debit' then e.amount else -e.amount end) <> 0
+ order by e.transaction_id limit 1"""
+# Legs counted per transaction and joined, not counted per transaction by a subquery: Citus
+# cannot plan a subquery over entries correlated with the reference table transactions.
+_LONELY_SQL = """
+select t.id from ledger.transactions t
+  left join (select e.transaction_id, count(*) as legs from ledger.entries e
+              group by e.transaction_id) e on e.transaction_id = t.id
+ where coalesce(e.legs, 0) < 2
+ order by t.id limit 1"""
+_LONELY_SETTLED_SQL = """
+select t.id from ledger.transactions t
+  left join (select e.transaction_id, count(*) as legs from ledger.entries e
+              group by e.transaction_id) e on e.transaction_id = t.id
+ where coalesce(e.legs, 0) < 2 and t.created_xact < %(settled)s::text::xid8
+ order by t.id limit 1"""
+
+
+def _verify_transactions(conn: psycopg.Connection[Any], report: VerifyReport, settled: int | None) -> None:
     row = conn.execute("select count(*) from ledger.transactions").fetchone()
     report.transactions = int(row[0]) if row else 0
-    bad = conn.execute(
-        """select e.transaction_id, e.currency, e.layer,
-                  sum(case when e.side = 'debit' then e.amount else -e.amount end)
-             from ledger.entries e
-            group by e.transaction_id, e.currency, e.layer
-           having sum(case when e.side = 'debit' then e.amount else -e.amount end) <> 0
-            order by e.transaction_id limit 1""").fetchone()
+    at = {"settled": str(settled)}
+    bad = (conn.execute(_UNBALANCED_SQL) if settled is None else conn.execute(_UNBALANCED_SETTLED_SQL, at)).fetchone()
     if bad is not None:
         report.problems.append(f"transaction {bad[0]} does not balance in {bad[1]} {bad[2]}: off by {bad[3]}")
-    lonely = conn.execute(
-        """select t.id from ledger.transactions t
-            where (select count(*) from ledger.entries e where e.transaction_id = t.id) < 2
-            order by t.id limit 1""").fetchone()
+    lonely = (conn.execute(_LONELY_SQL) if settled is None else conn.execute(_LONELY_SETTLED_SQL, at)).fetchone()
     if lonely is not None:
         report.problems.append(f"transaction {lonely[0]} has fewer than two legs")
 
@@ -342,7 +442,11 @@ def _verify_account_history(conn: psycopg.Connection[Any], report: VerifyReport)
 
 
 def _verify_open_holds(conn: psycopg.Connection[Any], report: VerifyReport) -> None:
-    """The open-holds projection equals the holds no transaction has resolved."""
+    """The open-holds projection equals the holds no transaction has resolved.
+
+    Unresolved holds by an outer join, not `not exists`: Citus cannot plan a subquery correlated
+    with the reference table transactions. Testing the join column for null keeps it an anti join
+    on one server, as `not exists` was."""
     bad = conn.execute(
         """with expected as (
                select e.account_id, h.id as hold_id,
@@ -351,7 +455,8 @@ def _verify_open_holds(conn: psycopg.Connection[Any], report: VerifyReport) -> N
                  from ledger.transactions h
                  join ledger.entries e on e.transaction_id = h.id
                  join ledger.accounts a on a.id = e.account_id
-                where h.is_hold and not exists (select 1 from ledger.transactions r where r.resolves_hold_id = h.id)
+                 left join ledger.transactions r on r.resolves_hold_id = h.id
+                where h.is_hold and r.resolves_hold_id is null
                 group by e.account_id, h.id)
            select coalesce(x.hold_id, o.hold_id)
              from expected x full join ledger.open_holds o using (account_id, hold_id)

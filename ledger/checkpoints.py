@@ -53,6 +53,7 @@ from ledger.audit import (
     status_change_payload,
     verify,
 )
+from ledger.distribution import one_connection_per_node
 from ledger.errors import ValidationError
 
 __all__ = [
@@ -195,10 +196,8 @@ def store_checkpoint(conn: psycopg.Connection[Any], *, note: str = "") -> Checkp
     if not isinstance(note, str) or len(note) > note_length_max:
         raise ValidationError(f"note must be text of at most {note_length_max} characters", field="note")
     with conn.transaction():
-        # On Citus the heads are read from every shard and the checkpoint written to a reference
-        # table in one database transaction, which Citus allows over one connection per node
-        # only. (On one server the setting is a name nothing reads.)
-        conn.execute("set local citus.multi_shard_modify_mode = 'sequential'")
+        # It reads the balances of every shard and writes the reference table checkpoints.
+        one_connection_per_node(conn)
         row = conn.execute(_STORE_SQL, {"note": note}).fetchone()
     assert row is not None
     return Checkpoint(int(row[0]), Digest(row[1], row[2], int(row[3]), int(row[4]), row[5]), note)

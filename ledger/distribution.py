@@ -41,8 +41,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-__all__ = ["ACCOUNT_TABLES", "ROLES", "DistributionError", "admit_roles", "distribute", "is_distributed_cluster",
-           "prepare_session", "wanted"]
+__all__ = ["ACCOUNT_TABLES", "ROLES", "DistributionError", "accounts_by_shard", "admit_roles", "distribute",
+           "is_distributed_cluster", "one_connection_per_node", "prepare_session", "wanted"]
 
 # Distributed by account_id, colocated with the first (the balances: one row per account).
 ACCOUNT_TABLES = ("balances", "entries", "open_holds", "checkpoint_heads", "reconciliation_matches",
@@ -84,6 +84,38 @@ def is_distributed_cluster(conn: psycopg.Connection[Any]) -> bool:
     row = conn.execute("select exists (select from pg_dist_partition "
                        "where logicalrelid = to_regclass('ledger.entries'))").fetchone()
     return bool(row and row[0])
+
+
+# CASE orders the calls: the setting is made only when the ledger is distributed.
+_ONE_CONNECTION_PER_NODE_SQL = """
+select case when ledger.distributed()
+            then set_config('citus.multi_shard_modify_mode', 'sequential', true) is not null
+            else false end"""
+
+
+def one_connection_per_node(conn: psycopg.Connection[Any]) -> bool:
+    """On a cluster, make the open transaction reach each worker over one connection; whether
+    the ledger is distributed. Call it first in the transaction.
+
+    Two uses: a transaction that reads the per-account tables across shards and then writes a
+    reference table (the per-account tables refer to the reference tables, and Citus then needs
+    one connection per node), and a read in one repeatable-read transaction (each worker
+    connection has a snapshot of its own; one connection per worker keeps one snapshot there).
+    On one server it sets nothing and returns False."""
+    row = conn.execute(_ONE_CONNECTION_PER_NODE_SQL).fetchone()
+    return bool(row and row[0])
+
+
+def accounts_by_shard(conn: psycopg.Connection[Any], account_ids: list[int]) -> list[list[int]]:
+    """The accounts grouped by the shard of the per-account tables that holds them, each group
+    in ascending id order, the groups in the order of their first account. A statement that
+    names only one group's accounts (`account_id = any(...)`) is routed to that one shard."""
+    rows = conn.execute(
+        """select array_agg(a.id order by a.id)
+             from unnest(%s::bigint[]) a(id)
+            group by get_shard_id_for_distribution_column('ledger.balances', a.id)
+            order by min(a.id)""", (account_ids,)).fetchall()
+    return [list(r[0]) for r in rows]
 
 
 def _tables(conn: psycopg.Connection[Any]) -> list[str]:

@@ -1225,6 +1225,11 @@ function ledger.factoring_fee_due(p_advance_ids bigint[], p_on date, p_time_zone
   grant EXECUTE to PUBLIC
   grant EXECUTE to ledger_app
 
+function ledger.gids_prepared_on_workers() returns text[]
+  language plpgsql, volatile, parallel unsafe, security definer, cost 100
+  set search_path=pg_catalog
+  source sha256 e59a51a348d29057277c0b47e43434531bf096f2617c398cdf57e348833ac8e8
+
 function ledger.guard_account_update() returns trigger
   language plpgsql, volatile, parallel unsafe, cost 100
   source sha256 fee5c66c8f72fbe6d95a3ab2ac228d7e48cc28f19251bbe3aa7a26b73e144cac
@@ -1243,7 +1248,7 @@ function ledger.hash_field(p_text text) returns text
 function ledger.journal_horizon(OUT known_at timestamp with time zone, OUT xmin xid8) returns record
   language plpgsql, volatile, parallel unsafe, security definer, cost 100
   set search_path=pg_catalog
-  source sha256 25770ba6be8a6418909499dcb13c4fe32017944a02189135b5381c001a40fa65
+  source sha256 790573ccb5236f17521c57b9daef18e552efcf5249d71e931fdd6713d96d2788
   grant EXECUTE to ledger_app
 
 procedure ledger.make_append_only(VARIADIC p_tables text[])
@@ -1277,16 +1282,21 @@ function ledger.posted_before(p_account_id bigint, p_before timestamp with time 
   grant EXECUTE to PUBLIC
 
 function ledger.posted_sum_before(p_account_id bigint, p_before timestamp with time zone, p_known_at timestamp with time zone, p_limit bigint) returns TABLE(entries bigint, amount numeric)
-  language sql, stable, parallel unsafe, cost 100, rows 1000
+  language plpgsql, stable, parallel unsafe, cost 100, rows 1000
   set enable_bitmapscan=off, enable_sort=off
-  source sha256 d0f30d9fa80181375c791faf3332ba3e8cf1cae8215453ced6735dda5fea1865
+  source sha256 d125b17f44ad37fe67b3e9259f9fadbb81af37d37573f43ab633aa61707deb11
   grant EXECUTE to PUBLIC
 
 function ledger.posted_sum_from(p_account_id bigint, p_from timestamp with time zone, p_known_at timestamp with time zone, p_limit bigint) returns TABLE(entries bigint, amount numeric)
-  language sql, stable, parallel unsafe, cost 100, rows 1000
+  language plpgsql, stable, parallel unsafe, cost 100, rows 1000
   set enable_bitmapscan=off, enable_sort=off
-  source sha256 f7000a1eb216341ff09e69251c306f116536402e68037b0bb69bc79942b25c7a
+  source sha256 85a758a1243ac50e05ae32cc7df7641e101c0bfe8a0e38836ff89eeda2510c5b
   grant EXECUTE to PUBLIC
+
+function ledger.prepared_on_workers(OUT xids xid8[], OUT recorded_at timestamp with time zone) returns record
+  language plpgsql, volatile, parallel unsafe, security definer, cost 100
+  set search_path=pg_catalog
+  source sha256 ba125d8cbb397454671047dfd20b2df749f13c768797dd23509060d33d3881d3
 
 function ledger.raise_error(p_sqlstate text, p_message text, p_detail jsonb DEFAULT '{}'::jsonb) returns void
   language plpgsql, volatile, parallel unsafe, cost 100

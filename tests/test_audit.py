@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import io
+import threading
 
 import psycopg
 import pytest
 from book import BANK, MERCHANT_M1, WALLET_U1, WALLET_U2, open_book, spend, top_up
+from triggers_off import triggers_off
 
 from ledger.accounts import Side
 from ledger.audit import audit_digest, chain_hash, entry_payload, entry_payload_v2, genesis_hash, verify
@@ -27,7 +29,7 @@ def _book_with_history(conn) -> dict[str, int]:
 def _tamper(conn, statement: str, *params) -> None:
     """As superuser with triggers (and so foreign keys and append-only guards) off."""
     with conn.transaction():
-        conn.execute("set local session_replication_role = replica")
+        triggers_off(conn)
         conn.execute(statement, params)
 
 
@@ -48,7 +50,7 @@ def test_the_chain_hash_is_recomputable_outside_the_database(conn):
                   e.effective_at, e.recorded_at, e.posted_balance_after, e.pending_balance_after, e.hash,
                   e.chain_version, t.idempotency_key, encode(t.fingerprint, 'hex'), t.kind, t.description,
                   t.effective_at, t.recorded_at, t.metadata::text, t.created_xact::text,
-                  ledger.transaction_hash(t)
+                  ledger.transaction_hash(row(t.*)::ledger.transactions)
              from ledger.entries e join ledger.transactions t on t.id = e.transaction_id
             where e.account_id = %s order by e.account_version""", (ids[WALLET_U1],)).fetchall()
     previous = genesis_hash
@@ -79,10 +81,12 @@ def test_the_chain_hash_is_recomputable_outside_the_database(conn):
     ("update ledger.entries set posted_balance_after = 1, pending_balance_after = 1"
      " where account_id = %s and account_version = 1",
      "balances after"),
-    ("update ledger.entries set effective_at = effective_at - interval '1 day' where account_id = %s and account_version = 3",
+    ("update ledger.entries set effective_at = (effective_at at time zone 'UTC' - interval '1 day') at time zone 'UTC'"
+     " where account_id = %s and account_version = 3",
      "hash does not chain"),
     ("delete from ledger.entries where account_id = %s and account_version = 2", "version follows 1"),
-    ("update ledger.entries set recorded_at = recorded_at - interval '1 hour' where account_id = %s and account_version = 3",
+    ("update ledger.entries set recorded_at = (recorded_at at time zone 'UTC' - interval '1 hour') at time zone 'UTC'"
+     " where account_id = %s and account_version = 3",
      "before the previous entry"),
     ("update ledger.balances set posted_credits = posted_credits + 1 where account_id = %s", "projection"),
 ])
@@ -208,3 +212,35 @@ def test_verify_shows_progress_on_a_terminal(conn):
     terminal = Terminal()
     verify(conn, progress=terminal)
     assert "chains: 6/6 (100%)" in terminal.getvalue()
+
+
+def test_verify_beside_postings_in_flight_finds_nothing(conn, db_url):
+    """Postings that commit while verify reads are never damage: on one server verify reads one
+    snapshot; on a cluster each worker has its own, and the checks across accounts (trial balance,
+    each transaction's balance and legs) take the transactions below the journal horizon only."""
+    _book_with_history(conn)
+    done = threading.Event()
+    errors: list[Exception] = []
+
+    def poster() -> None:
+        try:
+            with psycopg.connect(db_url, autocommit=True) as writer:
+                for i in range(60):
+                    top_up(writer, (WALLET_U1, WALLET_U2)[i % 2], 1 + i, f"busy-{i}")
+                    post_one(writer, spend((WALLET_U1, WALLET_U2)[i % 2], 1, f"busy-spend-{i}"))
+        except Exception as error:  # noqa: BLE001 - reported by the main thread
+            errors.append(error)
+        finally:
+            done.set()
+
+    thread = threading.Thread(target=poster)
+    thread.start()
+    reports = []
+    try:
+        while not done.is_set() or not reports:
+            reports.append(verify(conn, progress=None))
+    finally:
+        thread.join()
+    assert not errors, errors
+    assert all(r.ok for r in reports), [r.problems for r in reports if not r.ok]
+    assert verify(conn, progress=None).transactions == 3 + 120

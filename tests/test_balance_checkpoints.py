@@ -17,6 +17,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from book import BANK, MERCHANT_M1, open_book
+from triggers_off import triggers_off
 
 from ledger.audit import verify
 from ledger.balance_checkpoints import posted_before, sweep_account, sweep_all, verify_balance_checkpoints
@@ -34,7 +35,7 @@ _MICROSECOND = timedelta(microseconds=1)
 def _tamper(conn, statement: str, *params) -> None:
     """As superuser with triggers (and so the append-only guards) off."""
     with conn.transaction():
-        conn.execute("set local session_replication_role = replica")
+        triggers_off(conn)
         conn.execute(statement, params)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import psycopg
 import pytest
+from triggers_off import triggers_off
 
 from ledger.accounts import AccountType, NewAccount, Side, create_account
 from ledger.checkpoints import (
@@ -97,7 +98,7 @@ def test_tampered_entry_is_named(conn, db_url, monkeypatch, capsys):
     post(conn, [_top_up("k3", "u1", 1)])
     bank = _id(conn, "assets:bank:a")
     with conn.transaction():
-        conn.execute("set local session_replication_role = replica")
+        triggers_off(conn)
         conn.execute("update ledger.entries set amount = amount + 1000 where account_id = %s and account_version = 2",
                      (bank,))
     check = verify_digest(conn, checkpoint.digest.digest, progress=None)
@@ -137,9 +138,10 @@ def test_rewritten_chain_is_caught_by_the_digest_and_named_by_the_checkpoint(con
     post(conn, [_top_up("k3", "u2", 7)])
     wallet = _id(conn, "liabilities:wallets:u2")
     with conn.transaction():
-        conn.execute("set local session_replication_role = replica")
+        triggers_off(conn)
         # Backdate the first top-up of u2 by a day, then hide it by rewriting the chain.
-        conn.execute("""update ledger.entries set effective_at = effective_at - interval '1 day'
+        conn.execute("""update ledger.entries
+                           set effective_at = (effective_at at time zone 'UTC' - interval '1 day') at time zone 'UTC'
                          where account_id = %s and account_version = 1""", (wallet,))
         _rewrite_chain(conn, wallet)
     check = verify_digest(conn, checkpoint.digest.digest, progress=None)
@@ -190,8 +192,9 @@ def test_without_a_checkpoint_of_the_digest_the_latest_checkpoint_names_the_acco
     assert checkpoint.digest.digest != kept.digest
     wallet = _id(conn, "liabilities:wallets:u1")
     with conn.transaction():
-        conn.execute("set local session_replication_role = replica")
-        conn.execute("""update ledger.entries set effective_at = effective_at - interval '1 hour'
+        triggers_off(conn)
+        conn.execute("""update ledger.entries
+                           set effective_at = (effective_at at time zone 'UTC' - interval '1 hour') at time zone 'UTC'
                          where account_id = %s and account_version = 1""", (wallet,))
         _rewrite_chain(conn, wallet)
     check = verify_digest(conn, kept.digest, progress=None)

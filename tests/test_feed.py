@@ -7,11 +7,13 @@ import time
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from ledger.accounts import AccountType, NewAccount, Side, create_account
 from ledger.errors import ValidationError
 from ledger.feed import FeedItem, journal_page, page_size_max
 from ledger.posting import Leg, Transfer, post
+from ledger.statement_cut import journal_horizon
 from ledger_cli.main import main
 
 HORIZON_WAIT_S = 30  # another session on a shared server may briefly hold the horizon back
@@ -142,3 +144,43 @@ def test_transactions_in_other_databases_do_not_hold_the_feed_back(conn, db_url)
             assert [i.transaction.id for i in delivered] == [t1.transaction_id]
             with conn.transaction():                                # inside a transaction: the snapshot's xmin
                 assert journal_page(conn).items == []
+
+
+def test_a_transaction_whose_part_is_still_prepared_on_a_worker_is_held_back(conn, db_url, citus):
+    """On a cluster a transaction that wrote on several workers commits here first and on the
+    workers after (2PC: COMMIT PREPARED): until a worker has committed its part, the horizon holds
+    the transaction back, so the feed cannot deliver it without its entries nor move past it. The
+    moment is made by hand: a part prepared on a worker under a gid that the coordinator records
+    (pg_dist_transaction) in the transaction that posts, as Citus does. One server has no workers,
+    and a committed transaction is below the horizon at once."""
+    _accounts(conn, "a")
+    if citus is None:
+        [t1] = post(conn, [_top_up("t1", "a", 1)])
+        assert conn.execute("select ledger.distributed()").fetchone() == (False,)
+        created, recorded = conn.execute("select created_xact::text::bigint, recorded_at from ledger.transactions "
+                                         "where id = %s", (t1.transaction_id,)).fetchone()
+        known_at, xmin = journal_horizon(conn)
+        assert created < xmin and recorded <= known_at
+        return
+    worker_url = citus.node_urls(conn.info.dbname)[1]
+    gid = f"ledger_feed_test_{conn.info.dbname}"
+    group = conn.execute("select groupid from pg_dist_node where nodeport = %s",
+                         (int(psycopg.conninfo.conninfo_to_dict(worker_url)["port"]),)).fetchone()[0]
+    with psycopg.connect(worker_url, autocommit=True) as worker:
+        worker.execute("begin")
+        worker.execute("select pg_current_xact_id()")
+        worker.execute(sql.SQL("prepare transaction {}").format(sql.Literal(gid)))
+        try:
+            with conn.transaction():
+                [t1] = post(conn, [_top_up("t1", "a", 100)])
+                conn.execute("insert into pg_dist_transaction (groupid, gid) values (%s, %s)", (group, gid))
+            created, recorded = conn.execute("select created_xact::text::bigint, recorded_at from ledger.transactions "
+                                             "where id = %s", (t1.transaction_id,)).fetchone()
+            known_at, xmin = journal_horizon(conn)
+            assert xmin <= created and known_at < recorded
+            assert t1.transaction_id not in {i.transaction.id for i in journal_page(conn, first=10).items}
+        finally:
+            worker.execute(sql.SQL("commit prepared {}").format(sql.Literal(gid)))
+    delivered, _ = _follow(conn, None, until_ids=[t1.transaction_id])
+    assert [i.transaction.id for i in delivered] == [t1.transaction_id]
+    assert [(e.side, e.amount) for e in delivered[0].entries] == [("debit", 100), ("credit", 100)]

@@ -11,6 +11,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from book import BANK, CAPPED, MERCHANT_M1, USD_BANK, WALLET_U1, WALLET_U2, open_book, spend, top_up
+from triggers_off import triggers_off
 
 from ledger.account_lifecycle import set_limits, set_status
 from ledger.accounts import AccountStatus, get_account
@@ -62,7 +63,7 @@ def kept(conn, db_url, monkeypatch, tmp_path, capsys):
 def _tamper(conn, statements: list[str], ids: dict[str, int]) -> None:
     """As superuser with triggers (append-only guards, foreign keys) off, then on again."""
     with conn.transaction():
-        conn.execute("set local session_replication_role = replica")
+        triggers_off(conn)
         for statement in statements:
             conn.execute(statement, ids)
 
@@ -86,11 +87,13 @@ TRANSACTION_FIELDS = {
     "kind": "update ledger.transactions set kind = 'fee.refund' where id = %(paid)s",
     "metadata": """update ledger.transactions set metadata = '{"bank_reference": "REF-2"}' where id = %(paid)s""",
     "idempotency key": "update ledger.transactions set idempotency_key = 'other' where id = %(paid)s",
-    "effective time": "update ledger.transactions set effective_at = effective_at - interval '1 day' "
-                      "where id = %(paid)s",
+    "effective time": "update ledger.transactions"
+                      " set effective_at = (effective_at at time zone 'UTC' - interval '1 day') at time zone 'UTC'"
+                      " where id = %(paid)s",
     "reversal link": "update ledger.transactions set reverses_id = %(paid)s where id = %(reversal)s",
     "hold link": "update ledger.transactions set resolves_hold_id = null, hold_action = null where id = %(capture)s",
-    "expiry": "update ledger.transactions set expires_at = expires_at + interval '1 day' where id = %(hold)s",
+    "expiry": "update ledger.transactions set expires_at = (expires_at at time zone 'UTC' + interval '1 day') at time zone 'UTC'"
+              " where id = %(hold)s",
     "commit order": "update ledger.transactions set created_xact = '1'::xid8 where id = %(paid)s",
 }
 TRANSACTION_OF = {"reversal link": "reversal", "hold link": "capture", "expiry": "hold"}
@@ -222,12 +225,13 @@ def _rewrite_chains(conn, ids) -> None:
 
 @pytest.mark.parametrize("statement", [
     "update ledger.transactions set metadata = '{\"bank_reference\": \"REF-9\"}' where id = %(paid)s",
-    "update ledger.entries set effective_at = effective_at - interval '1 day' where transaction_id = %(paid)s",
+    "update ledger.entries set effective_at = (effective_at at time zone 'UTC' - interval '1 day') at time zone 'UTC'"
+    " where transaction_id = %(paid)s",
 ])
 def test_a_consistently_rewritten_chain_is_named_by_the_checkpoint(conn, kept, capsys, statement):
     ids, digest, path = kept
     with conn.transaction():
-        conn.execute("set local session_replication_role = replica")
+        triggers_off(conn)
         conn.execute(statement, ids)
         _rewrite_chains(conn, ids)
     assert verify(conn, progress=None).ok                  # every chain holds again
@@ -238,7 +242,7 @@ def test_a_consistently_rewritten_chain_is_named_by_the_checkpoint(conn, kept, c
 def test_the_file_names_the_account_when_the_stored_checkpoints_are_gone(conn, kept, capsys):
     ids, digest, path = kept
     with conn.transaction():
-        conn.execute("set local session_replication_role = replica")
+        triggers_off(conn)
         conn.execute("update ledger.accounts set holder_id = 'M1' where id = %(U1)s", ids)
         conn.execute("delete from ledger.checkpoint_heads")
         conn.execute("delete from ledger.checkpoints")
@@ -311,7 +315,8 @@ def test_a_book_hashed_with_the_first_encoding_verifies_and_extends_after_the_up
         assert verify(conn, progress=None).ok
         assert verify_digest(conn, checkpoint.digest.digest, progress=None).ok
         assert verify_digest(conn, old_digest, progress=None).ok
-        _tamper(conn, ["""update ledger.entries set effective_at = effective_at - interval '1 hour'
+        _tamper(conn, ["""update ledger.entries
+                              set effective_at = (effective_at at time zone 'UTC' - interval '1 hour') at time zone 'UTC'
                            where amount = 30 and chain_version = 1"""], {})
         check = verify_digest(conn, checkpoint.digest.digest, progress=None)
         assert any(f"account {WALLET_U1} entry version 2" in p and "hash does not chain" in p
