@@ -1172,7 +1172,7 @@ function ledger.check_transaction_time() returns trigger
 function ledger.check_transactions_balanced() returns void
   language plpgsql, volatile, parallel unsafe, security definer, cost 100
   set search_path=pg_catalog, ledger
-  source sha256 b277455ed04d0b691468f9cdeee1b8af9af085ff68b297d4781b07bf37e97046
+  source sha256 0f0ab38814e1c486ba812ca0cdf706b4f3f4d127c76558c74f84bb6e9c02770e
   grant EXECUTE to PUBLIC
 
 function ledger.close_period(p_until timestamp with time zone) returns bigint
@@ -1250,6 +1250,11 @@ function ledger.journal_horizon(OUT known_at timestamp with time zone, OUT xmin 
   set search_path=pg_catalog
   source sha256 790573ccb5236f17521c57b9daef18e552efcf5249d71e931fdd6713d96d2788
   grant EXECUTE to ledger_app
+
+function ledger.legs_written(p_from bigint, p_upto bigint, p_count bigint) returns TABLE(transaction_id bigint, currency text, layer text, side text, amount bigint, effective_at timestamp with time zone)
+  language plpgsql, stable, parallel unsafe, cost 100, rows 1000
+  source sha256 d4760261a4ad33597a715d7cc457c964f8e85cbd6073e986aebd1ab8cd598bfc
+  grant EXECUTE to PUBLIC
 
 procedure ledger.make_append_only(VARIADIC p_tables text[])
   language plpgsql, volatile, parallel unsafe, cost 100
@@ -1363,4 +1368,4 @@ function ledger.version_known_at(p_account_id bigint, p_known_at timestamp with 
 
 function ledger.write_entries(p_requests ledger.request[], p_legs ledger.leg[], p_accounts ledger.account_state[], p_ids jsonb, p_recorded timestamp with time zone) returns void
   language plpgsql, volatile, parallel unsafe, cost 100
-  source sha256 2db22a3c49d7e413e14d851a8513608b87905242c9f8415d184b5f375a1496b2
+  source sha256 b77368e1c78d031156a456f9c7e2d05b58e309f40c84e27995e4f65de29913c5
