@@ -58,8 +58,9 @@ class DirectExecution:
         content_type = request.headers.get("content-type", "")
         if content_type.partition(";")[0].strip().lower() != "application/json":
             return None
+        raw = await request.body()
         try:
-            body = view.decode_json(await request.body())
+            body = view.decode_json(raw)
         except json.JSONDecodeError:
             return None  # the full path answers 400 with the reason
         assert isinstance(body, dict)
@@ -88,7 +89,9 @@ class DirectExecution:
         operation = prepared.operation(operation_name)
         if operation is None or operation[0] is OperationType.SUBSCRIPTION:
             return None
-        if variables and unstorable_variable_refusal(variables) is not None:
+        # A NUL or a lone surrogate can only come from a \u escape in the JSON text (raw control
+        # characters and surrogates do not decode): without one there is nothing to look for.
+        if variables and b"\\u" in raw and unstorable_variable_refusal(variables) is not None:
             return None  # the full path names the variable
         kind, name = operation
         sub_response = await view.get_sub_response(request)
