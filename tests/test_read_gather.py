@@ -130,7 +130,7 @@ def upper_unless_bad(conn: psycopg.Connection[Any], keys: list[str]) -> dict[str
     """A loader that fails for the key "bad", as a key only one request sent might."""
     if "bad" in keys:
         raise ValidationError("bad is not a key", field="key")
-    return {key: conn.execute("select upper(%s)", (key,)).fetchone()[0] for key in keys}
+    return dict(conn.execute("select k, upper(k) from unnest(%s::text[]) k", (keys,)).fetchall())
 
 
 def test_requests_called_at_once_share_one_trip(db_url):
@@ -155,3 +155,14 @@ def test_a_database_that_cannot_be_reached_answers_every_request_unavailable(db_
     outcomes, trips = run_gatherer(db_url, unreachable, [["a"], ["b"]])
     assert all(isinstance(outcome, DatabaseUnavailable) for outcome in outcomes)
     assert trips == 1  # not run again one by one: it would fail the same way
+
+
+def test_a_trip_holds_at_most_keys_max_keys(db_url):
+    from graphql_api import read_gather
+
+    count = read_gather.keys_max + 100
+    key_lists = [[f"k{n}"] for n in range(count)]
+    outcomes, trips = run_gatherer(db_url, upper_unless_bad, key_lists)
+    assert trips == 2  # keys_max in the first, the rest in the second
+    assert [outcome[keys[0]] for keys, outcome in zip(key_lists, outcomes, strict=True)] == [
+        f"K{n}" for n in range(count)]
