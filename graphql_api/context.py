@@ -32,6 +32,7 @@ from strawberry.types import Info
 from graphql_api.errors import AccessDenied, StatementTimeout
 from graphql_api.log_context import current_request_id
 from graphql_api.rate_limit import TokenBuckets
+from graphql_api.read_gather import read_gatherer
 from ledger.accounts import Account
 from ledger.errors import DatabaseUnavailable, ReadOnlyDatabase, ValidationError, translate
 from ledger.tokens import Principal, Role, principal_for
@@ -234,9 +235,25 @@ class RequestContext:
         try:
             return await self.state.run(fn, *args, retry_lost_connection=self.reads_only, **kwargs)
         except DatabaseUnavailable:
-            if hasattr(self.response, "status_code"):
-                self.response.status_code = 503  # the answer is still JSON, with the typed error
+            self._unavailable()
             raise
+
+    async def read_many(self, batch: Callable[[psycopg.Connection[Any], list[Any]], Mapping[Any, Any]],
+                        keys: list[Any]) -> Mapping[Any, Any]:
+        """`batch(conn, keys)`, in a trip shared with other requests when the loader gathers
+        reads (graphql_api/read_gather.py), else on its own."""
+        gatherer = read_gatherer(self.state, batch)
+        if gatherer is None:
+            return await self.run(batch, keys)
+        try:
+            return await gatherer.load(keys, reads_only=self.reads_only)
+        except DatabaseUnavailable:
+            self._unavailable()
+            raise
+
+    def _unavailable(self) -> None:
+        if hasattr(self.response, "status_code"):
+            self.response.status_code = 503  # the answer is still JSON, with the typed error
 
     def for_operation(self) -> RequestContext:
         """A fresh context for one operation on a WebSocket: its own DataLoader cache (no stale
@@ -254,7 +271,7 @@ class RequestContext:
         found = self._loaders.get(batch)
         if found is None:
             async def load(keys: list[Any]) -> list[Any]:
-                values = await self.run(batch, list(keys))
+                values = await self.read_many(batch, list(keys))
                 return [values.get(key) for key in keys]
             found = self._loaders[batch] = DataLoader(load_fn=load)
         return found

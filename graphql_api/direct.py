@@ -49,6 +49,8 @@ class DirectExecution:
     def __init__(self, limits: Limits) -> None:
         self.documents = PreparedDocuments(schema._schema, limits)
         self.persisted = PersistedQueries()
+        self.plans_enabled = True  # compiled plans for plain queries (graphql_api/query_plan.py); off in tests comparing
+        self.planned = 0  # requests a plan answered, for tests and the benchmark
 
     async def respond(self, view: LedgerGraphQL, request: Request) -> Response | None:
         """The response, or None when the request takes the full path (`request`'s body is then
@@ -56,8 +58,9 @@ class DirectExecution:
         content_type = request.headers.get("content-type", "")
         if content_type.partition(";")[0].strip().lower() != "application/json":
             return None
+        raw = await request.body()
         try:
-            body = view.decode_json(await request.body())
+            body = view.decode_json(raw)
         except json.JSONDecodeError:
             return None  # the full path answers 400 with the reason
         assert isinstance(body, dict)
@@ -86,7 +89,9 @@ class DirectExecution:
         operation = prepared.operation(operation_name)
         if operation is None or operation[0] is OperationType.SUBSCRIPTION:
             return None
-        if variables and unstorable_variable_refusal(variables) is not None:
+        # A NUL or a lone surrogate can only come from a \u escape in the JSON text (raw control
+        # characters and surrogates do not decode): without one there is nothing to look for.
+        if variables and b"\\u" in raw and unstorable_variable_refusal(variables) is not None:
             return None  # the full path names the variable
         kind, name = operation
         sub_response = await view.get_sub_response(request)
@@ -94,9 +99,21 @@ class DirectExecution:
         context.reads_only = kind is not OperationType.MUTATION
         started, codes = operation_started()
         operation_var.set(f"{kind.value} {name or 'anonymous'}")  # resolvers' log lines carry it
-        result: Any = execute(schema._schema, prepared.document, context_value=context, variable_values=variables,
-                              operation_name=operation_name, executor_class=schema.execution_context_class,
-                              is_awaitable=cast(Any, optimized_is_awaitable))
+        plan = prepared.plans.get(operation_name) if self.plans_enabled else None
+        result: Any = None
+        if plan is not None:
+            data = await plan.run(context, variables, optimized_is_awaitable)
+            if data is not None:
+                result = ExecutionResult(data=data)
+                self.planned += 1
+            else:  # graphql-core answers (with its own errors), from the start, on a fresh context
+                sub_response = await view.get_sub_response(request)
+                context = await view.get_context(request, sub_response)
+                context.reads_only = True
+        if result is None:
+            result = execute(schema._schema, prepared.document, context_value=context, variable_values=variables,
+                             operation_name=operation_name, executor_class=schema.execution_context_class,
+                             is_awaitable=cast(Any, optimized_is_awaitable))
         if inspect.isawaitable(result):
             result = await result
         assert isinstance(result, ExecutionResult)

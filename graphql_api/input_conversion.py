@@ -19,10 +19,16 @@ from typing import Any, TypeVar
 
 from strawberry.scalars import is_scalar
 from strawberry.types.arguments import InputContext
-from strawberry.types.base import StrawberryList, StrawberryMaybe, StrawberryOptional, has_object_definition
+from strawberry.types.base import (
+    StrawberryList,
+    StrawberryMaybe,
+    StrawberryObjectDefinition,
+    StrawberryOptional,
+    has_object_definition,
+)
 from strawberry.types.enum import StrawberryEnumDefinition, has_enum_definition
 
-__all__ = ["converted_once"]
+__all__ = ["converted_once", "name_arguments_once"]
 
 C = TypeVar("C", bound=type)
 # (GraphQL name, Python name, how to convert the value: None when it passes as it is)
@@ -82,3 +88,24 @@ def _converter(type_: Any, scalar_registry: Mapping[object, Any]) -> Callable[[A
         # Copied, as strawberry does: graphql-core may hand every request the same default list.
         return lambda value, context, key: list(value)
     return lambda value, context, key: context.convert(value, type_, key)
+
+
+def name_arguments_once(schema: Any) -> int:
+    """Give every field argument its GraphQL name once: strawberry works it out (camel case from
+    the Python name) for every argument of every resolver call when it is not given. The names are
+    the ones strawberry would derive, so the schema does not change. Returns how many were named."""
+    named = 0
+    converter = schema.config.name_converter
+    for concrete in schema.schema_converter.type_map.values():
+        definition = concrete.definition
+        if not isinstance(definition, StrawberryObjectDefinition):
+            continue
+        for field in definition.fields:
+            arguments = list(field.arguments)
+            if field.base_resolver is not None:
+                arguments += field.base_resolver.arguments
+            for argument in arguments:
+                if argument.graphql_name is None:
+                    argument.graphql_name = converter.from_argument(argument)
+                    named += 1
+    return named

@@ -39,6 +39,7 @@ from graphql_api.context import AppState, app_state
 __all__ = ["METRICS_ROUTES", "Metrics", "metrics_of"]
 
 operation_names_max = 200
+series_cached_max = 4_096
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 _LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _BATCH_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200)
@@ -65,6 +66,9 @@ class Metrics:
             buckets=_CALL_BUCKETS, registry=self.registry)
         self.registry.register(_PoolCollector(state))
         self._names: set[str] = set()
+        # (type, name as sent, outcome) -> the series it counts in: looking a series up by its
+        # labels costs a lock and a tuple per call, and every operation counts in two.
+        self._series: dict[tuple[str, str | None, str], tuple[Any, Any]] = {}
 
     def operation_name(self, name: str | None) -> str:
         if not name:
@@ -78,8 +82,14 @@ class Metrics:
         return name
 
     def observe_operation(self, kind: str, name: str | None, outcome: str, seconds: float) -> None:
-        self.operations.labels(kind, self.operation_name(name), outcome).inc()
-        self.latency.labels(kind).observe(seconds)
+        key = (kind, name, outcome)
+        series = self._series.get(key)
+        if series is None:
+            series = (self.operations.labels(kind, self.operation_name(name), outcome), self.latency.labels(kind))
+            if len(self._series) < series_cached_max:  # names are the clients' own words: bounded
+                self._series[key] = series
+        series[0].inc()
+        series[1].observe(seconds)
 
     def observe_batch(self, size: int, outcomes: list[Any]) -> None:
         self.batch_size.observe(size)

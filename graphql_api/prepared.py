@@ -31,6 +31,7 @@ from graphql_api.context import Limits
 from graphql_api.extensions import validation_rules
 from graphql_api.input_text import unstorable_text_refusal
 from graphql_api.query_cost import complexity_refusal
+from graphql_api.query_plan import QueryPlan, compile_query
 
 __all__ = ["PreparedDocument", "PreparedDocuments", "documents_prepared_max"]
 
@@ -42,6 +43,8 @@ class PreparedDocument:
     document: DocumentNode
     # Operation name -> kind; the key None stands for the only operation of a one-operation document.
     operations: dict[str | None, tuple[OperationType, str | None]]
+    # The same keys -> the operation's compiled plan, when it has one (graphql_api/query_plan.py).
+    plans: dict[str | None, QueryPlan]
 
     def operation(self, operation_name: str | None) -> tuple[OperationType, str | None] | None:
         """The kind and name of the operation a request runs, or None when the request does not
@@ -89,7 +92,11 @@ class PreparedDocuments:
         definitions = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
         operations: dict[str | None, tuple[OperationType, str | None]] = {
             d.name.value: (d.operation, d.name.value) for d in definitions if d.name is not None}
+        compiled = {d.name.value if d.name else None: compile_query(self._schema, document, d) for d in definitions}
+        plans = {name: plan for name, plan in compiled.items() if plan is not None}
         if len(definitions) == 1:
             only = definitions[0]
             operations[None] = (only.operation, only.name.value if only.name else None)
-        return PreparedDocument(document, operations)
+            if only.name is not None and only.name.value in plans:
+                plans[None] = plans[only.name.value]
+        return PreparedDocument(document, operations, plans)

@@ -28,6 +28,7 @@ from graphql_api.factoring.mutations import FACTORING_MUTATIONS
 from graphql_api.factoring.queries import FactoringQuery
 from graphql_api.fund.mutations import FUND_MUTATIONS
 from graphql_api.fund.queries import FundQuery
+from graphql_api.input_conversion import name_arguments_once
 from graphql_api.operation_kind import OperationKind
 from graphql_api.payments.mutations import PAYMENTS_MUTATIONS
 from graphql_api.payments.queries import PaymentsQuery
@@ -78,6 +79,7 @@ class _Schema(strawberry.Schema):
 
 schema = _Schema(query=Query, mutation=Mutation, subscription=Subscription,
                  extensions=[*schema_extensions(), OperationKind], config=StrawberryConfig(scalar_map=SCALAR_MAP))
+name_arguments_once(schema)  # a name strawberry would derive again for every resolver call
 
 
 def sdl() -> str:

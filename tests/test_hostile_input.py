@@ -447,3 +447,16 @@ def test_a_subscription_sent_over_http_is_refused_for_the_websocket(api, conn):
     # A query that merely mentions the word is answered.
     answered = send(api, json.dumps({"query": '{ account(code: "subscription") { code } }'}))
     assert answered.status_code == 200 and answered.json() == {"data": {"account": None}}
+
+
+def test_brackets_and_backslashes_inside_strings_are_only_text(api, conn):
+    """The direct path counts brackets before walking a body for its depth, and looks for a \\u
+    escape before walking it for unstorable strings: text that merely looks like either passes."""
+    open_book(conn)
+    description = "{[" * 100 + "\\u0000 is six characters here"
+    body = api.data(POST, transfer(description=description, metadata={"note": "a\\ud800b", "k": "[" * 50}),
+                    role="operator")["postTransaction"]
+    assert body["__typename"] == "PostedTransaction"
+    stored = conn.execute("select description, metadata->>'note' from ledger.transactions where idempotency_key = %s",
+                          (transfer()["input"]["idempotencyKey"],)).fetchone()
+    assert stored == (description, "a\\ud800b")

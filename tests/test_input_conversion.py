@@ -57,3 +57,30 @@ def test_over_http_every_optional_field_arrives(api, conn):
     assert posted["description"] == "rent" and posted["metadata"] == {"order": "A-1", "lines": [1, 2]}
     assert posted["effectiveAt"].startswith("2025-01-02T03:04:05")
     assert [(e["side"], e["amount"]["amount"]) for e in posted["entries"]] == [("DEBIT", "7"), ("CREDIT", "7")]
+
+
+def test_every_argument_is_named_once_as_strawberry_would_name_it():
+    from graphql import GraphQLObjectType
+    from strawberry.schema.name_converter import NameConverter
+    from strawberry.types.base import StrawberryObjectDefinition
+
+    from graphql_api.input_conversion import name_arguments_once
+
+    derived = NameConverter()  # strawberry's own rule, on a converter that never saw the schema
+    arguments = [argument for concrete in schema.schema_converter.type_map.values()
+                 if isinstance(concrete.definition, StrawberryObjectDefinition)
+                 for field in concrete.definition.fields for argument in field.arguments]
+    assert len(arguments) > 100
+    assert all(argument.graphql_name is not None for argument in arguments)
+    assert all(argument.graphql_name == derived.apply_naming_config(argument.python_name)
+               for argument in arguments if argument.python_name not in ("from_",))
+    assert name_arguments_once(schema) == 0  # done once, when the schema was built
+    # The names graphql-core serves are the same ones, argument for argument.
+    served = {(type_name, field_name, name) for type_name, type_ in schema._schema.type_map.items()
+              if isinstance(type_, GraphQLObjectType) and not type_name.startswith("__")
+              for field_name, field in type_.fields.items() for name in field.args}
+    assert {(concrete.definition.name, derived.apply_naming_config(field.python_name) if field.graphql_name is None
+             else field.graphql_name, argument.graphql_name)
+            for concrete in schema.schema_converter.type_map.values()
+            if isinstance(concrete.definition, StrawberryObjectDefinition) and not concrete.definition.is_input
+            for field in concrete.definition.fields for argument in field.arguments} <= served

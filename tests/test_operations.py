@@ -124,6 +124,47 @@ def test_request_id_header_and_json_log_lines_carry_it(api):
     assert api.client.post("/graphql", json={"query": "{ x }"}).headers["x-request-id"]  # even a 401
 
 
+def test_operation_series_count_alike_when_their_lookups_are_kept_and_past_the_cache(db_url):
+    from graphql_api import metrics as metrics_module
+    from graphql_api.context import AppState, Limits
+
+    state = AppState.open(db_url, Limits())
+    try:
+        metrics = metrics_module.Metrics(state)
+        for _ in range(3):
+            metrics.observe_operation("query", "Balance", "ok", 0.001)
+        metrics.observe_operation("query", "Balance", "NOT_FOUND", 0.001)
+        metrics.observe_operation("mutation", "bad name!", "ok", 0.001)
+        extra = metrics_module.series_cached_max + 10  # distinct outcomes, past what is kept
+        for n in range(extra):
+            metrics.observe_operation("query", "Many", f"CODE_{n}", 0.001)
+        metrics.observe_operation("query", "Many", "CODE_0", 0.001)
+        metrics.observe_operation("query", "Many", f"CODE_{extra - 1}", 0.001)
+    finally:
+        state.close()
+
+    def count(**labels: str) -> float | None:
+        return metrics.registry.get_sample_value("ledger_graphql_operations_total", labels)
+
+    assert count(type="query", name="Balance", outcome="ok") == 3
+    assert count(type="query", name="Balance", outcome="NOT_FOUND") == 1
+    assert count(type="mutation", name="other", outcome="ok") == 1
+    assert count(type="query", name="Many", outcome="CODE_0") == 2
+    assert count(type="query", name="Many", outcome=f"CODE_{extra - 1}") == 2  # not kept, still counted
+    assert metrics.registry.get_sample_value("ledger_graphql_operation_seconds_count", {"type": "query"}) == 4 + extra + 2
+
+
+def test_json_log_line_of_text_orjson_refuses_is_still_written():
+    import json
+    import logging
+
+    from graphql_api.logs import JsonFormatter
+
+    record = logging.LogRecord("graphql_api", logging.INFO, __file__, 1, "odd %s", ("\ud800",), None)
+    line = json.loads(JsonFormatter().format(record))
+    assert line["message"] == "odd \ud800" and line["level"] == "INFO"
+
+
 @pytest.mark.timeout(120)
 def test_serve_writes_json_log_lines_with_the_request_id(db_url, conn):
     import json

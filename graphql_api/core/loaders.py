@@ -10,13 +10,13 @@ from typing import Any
 import psycopg
 from psycopg.rows import class_row
 
-from ledger.accounts import ACCOUNT_COLUMNS, Account, get_accounts
-from ledger.balances import Balance, balance, balances_now
+from graphql_api.read_gather import gather_reads
+from ledger.accounts import get_accounts
+from ledger.balances import Balance, accounts_with_balances_by_code, balance, balances_now
 from ledger.journal import Entry, entries_of_transactions, get_transactions, holds
 
 __all__ = [
     "accounts_by_id",
-    "accounts_by_code",
     "accounts_with_balance_by_code",
     "transactions_by_id",
     "entries_by_transaction",
@@ -26,28 +26,13 @@ __all__ = [
     "holds_by_id",
 ]
 
-accounts_by_id = get_accounts
-transactions_by_id = get_transactions
-entries_by_transaction = entries_of_transactions
-balances_by_account = balances_now
+accounts_by_id = gather_reads(get_accounts)
+transactions_by_id = gather_reads(get_transactions)
+entries_by_transaction = gather_reads(entries_of_transactions)
+balances_by_account = gather_reads(balances_now)
 holds_by_id = holds
-
-
-def accounts_by_code(conn: psycopg.Connection[Any], codes: Sequence[str]) -> dict[str, Account]:
-    with conn.cursor(row_factory=class_row(Account)) as cur:
-        rows = cur.execute(f"select {ACCOUNT_COLUMNS} from ledger.accounts where code = any(%s)",
-                           (list(codes),)).fetchall()
-    return {a.code: a for a in rows}
-
-
-def accounts_with_balance_by_code(
-    conn: psycopg.Connection[Any], codes: Sequence[str],
-) -> dict[str, tuple[Account, Balance]]:
-    """Accounts and their current balances in one trip: a client asking for an account mostly
-    asks for its balance too, and a thread hop costs more than the second primary-key lookup."""
-    accounts = accounts_by_code(conn, codes)
-    balances = balances_now(conn, [a.id for a in accounts.values()])
-    return {code: (account, balances[account.id]) for code, account in accounts.items()}
+# What `account(code) { balance }` reads, in one statement; requests share its trips.
+accounts_with_balance_by_code = gather_reads(accounts_with_balances_by_code)
 
 
 def balances_at(
