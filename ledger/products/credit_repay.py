@@ -20,6 +20,7 @@ import psycopg
 
 from ledger import calendar
 from ledger.accounts import Side
+from ledger.database_transaction import database_transaction
 from ledger.errors import IdempotencyConflict, ValidationError
 from ledger.money import parse_amount
 from ledger.posting import Leg, Transfer, post
@@ -176,7 +177,7 @@ def repay_loan(
     at = _moment(paid_at, "paidAt")
     request = _request(op="repay", loan_id=loan_id, amount=amount,
                        paid_at=paid_at.astimezone(UTC).isoformat() if paid_at else None)
-    with conn.transaction():
+    with database_transaction(conn):
         lock_loan(conn, loan_id)
         replay = _replayed(conn, key, request)
         if replay is not None:
@@ -233,7 +234,7 @@ def pay_off_loan(
     at = _moment(paid_at, "paidAt")
     request = _request(op="payoff", loan_id=loan_id, expected=expected,
                        paid_at=paid_at.astimezone(UTC).isoformat() if paid_at else None)
-    with conn.transaction():
+    with database_transaction(conn):
         lock_loan(conn, loan_id)
         replay = _replayed(conn, key, request)
         if replay is not None:
@@ -291,7 +292,7 @@ def recover_loan(
     at = _moment(recovered_at, "recoveredAt")
     request = _request(op="recover", loan_id=loan_id, amount=amount,
                        recovered_at=recovered_at.astimezone(UTC).isoformat() if recovered_at else None)
-    with conn.transaction():
+    with database_transaction(conn):
         lock_loan(conn, loan_id)
         replay = _replayed(conn, key, request)
         if replay is not None:

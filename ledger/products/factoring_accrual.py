@@ -27,6 +27,7 @@ import psycopg
 
 from ledger import calendar
 from ledger.accounts import Side
+from ledger.database_transaction import database_transaction
 from ledger.errors import ValidationError
 from ledger.posting import Leg, Transfer, legs_per_transaction_max, post
 from ledger.products.factoring.common import FEE_INCOME, ensure_product_accounts, fee_code, parse_day
@@ -80,7 +81,7 @@ def accrue_factoring_fees(
     meter = Progress(progress, int(total[0]) if total else 0, f"accruing factoring fees through {on}")
     after, accrued, fee_fen, batches = 0, 0, 0, 0
     while True:
-        with conn.transaction():
+        with database_transaction(conn):
             # Lock first, compute after: under READ COMMITTED the second statement sees what a
             # payment committed while this one waited for its advance.
             ids = [int(r[0]) for r in conn.execute(

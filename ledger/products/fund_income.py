@@ -33,6 +33,7 @@ from psycopg import sql
 
 from ledger import calendar
 from ledger.accounts import Side, like_category
+from ledger.database_transaction import database_transaction
 from ledger.errors import ValidationError
 from ledger.posting import Leg, Transfer, legs_per_transaction_max, post
 from ledger.products.fund import (
@@ -109,7 +110,7 @@ def holder_incomes(
     conn: psycopg.Connection[Any], fund_id: str, income_date: date, income_per_10k: Decimal,
 ) -> list[HolderIncome]:
     """Every holder with a positive balance at the day's end, in account id order, with its income."""
-    with conn.transaction():
+    with database_transaction(conn):
         conn.execute(sql.SQL("set local statement_timeout = {}").format(sql.Literal(income_statement_timeout_ms)))
         # A plain index-probe plan: JIT compiling it costs seconds and saves nothing.
         conn.execute("set local jit = off")
@@ -188,7 +189,7 @@ def _long_statements(conn: psycopg.Connection[Any]) -> Iterator[None]:
 
 def _record_figure(conn: psycopg.Connection[Any], fund_id: str, income_date: date, income: Decimal) -> bool:
     """Insert the day's figure; False when it was there already with the same figure."""
-    with conn.transaction():
+    with database_transaction(conn):
         existing = conn.execute(
             "select income_per_10k from ledger.fund_incomes where fund_id = %s and income_date = %s",
             (fund_id, income_date)).fetchone()
