@@ -262,6 +262,20 @@ def translated_sqlstates() -> frozenset[str]:
     return frozenset(_BY_SQLSTATE)
 
 
+# A check violation as a Citus worker reports it: the coordinator passes on the message alone,
+# which names the shard ("period_closes_102041") and the constraint.
+_SHARD_CHECK_VIOLATION = re.compile(r'new row for relation "([^"]+?)(?:_\d+)?" violates check constraint "([^"]+)"')
+
+
+def _check_constraint(exc: psycopg.Error) -> tuple[str, str]:
+    """The (constraint, table) a check violation names: from its fields, else from its message."""
+    diag = exc.diag
+    if diag.constraint_name:
+        return diag.constraint_name, diag.table_name or ""
+    found = _SHARD_CHECK_VIOLATION.match(diag.message_primary or "") if diag.sqlstate == "23514" else None
+    return (found.group(2), found.group(1)) if found else ("", "")
+
+
 def translate(exc: psycopg.Error) -> LedgerError | None:
     """The LedgerError a database error stands for, or None when it is not a caller's error."""
     sqlstate = exc.sqlstate or ""
@@ -287,10 +301,10 @@ def translate(exc: psycopg.Error) -> LedgerError | None:
     if isinstance(exc, pg_errors.UniqueViolation) and diag.constraint_name in _BY_CONSTRAINT:
         cls, message = _BY_CONSTRAINT[diag.constraint_name]
         return cls(message)
-    if isinstance(exc, pg_errors.CheckViolation) and (diag.constraint_name or "").endswith("_range"):
+    name, table = _check_constraint(exc)
+    if isinstance(exc, pg_errors.CheckViolation) and name.endswith("_range"):
         # sql/0082_instant_range.sql: a time or date outside the range the core can read; the
         # constraints are named <table>_<column>_range.
-        name, table = diag.constraint_name or "", diag.table_name or ""
         column = name[len(table) + 1:-len("_range")] if name.startswith(f"{table}_") else ""
         return ValidationError(
             f"{column or 'a time'} must lie in [1970-01-01T00:00:00Z, 9999-01-01T00:00:00Z)",
