@@ -102,11 +102,18 @@ def bill_key(loan_id: str, plan_no: int, number: int) -> str:
 def outstanding(conn: psycopg.Connection[Any], loan_id: str) -> Allocation:
     """What the loan's receivables hold now (posted), per component."""
     row = conn.execute(
-        """select (select b.posted_debits - b.posted_credits from ledger.balances b where b.account_id = l.late_fees_account_id),
-                  (select b.posted_debits - b.posted_credits from ledger.balances b where b.account_id = l.fees_account_id),
-                  (select b.posted_debits - b.posted_credits from ledger.balances b where b.account_id = l.interest_account_id),
-                  (select b.posted_debits - b.posted_credits from ledger.balances b where b.account_id = l.principal_account_id)
-             from ledger.loans l where l.id = %s""", (loan_id,)).fetchone()
+        # The four balances by one join on the account key, not a subquery each: on a Citus
+        # cluster (docs/scale-out.md) a subquery over the distributed balances from the loans (a
+        # reference table) cannot be planned. One index probe per account either way.
+        """select sum(b.posted_debits - b.posted_credits) filter (where b.account_id = l.late_fees_account_id),
+                  sum(b.posted_debits - b.posted_credits) filter (where b.account_id = l.fees_account_id),
+                  sum(b.posted_debits - b.posted_credits) filter (where b.account_id = l.interest_account_id),
+                  sum(b.posted_debits - b.posted_credits) filter (where b.account_id = l.principal_account_id)
+             from ledger.loans l
+             join ledger.balances b on b.account_id in (l.late_fees_account_id, l.fees_account_id,
+                                                        l.interest_account_id, l.principal_account_id)
+            where l.id = %s
+            group by l.id""", (loan_id,)).fetchone()
     assert row is not None
     return Allocation(*(int(v) for v in row))
 

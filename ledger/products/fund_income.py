@@ -99,7 +99,7 @@ select h.code, h.balance, div(h.balance * %(income)s::numeric, 10000)::bigint as
           left join lateral (
               select sum(case when e.side = 'credit' then e.amount else -e.amount end) as net
                 from ledger.entries e
-               where e.account_id = a.id and e.layer = 'posted' and e.effective_at >= %(day_end)s) later on true
+               where e.account_id = b.account_id and e.layer = 'posted' and e.effective_at >= %(day_end)s) later on true
          where a.code like %(like)s) h
  where h.balance > 0
  order by h.id
