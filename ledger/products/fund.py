@@ -376,16 +376,16 @@ def settle(conn: psycopg.Connection[Any], *, idempotency_key: str, fund_id: str,
     owed_code, receivable_code = subscriptions_owed_account(fund.fund_id), receivable_account(fund.fund_id)
     with database_transaction(conn):
         # Lock both, one statement each in id order like the core, so the amounts read are the
-        # amounts posted.
+        # amounts posted. By the account key: a Citus cluster locks rows only where a statement
+        # names its shard (docs/scale-out.md).
         balance: dict[str, int] = {}
-        for code in sorted((owed_code, receivable_code), key=lambda c: get_account(conn, c).id):
+        for account in sorted((get_account(conn, owed_code), get_account(conn, receivable_code)),
+                              key=lambda a: a.id):
             row = conn.execute(
-                """select case a.normal_side when 'debit' then b.posted_debits - b.posted_credits
-                                             else b.posted_credits - b.posted_debits end
-                     from ledger.accounts a join ledger.balances b on b.account_id = a.id
-                    where a.code = %s for update of b""", (code,)).fetchone()
+                """select b.posted_debits - b.posted_credits from ledger.balances b
+                    where b.account_id = %s for update""", (account.id,)).fetchone()
             assert row is not None, "create_fund made the fund's accounts"
-            balance[code] = int(row[0])
+            balance[account.code] = int(row[0]) if account.normal_side == "debit" else -int(row[0])
         owed, receivable = balance[owed_code], balance[receivable_code]
         legs = [Leg(code, side, amount) for code, side, amount in (
             (owed_code, Side.DEBIT, owed), (receivable_code, Side.CREDIT, receivable),
