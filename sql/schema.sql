@@ -1213,7 +1213,7 @@ function ledger.explicit_legs(p_requests ledger.request[]) returns ledger.leg[]
 
 function ledger.factoring_fee_due(p_advance_ids bigint[], p_on date, p_time_zone text) returns TABLE(advance_id bigint, fee_fen bigint)
   language sql, stable, parallel unsafe, cost 100, rows 1000
-  source sha256 41750646d8b7146580bc70b744860454993afb2d537b2c39931f4c270be01402
+  source sha256 b39dd802a8db46c81ef4272c58bcd34e9e135d71d0254f3df14ce542c4f54325
   grant EXECUTE to PUBLIC
   grant EXECUTE to ledger_app
 
