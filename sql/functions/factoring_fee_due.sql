@@ -7,13 +7,17 @@
 -- Already accrued = the debits of the fee-receivable account (its only debits are accruals).
 -- Only positive amounts are returned: running a date twice, or an earlier date after a later
 -- one, finds nothing to post.
+-- PL/pgSQL, not SQL: Citus plans no parameterized SQL function over distributed tables.
 -- The signature before the business time zone became a parameter.
 drop function if exists ledger.factoring_fee_due(bigint[], date);
 
 create or replace function ledger.factoring_fee_due(p_advance_ids bigint[], p_on date, p_time_zone text)
 returns table (advance_id bigint, fee_fen bigint)
-language sql stable
+language plpgsql stable
 as $$
+#variable_conflict use_column
+begin
+    return query
     -- The fee balance is joined after the rest (the CTE is inlined on one server: one plan as
     -- before): on a Citus cluster (docs/scale-out.md) one statement may join the distributed
     -- balances twice only on the account key, and the principal's entries are read on the
@@ -35,7 +39,8 @@ as $$
       from due d
       join ledger.balances fb on fb.account_id = d.fee_account_id
      where d.target > fb.posted_debits
-     order by d.id
+     order by d.id;
+end
 $$;
 
 grant execute on function ledger.factoring_fee_due(bigint[], date, text) to ledger_app;
