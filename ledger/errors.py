@@ -262,9 +262,20 @@ def translated_sqlstates() -> frozenset[str]:
     return frozenset(_BY_SQLSTATE)
 
 
-# A check violation as a Citus worker reports it: the coordinator passes on the message alone,
-# which names the shard ("period_closes_102041") and the constraint.
+# A check or unique violation as a Citus worker reports it: the coordinator passes on the message
+# alone, which names the shard ("period_closes_102041") and the constraint (a unique constraint's
+# index carries the shard's number too: "transactions_resolves_hold_id_key_102012").
 _SHARD_CHECK_VIOLATION = re.compile(r'new row for relation "([^"]+?)(?:_\d+)?" violates check constraint "([^"]+)"')
+_SHARD_UNIQUE_VIOLATION = re.compile(r'duplicate key value violates unique constraint "([^"]+?)(?:_\d+)?"')
+
+
+def _unique_constraint(exc: psycopg.Error) -> str | None:
+    """The unique constraint a violation names: from its fields, else from its message."""
+    diag = exc.diag
+    if diag.constraint_name:
+        return diag.constraint_name
+    found = _SHARD_UNIQUE_VIOLATION.match(diag.message_primary or "")
+    return found.group(1) if found else None
 
 
 def _check_constraint(exc: psycopg.Error) -> tuple[str, str]:
@@ -298,8 +309,9 @@ def translate(exc: psycopg.Error) -> LedgerError | None:
         if cls is ValidationError:
             return ValidationError(message, **details)
         return cls(message, **details)
-    if isinstance(exc, pg_errors.UniqueViolation) and diag.constraint_name in _BY_CONSTRAINT:
-        cls, message = _BY_CONSTRAINT[diag.constraint_name]
+    unique = _unique_constraint(exc) if isinstance(exc, pg_errors.UniqueViolation) else None
+    if unique in _BY_CONSTRAINT:
+        cls, message = _BY_CONSTRAINT[unique]
         return cls(message)
     name, table = _check_constraint(exc)
     if isinstance(exc, pg_errors.CheckViolation) and name.endswith("_range"):
