@@ -90,7 +90,9 @@ class HolderIncome:
 
 # Every holding's posted balance at the day's end and its income; credit-normal accounts. The
 # lateral aggregate runs once per holding (an index probe for entries effective from the day's
-# end on); div() truncates exactly (numeric division could round at a large balance's scale).
+# end on), correlated on the balance's account key: a Citus cluster plans that next to the
+# reference table `accounts`, not a correlation on `accounts` itself (docs/scale-out.md); div()
+# truncates exactly (numeric division could round at a large balance's scale).
 _INCOMES_SQL = """
 select h.code, h.balance, div(h.balance * %(income)s::numeric, 10000)::bigint as income
   from (select a.id, a.code, b.posted_credits - b.posted_debits - coalesce(later.net, 0) as balance
