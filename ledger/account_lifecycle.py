@@ -20,6 +20,7 @@ import psycopg
 from psycopg.rows import class_row
 
 from ledger.accounts import Account, AccountStatus, get_account
+from ledger.database_transaction import database_transaction
 from ledger.errors import ValidationError, translate
 from ledger.money import parse_signed_amount
 from ledger.text import check_text
@@ -66,7 +67,7 @@ def set_status(conn: psycopg.Connection[Any], code: str, status: AccountStatus, 
         raise ValidationError(f"status must be one of {[s.value for s in AccountStatus]}", field="status")
     check_text(code, "accountCode")
     reason = _reason(reason)
-    with _translated(), conn.transaction():
+    with _translated(), database_transaction(conn):
         change_id = conn.execute("select ledger.set_account_status(%s, %s, %s)",
                                  (code, status.value, reason)).fetchone()
         account = get_account(conn, code)
@@ -81,7 +82,7 @@ def set_limits(conn: psycopg.Connection[Any], code: str, min_balance: int | None
     for name, value in (("minBalance", min_balance), ("maxBalance", max_balance)):
         if value is not None:
             parse_signed_amount(value, field=name)
-    with _translated(), conn.transaction():
+    with _translated(), database_transaction(conn):
         changed = conn.execute("select ledger.set_account_limits(%s, %s, %s)",
                                (code, min_balance, max_balance)).fetchone()
         account = get_account(conn, code)

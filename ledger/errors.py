@@ -262,6 +262,31 @@ def translated_sqlstates() -> frozenset[str]:
     return frozenset(_BY_SQLSTATE)
 
 
+# A check or unique violation as a Citus worker reports it: the coordinator passes on the message
+# alone, which names the shard ("period_closes_102041") and the constraint (a unique constraint's
+# index carries the shard's number too: "transactions_resolves_hold_id_key_102012").
+_SHARD_CHECK_VIOLATION = re.compile(r'new row for relation "([^"]+?)(?:_\d+)?" violates check constraint "([^"]+)"')
+_SHARD_UNIQUE_VIOLATION = re.compile(r'duplicate key value violates unique constraint "([^"]+?)(?:_\d+)?"')
+
+
+def _unique_constraint(exc: psycopg.Error) -> str | None:
+    """The unique constraint a violation names: from its fields, else from its message."""
+    diag = exc.diag
+    if diag.constraint_name:
+        return diag.constraint_name
+    found = _SHARD_UNIQUE_VIOLATION.match(diag.message_primary or "")
+    return found.group(1) if found else None
+
+
+def _check_constraint(exc: psycopg.Error) -> tuple[str, str]:
+    """The (constraint, table) a check violation names: from its fields, else from its message."""
+    diag = exc.diag
+    if diag.constraint_name:
+        return diag.constraint_name, diag.table_name or ""
+    found = _SHARD_CHECK_VIOLATION.match(diag.message_primary or "") if diag.sqlstate == "23514" else None
+    return (found.group(2), found.group(1)) if found else ("", "")
+
+
 def translate(exc: psycopg.Error) -> LedgerError | None:
     """The LedgerError a database error stands for, or None when it is not a caller's error."""
     sqlstate = exc.sqlstate or ""
@@ -284,14 +309,14 @@ def translate(exc: psycopg.Error) -> LedgerError | None:
         if cls is ValidationError:
             return ValidationError(message, **details)
         return cls(message, **details)
-    constraint = _unsharded(diag.constraint_name or _quoted_constraint(exc))
-    if isinstance(exc, pg_errors.UniqueViolation) and constraint in _BY_CONSTRAINT:
-        cls, message = _BY_CONSTRAINT[constraint]
+    unique = _unique_constraint(exc) if isinstance(exc, pg_errors.UniqueViolation) else None
+    if unique in _BY_CONSTRAINT:
+        cls, message = _BY_CONSTRAINT[unique]
         return cls(message)
-    if isinstance(exc, pg_errors.CheckViolation) and constraint.endswith("_range"):
+    name, table = _check_constraint(exc)
+    if isinstance(exc, pg_errors.CheckViolation) and name.endswith("_range"):
         # sql/0082_instant_range.sql: a time or date outside the range the core can read; the
         # constraints are named <table>_<column>_range.
-        name, table = constraint, _unsharded(diag.table_name or "")
         column = name[len(table) + 1:-len("_range")] if name.startswith(f"{table}_") else ""
         return ValidationError(
             f"{column or 'a time'} must lie in [1970-01-01T00:00:00Z, 9999-01-01T00:00:00Z)",
@@ -299,26 +324,6 @@ def translate(exc: psycopg.Error) -> LedgerError | None:
     if isinstance(exc, pg_errors.NumericValueOutOfRange):
         return ValidationError(f"a number is out of range: {diag.message_primary}", field="amount")
     return _data_error(exc)
-
-
-_SHARD_SUFFIX = re.compile(r"_[0-9]+$")
-_QUOTED = re.compile(r'"([^"]+)"')
-
-
-def _quoted_constraint(exc: psycopg.Error) -> str:
-    """The constraint a unique violation names in its message. Citus passes on a worker's error
-    with its SQLSTATE and message but without the constraint field."""
-    if not isinstance(exc, pg_errors.UniqueViolation):
-        return ""
-    found = _QUOTED.search(exc.diag.message_primary or "")
-    return found.group(1) if found else ""
-
-
-def _unsharded(name: str) -> str:
-    """A table's or constraint's own name. On a Citus cluster an error raised on a worker names
-    the shard's (transactions_resolves_hold_id_key_102012); none of the ledger's own names ends
-    in _<digits>."""
-    return _SHARD_SUFFIX.sub("", name)
 
 
 def _data_error(exc: psycopg.Error) -> ValidationError | None:

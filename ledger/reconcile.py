@@ -49,6 +49,7 @@ from ledger.bank_file import (
     read_bank_file,
     reference_length_max,
 )
+from ledger.database_transaction import database_transaction
 from ledger.errors import LedgerError, ValidationError
 from ledger.money import amount_max
 
@@ -170,7 +171,7 @@ def _candidates(conn: psycopg.Connection[Any], account: Account, start: date, en
     params = {"id": account.id, "start": start, "end": end, "zone": zone, "refs": references,
               "limit": candidates_max + 1}
     try:
-        with conn.transaction():
+        with database_transaction(conn):
             rows = conn.execute(_CANDIDATES_SQL, params).fetchall()
             by_reference = conn.execute(_BY_REFERENCE_SQL, params).fetchall() if references else []
     except pg_errors.InvalidParameterValue:
@@ -297,7 +298,7 @@ def reconcile(conn: psycopg.Connection[Any], account_code: str, data: bytes, *, 
     bank_file = read_bank_file(data, account.currency)
     lines = bank_file.lines
     start, end = min(line.date for line in lines), max(line.date for line in lines)
-    with conn.transaction():
+    with database_transaction(conn):
         # One run of an account at a time: a run sees every match the ones before it stored.
         conn.execute("select pg_advisory_xact_lock(hashtext('ledger.reconciliation_matches'), hashtext(%s))",
                      (str(account.id),))
@@ -427,7 +428,7 @@ def resolve_break(conn: psycopg.Connection[Any], run_id: int, item_no: int, reas
         raise ValidationError(f"item {item_no} of reconciliation {run_id} was resolved already, by "
                               f"{item.resolution.resolved_by}: {item.resolution.reason}", field="itemId")
     try:
-        with conn.transaction():
+        with database_transaction(conn):
             conn.execute("""insert into ledger.reconciliation_resolutions (run_id, item_no, reason, resolved_by)
                             values (%s, %s, %s, %s)""", (run_id, item_no, reason, resolved_by))
     except pg_errors.UniqueViolation:

@@ -1220,8 +1220,8 @@ function ledger.explicit_legs(p_requests ledger.request[]) returns ledger.leg[]
   source sha256 619697361ebaa15ae9f313579a2c9fbeed0e4ba8079ff394a23cba80c867c032
 
 function ledger.factoring_fee_due(p_advance_ids bigint[], p_on date, p_time_zone text) returns TABLE(advance_id bigint, fee_fen bigint)
-  language sql, stable, parallel unsafe, cost 100, rows 1000
-  source sha256 41750646d8b7146580bc70b744860454993afb2d537b2c39931f4c270be01402
+  language plpgsql, stable, parallel unsafe, cost 100, rows 1000
+  source sha256 7c89661f0062d47731ef08434828e9d0ed218661f7b4a20c71d1c40bd138c544
   grant EXECUTE to PUBLIC
   grant EXECUTE to ledger_app
 

@@ -40,6 +40,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from citus_databases import CitusServers
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -130,10 +131,12 @@ class Databases:
     closed no period (its accounts and keys are its own, so the next example can share it);
     dropping a database costs a checkpoint of the server."""
 
-    def __init__(self, server_url: str, template: str, drop: Callable[[str], None]) -> None:
+    def __init__(self, server_url: str, template: str, drop: Callable[[str], None],
+                 citus: CitusServers | None = None) -> None:
         self.server_url = server_url
         self.template = template
         self.drop = drop
+        self.citus = citus  # on a Citus cluster each database is made on every node
         self.free: list[tuple[str, str]] = []
 
     def take(self) -> tuple[str, str]:
@@ -151,6 +154,8 @@ class Databases:
 
     def create(self) -> tuple[str, str]:
         name = f"ledger_model_{uuid.uuid4().hex[:12]}"
+        if self.citus is not None:
+            return name, self.citus.copy(self.template, name)
         with psycopg.connect(make_conninfo(self.server_url, dbname="postgres"), autocommit=True) as admin:
             admin.execute(sql.SQL("create database {} template {}").format(
                 sql.Identifier(name), sql.Identifier(self.template)))
@@ -634,20 +639,22 @@ BALANCE = """query($code: String!) { account(code: $code) { balance {
 
 
 @pytest.mark.timeout(0 if _STEPS_LOCAL else 300)  # a long local run takes what it takes
-def test_ledger_agrees_with_the_model(server_url: str, template_db: str, _dropper: Any) -> None:
-    LedgerMachine.databases = Databases(server_url, template_db, _dropper.drop)
+def test_ledger_agrees_with_the_model(server_url: str, template_db: str, _dropper: Any,
+                                      citus: CitusServers | None) -> None:
+    LedgerMachine.databases = Databases(server_url, template_db, _dropper.drop, citus)
     try:
         run_state_machine_as_test(LedgerMachine, settings=SETTINGS)
     finally:
         LedgerMachine.databases.close()
 
 
-def test_a_refusal_over_graphql_is_final_for_its_key(server_url: str, template_db: str, _dropper: Any) -> None:
+def test_a_refusal_over_graphql_is_final_for_its_key(server_url: str, template_db: str, _dropper: Any,
+                                                    citus: CitusServers | None) -> None:
     """The machine's steps, in an order that once failed: a transfer refused over GraphQL keeps
     its refusal under its key (the engine records it as it records one raised in Python), so
     another request under that key is a conflict, even one the ledger would now refuse for a
     reason of its own, and the same request again is the same refusal."""
-    LedgerMachine.databases = Databases(server_url, template_db, _dropper.drop)
+    LedgerMachine.databases = Databases(server_url, template_db, _dropper.drop, citus)
     machine = LedgerMachine()
     try:
         machine.open_accounts(limits=[(None, None)] * 3, usd_min=None, graphql=0, may_close=1)
@@ -667,12 +674,13 @@ def test_a_refusal_over_graphql_is_final_for_its_key(server_url: str, template_d
 
 
 def test_a_batch_reversing_one_transaction_twice_may_name_either_refusal(server_url: str, template_db: str,
-                                                                          _dropper: Any) -> None:
+                                                                          _dropper: Any,
+                                                                          citus: CitusServers | None) -> None:
     """The machine's steps, in an order that once failed: a batch reverses one top-up twice, and
     the first reversal alone would take the wallet below its lowest balance. The engine may name
     the second reversal (its row breaks the one-reversal index while the batch is written, a
     stage before the limits) or the limit; either way nothing is written."""
-    LedgerMachine.databases = Databases(server_url, template_db, _dropper.drop)
+    LedgerMachine.databases = Databases(server_url, template_db, _dropper.drop, citus)
     machine = LedgerMachine()
     try:
         machine.open_accounts(limits=[(0, None), (None, None), (None, None)], usd_min=None, graphql=1, may_close=1)

@@ -24,6 +24,7 @@ import psycopg
 
 from ledger import calendar
 from ledger.accounts import AccountType, Side, get_account
+from ledger.database_transaction import database_transaction
 from ledger.errors import AccountNotFound, IdempotencyConflict, ValidationError
 from ledger.money import parse_amount
 from ledger.posting import Leg, Transfer, post
@@ -160,7 +161,7 @@ def open_credit_line(conn: psycopg.Connection[Any], customer_id: str, limit_fen:
     """Open the customer's credit line or change its limit (a new row; the latest applies)."""
     customer_id = parse_party_id(customer_id, field="customerId")
     limit = parse_amount(limit_fen, field="limit")
-    with conn.transaction():
+    with database_transaction(conn):
         _lock(conn, _LOCK_LINE, customer_id)
         current = _line_limit(conn, customer_id)
         if current != limit:
@@ -233,7 +234,7 @@ def purchase_on_credit(
         raise ValidationError(f"purchasedAt {purchased_at.isoformat()} is in the future", field="purchasedAt")
     request = _request(op="purchase", customer_id=customer_id, merchant_id=merchant_id, amount=amount,
                        purchased_at=purchased_at.astimezone(UTC).isoformat())
-    with conn.transaction():
+    with database_transaction(conn):
         # Same key first, then the customer's line: every purchase takes them in this order.
         _lock(conn, _LOCK_KEY, key)
         replay = _replayed_loan(conn, key, request)
@@ -290,7 +291,7 @@ def originate_loan(
                        months=months, method=method.value, start_date=start_date.isoformat())
     if late_fee_rate is not None:  # absent from requests made before a loan could carry its own
         request["late_fee_rate_per_day"] = str(late_fee_rate)
-    with conn.transaction():
+    with database_transaction(conn):
         _lock(conn, _LOCK_KEY, key)
         replay = _replayed_loan(conn, key, request)
         if replay is not None:
@@ -391,7 +392,7 @@ def convert_to_instalments(
     if at.tzinfo is None:
         raise ValidationError("convertedAt must carry a UTC offset", field="convertedAt")
     request = _request(op="convert", loan_id=loan_id, instalments=instalments, monthly_fee_rate=str(rate))
-    with conn.transaction():
+    with database_transaction(conn):
         lock_loan(conn, loan_id)
         row = conn.execute("select loan_id, request from ledger.loan_plans where idempotency_key = %s",
                            (key,)).fetchone()

@@ -26,6 +26,7 @@ import psycopg
 
 from ledger import calendar
 from ledger.accounts import Side
+from ledger.database_transaction import database_transaction
 from ledger.errors import ValidationError
 from ledger.posting import Leg, Transfer, post
 from ledger.products.credit import (
@@ -236,7 +237,7 @@ def _post_all(conn: psycopg.Connection[Any], on: date, steps: list[_Step], progr
     meter = Progress(progress, len(steps), label) if steps else None
     for start in range(0, len(steps), batch_size_max):
         batch = steps[start:start + batch_size_max]
-        with conn.transaction():
+        with database_transaction(conn):
             built = [(s, s.transfer or _write_off(conn, s.loan_id, on)) for s in batch]
             ready = [(s, transfer) for s, transfer in built if transfer is not None]
             if not ready:

@@ -18,6 +18,7 @@ from typing import Any
 import psycopg
 
 from ledger import calendar
+from ledger.database_transaction import database_transaction
 from ledger.errors import ValidationError
 from ledger.products import settings as versions
 from ledger.products.rounding import decimal_prec, parse_rate
@@ -150,5 +151,5 @@ def set_settings(
     for name, value in changes.items():
         parsed = parse_setting(name, value)
         checked[name] = format(parsed, "f") if isinstance(parsed, Decimal) else str(parsed)
-    with conn.transaction():
+    with database_transaction(conn):
         return versions.record_change(conn, PRODUCT, checked, day, recorded_by)

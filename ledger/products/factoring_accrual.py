@@ -27,6 +27,7 @@ import psycopg
 
 from ledger import calendar
 from ledger.accounts import Side
+from ledger.database_transaction import database_transaction
 from ledger.errors import ValidationError
 from ledger.posting import Leg, Transfer, legs_per_transaction_max, post
 from ledger.products.factoring.common import FEE_INCOME, ensure_product_accounts, fee_code, parse_day
@@ -44,12 +45,16 @@ advances_per_transaction = legs_per_transaction_max - 1
 # whose payload is capped at 8000 bytes: 7 x 100 accounts stay under it at ids of up to 10 digits.
 transactions_per_post = 7
 
+# The batch is picked by a subquery and locked by the outer statement, which reads the advances
+# alone: Citus (docs/scale-out.md) locks rows only in a statement that reads no distributed table.
 _OPEN_BATCH_SQL = """
 select a.id from ledger.factoring_advances a
-  join ledger.balances pb on pb.account_id = a.principal_account_id
- where a.id > %(after)s and a.advanced_on < %(on)s and pb.posted_debits > pb.posted_credits
- order by a.id limit %(limit)s
-   for update of a
+ where a.id in (select o.id from ledger.factoring_advances o
+                  join ledger.balances pb on pb.account_id = o.principal_account_id
+                 where o.id > %(after)s and o.advanced_on < %(on)s and pb.posted_debits > pb.posted_credits
+                 order by o.id limit %(limit)s)
+ order by a.id
+   for update
 """
 
 _OPEN_COUNT_SQL = """
@@ -80,7 +85,7 @@ def accrue_factoring_fees(
     meter = Progress(progress, int(total[0]) if total else 0, f"accruing factoring fees through {on}")
     after, accrued, fee_fen, batches = 0, 0, 0, 0
     while True:
-        with conn.transaction():
+        with database_transaction(conn):
             # Lock first, compute after: under READ COMMITTED the second statement sees what a
             # payment committed while this one waited for its advance.
             ids = [int(r[0]) for r in conn.execute(

@@ -37,6 +37,7 @@ from psycopg.rows import class_row
 from ledger import calendar
 from ledger.accounts import AccountType, Side, get_account
 from ledger.balances import balances_now
+from ledger.database_transaction import database_transaction
 from ledger.errors import AccountNotFound, InsufficientFunds, LedgerError, ValidationError
 from ledger.journal import get_transaction_by_key
 from ledger.money import parse_amount
@@ -235,7 +236,7 @@ def create_fund(conn: psycopg.Connection[Any], fund_id: str, name: str) -> tuple
     fund_id = _fund_id(fund_id)
     if not isinstance(name, str) or not 1 <= len(name.strip()) <= name_length_max:
         raise ValidationError(f"name must be 1 to {name_length_max} characters", field="name")
-    with conn.transaction():
+    with database_transaction(conn):
         with conn.cursor(row_factory=class_row(Fund)) as cur:
             created = cur.execute(
                 """insert into ledger.funds (fund_id, name) values (%s, %s)
@@ -323,7 +324,7 @@ def subscribe(
     fund = get_fund(conn, fund_id)
     wallet = get_account(conn, chart.wallet(customer_id)).code  # AccountNotFound for unknown customers
     # One transaction, so a refused subscription leaves no empty holding behind.
-    with conn.transaction():
+    with database_transaction(conn):
         _check_day_open(conn, fund, effective_at, idempotency_key)
         holding = _ensure_holding(conn, fund.fund_id, customer_id)
         posted = post_one(conn, Transfer(
@@ -350,7 +351,7 @@ def redeem(
     wallet = get_account(conn, chart.wallet(customer_id)).code
     holding = _holding_code(conn, fund.fund_id, customer_id)
     try:
-        with conn.transaction():
+        with database_transaction(conn):
             _check_day_open(conn, fund, effective_at, idempotency_key)
             posted = post_one(conn, Transfer(
                 idempotency_key, "fund.redeem",
@@ -373,18 +374,18 @@ def settle(conn: psycopg.Connection[Any], *, idempotency_key: str, fund_id: str,
     fund = get_fund(conn, fund_id)
     reserve = get_account(conn, chart.bank_reserve(bank)).code
     owed_code, receivable_code = subscriptions_owed_account(fund.fund_id), receivable_account(fund.fund_id)
-    with conn.transaction():
+    with database_transaction(conn):
         # Lock both, one statement each in id order like the core, so the amounts read are the
-        # amounts posted.
+        # amounts posted. By the account key: a Citus cluster locks rows only where a statement
+        # names its shard (docs/scale-out.md).
         balance: dict[str, int] = {}
-        for code in sorted((owed_code, receivable_code), key=lambda c: get_account(conn, c).id):
+        for account in sorted((get_account(conn, owed_code), get_account(conn, receivable_code)),
+                              key=lambda a: a.id):
             row = conn.execute(
-                """select case a.normal_side when 'debit' then b.posted_debits - b.posted_credits
-                                             else b.posted_credits - b.posted_debits end
-                     from ledger.accounts a join ledger.balances b on b.account_id = a.id
-                    where a.code = %s for update of b""", (code,)).fetchone()
+                """select b.posted_debits - b.posted_credits from ledger.balances b
+                    where b.account_id = %s for update""", (account.id,)).fetchone()
             assert row is not None, "create_fund made the fund's accounts"
-            balance[code] = int(row[0])
+            balance[account.code] = int(row[0]) if account.normal_side == "debit" else -int(row[0])
         owed, receivable = balance[owed_code], balance[receivable_code]
         legs = [Leg(code, side, amount) for code, side, amount in (
             (owed_code, Side.DEBIT, owed), (receivable_code, Side.CREDIT, receivable),

@@ -33,6 +33,7 @@ from psycopg import sql
 
 from ledger import calendar
 from ledger.accounts import Side, like_category
+from ledger.database_transaction import database_transaction
 from ledger.errors import ValidationError
 from ledger.posting import Leg, Transfer, legs_per_transaction_max, post
 from ledger.products.fund import (
@@ -89,7 +90,9 @@ class HolderIncome:
 
 # Every holding's posted balance at the day's end and its income; credit-normal accounts. The
 # lateral aggregate runs once per holding (an index probe for entries effective from the day's
-# end on); div() truncates exactly (numeric division could round at a large balance's scale).
+# end on), correlated on the balance's account key: a Citus cluster plans that next to the
+# reference table `accounts`, not a correlation on `accounts` itself (docs/scale-out.md); div()
+# truncates exactly (numeric division could round at a large balance's scale).
 _INCOMES_SQL = """
 select h.code, h.balance, div(h.balance * %(income)s::numeric, 10000)::bigint as income
   from (select a.id, a.code, b.posted_credits - b.posted_debits - coalesce(later.net, 0) as balance
@@ -98,7 +101,7 @@ select h.code, h.balance, div(h.balance * %(income)s::numeric, 10000)::bigint as
           left join lateral (
               select sum(case when e.side = 'credit' then e.amount else -e.amount end) as net
                 from ledger.entries e
-               where e.account_id = a.id and e.layer = 'posted' and e.effective_at >= %(day_end)s) later on true
+               where e.account_id = b.account_id and e.layer = 'posted' and e.effective_at >= %(day_end)s) later on true
          where a.code like %(like)s) h
  where h.balance > 0
  order by h.id
@@ -109,7 +112,7 @@ def holder_incomes(
     conn: psycopg.Connection[Any], fund_id: str, income_date: date, income_per_10k: Decimal,
 ) -> list[HolderIncome]:
     """Every holder with a positive balance at the day's end, in account id order, with its income."""
-    with conn.transaction():
+    with database_transaction(conn):
         conn.execute(sql.SQL("set local statement_timeout = {}").format(sql.Literal(income_statement_timeout_ms)))
         # A plain index-probe plan: JIT compiling it costs seconds and saves nothing.
         conn.execute("set local jit = off")
@@ -188,7 +191,7 @@ def _long_statements(conn: psycopg.Connection[Any]) -> Iterator[None]:
 
 def _record_figure(conn: psycopg.Connection[Any], fund_id: str, income_date: date, income: Decimal) -> bool:
     """Insert the day's figure; False when it was there already with the same figure."""
-    with conn.transaction():
+    with database_transaction(conn):
         existing = conn.execute(
             "select income_per_10k from ledger.fund_incomes where fund_id = %s and income_date = %s",
             (fund_id, income_date)).fetchone()

@@ -18,6 +18,7 @@ from typing import Any
 import psycopg
 
 from ledger.accounts import Account, AccountType, NewAccount, create_account
+from ledger.database_transaction import database_transaction
 from ledger.errors import LedgerError, ValidationError
 from ledger.products import chart
 from ledger.products.rounding import parse_rate
@@ -81,7 +82,7 @@ def parse_party_id(value: object, *, field: str) -> str:
 def onboard_customer(conn: psycopg.Connection[Any], customer_id: str) -> Onboarded:
     """The customer's wallet: a liability that may never go below zero."""
     customer_id = parse_party_id(customer_id, field="customerId")
-    with conn.transaction():
+    with database_transaction(conn):
         wallet, created = _ensure(conn, chart.wallet(customer_id), f"Wallet of {customer_id}",
                                   AccountType.LIABILITY, customer_id)
     return Onboarded(customer_id, (wallet,), created)
@@ -90,7 +91,7 @@ def onboard_customer(conn: psycopg.Connection[Any], customer_id: str) -> Onboard
 def onboard_supplier(conn: psycopg.Connection[Any], supplier_id: str) -> Onboarded:
     """The supplier's payable (what the platform owes it), never below zero."""
     supplier_id = parse_party_id(supplier_id, field="supplierId")
-    with conn.transaction():
+    with database_transaction(conn):
         payable, created = _ensure(conn, chart.supplier_payable(supplier_id), f"Payable to {supplier_id}",
                                    AccountType.LIABILITY, supplier_id)
     return Onboarded(supplier_id, (payable,), created)
@@ -103,7 +104,7 @@ def onboard_merchant(
     """The merchant's payable and chargeback receivable, and its terms."""
     merchant_id = parse_party_id(merchant_id, field="merchantId")
     terms = MerchantTerms(_fee_rate(fee_rate), _flag(refund_fee_pro_rata))
-    with conn.transaction():
+    with database_transaction(conn):
         payable, payable_created = _ensure(conn, chart.merchant_payable(merchant_id), f"Payable to {merchant_id}",
                                            AccountType.LIABILITY, merchant_id)
         receivable, receivable_created = _ensure(

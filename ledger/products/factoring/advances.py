@@ -14,6 +14,7 @@ from psycopg import errors as pg_errors
 
 from ledger import calendar
 from ledger.accounts import AccountType, Side
+from ledger.database_transaction import database_transaction
 from ledger.errors import ValidationError
 from ledger.posting import Leg, Transfer, post
 from ledger.products import chart
@@ -58,7 +59,7 @@ def advance_on_invoice(
     key = parse_key("advance", idempotency_key)
     request = {"supplier_id": supplier_id, "invoice_no": invoice_no, "advance_rate": str(rate),
                "daily_fee_rate": str(fee_rate), "advanced_on": None if advanced_on is None else day.isoformat()}
-    with conn.transaction():
+    with database_transaction(conn):
         invoice = get_invoice(conn, supplier_id, invoice_no, lock=True)
         done = replay_of(conn, key, request)
         if done is not None:

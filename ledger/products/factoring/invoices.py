@@ -10,6 +10,7 @@ import psycopg
 
 from ledger import calendar
 from ledger.accounts import Side
+from ledger.database_transaction import database_transaction
 from ledger.errors import ValidationError
 from ledger.money import parse_amount
 from ledger.posting import Leg, Transfer, post
@@ -58,7 +59,7 @@ def record_purchase_invoice(
     key = parse_key("invoice", idempotency_key)
     request = {"supplier_id": supplier_id, "invoice_no": invoice_no, "amount_fen": amount_fen,
                "due_date": due_date.isoformat(), "issued_on": given_issued_on}
-    with conn.transaction():
+    with database_transaction(conn):
         conn.execute("select pg_advisory_xact_lock(%s, hashtext(%s))", (_INVOICE_LOCK, f"{supplier_id}/{invoice_no}"))
         done = replay_of(conn, key, request)
         if done is not None:

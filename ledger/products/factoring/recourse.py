@@ -11,6 +11,7 @@ from typing import Any
 import psycopg
 
 from ledger.accounts import AccountType, Side
+from ledger.database_transaction import database_transaction
 from ledger.posting import Leg, Transfer, post
 from ledger.products import chart
 from ledger.products.effective import business_day_of, parse_effective_at, request_instant
@@ -52,7 +53,7 @@ def default_advance(conn: psycopg.Connection[Any], advance_id: int, *, idempoten
     request: dict[str, Any] = {"advance_id": advance_id}
     if effective_at is not None:  # absent from requests made before a default could be dated
         request["effective_at"] = request_instant(effective_at)
-    with conn.transaction():
+    with database_transaction(conn):
         advance = get_advance(conn, advance_id, lock=True)
         done = replay_of(conn, key, request)
         if done is not None:

@@ -11,6 +11,7 @@ from typing import Any
 import psycopg
 
 from ledger.accounts import Side
+from ledger.database_transaction import database_transaction
 from ledger.errors import ValidationError
 from ledger.journal import get_transaction_by_key
 from ledger.money import parse_amount
@@ -97,7 +98,7 @@ def settle_invoice(
     request: dict[str, Any] = {"supplier_id": supplier_id, "invoice_no": invoice_no, "amount_fen": amount_fen}
     if effective_at is not None:  # absent from requests made before a payment could be dated
         request["effective_at"] = request_instant(effective_at)
-    with conn.transaction():
+    with database_transaction(conn):
         invoice = get_invoice(conn, supplier_id, invoice_no, lock=True)
         done = replay_of(conn, key, request)
         if done is not None:
@@ -220,7 +221,7 @@ def repay_advance(
     request: dict[str, Any] = {"advance_id": advance_id, "amount_fen": amount_fen}
     if effective_at is not None:  # absent from requests made before a repayment could be dated
         request["effective_at"] = request_instant(effective_at)
-    with conn.transaction():
+    with database_transaction(conn):
         advance = get_advance(conn, advance_id, lock=True)
         done = replay_of(conn, key, request)
         if done is not None:

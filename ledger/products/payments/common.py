@@ -12,6 +12,7 @@ import psycopg
 from psycopg import errors as pg_errors
 
 from ledger.accounts import Account, AccountType, get_account
+from ledger.database_transaction import database_transaction
 from ledger.errors import (
     AccountNotFound,
     IdempotencyConflict,
@@ -83,7 +84,7 @@ def atomic(conn: psycopg.Connection[Any], work: Callable[[], T]) -> T:
     standalone = conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
     for attempt in range(retries_max + 1):
         try:
-            with conn.transaction():
+            with database_transaction(conn):
                 return work()
         except (pg_errors.SerializationFailure, pg_errors.DeadlockDetected):
             if not standalone or attempt == retries_max:

@@ -14,6 +14,7 @@ from typing import Any
 import psycopg
 
 from ledger.cursors import decode_cursor, encode_cursor
+from ledger.database_transaction import is_distributed
 from ledger.errors import ValidationError
 from ledger.products.payments.common import MERCHANT_FEE_INCOME, PaymentNotFound, page_size_max, parse_payment_id
 
@@ -68,6 +69,7 @@ class PaymentPage:
     has_next_page: bool
 
 
+# Each payment with what the journal holds of it; the caller appends which (_payments_sql).
 _PAYMENTS_SQL = """
 select p.id, p.customer_id, p.merchant_id, p.hold_id, p.fee_rate, p.refund_fee_pro_rata, p.created_at,
        h.expires_at, h.expires_at is not null and h.expires_at <= clock_timestamp() as expired,
@@ -98,11 +100,67 @@ select p.id, p.customer_id, p.merchant_id, p.hold_id, p.fee_rate, p.refund_fee_p
         left join ledger.accounts fee_income on fee_income.code = %(fee_income)s
        where s.payment_id = p.id and s.step in ('fee', 'refund', 'chargeback')) st on true
 """
+# On a Citus cluster (docs/scale-out.md) the entries are distributed by account, and a subquery
+# over them per payment (a reference table) cannot be planned: there the payments picked by
+# {selection} (a filter, and an order and limit for a page) have the legs of their transactions
+# (hold, capture, steps) read by one statement over the list of those transaction ids. On one
+# server the subqueries above stay: one index probe each, where the planner would scan the
+# journal for the list when it misjudges a page's size.
+_PAYMENTS_CLUSTER_SQL = """
+with p as (
+    select p.*, r.id as resolved_by, r.hold_action
+      from (select p.* from ledger.payments p {selection}) p
+      left join ledger.transactions r on r.resolves_hold_id = p.hold_id),
+steps as (
+    select s.payment_id, s.step, s.transaction_id
+      from ledger.payment_steps s
+     where s.payment_id in (select p.id from p) and s.step in ('fee', 'refund', 'chargeback')),
+legs as (
+    select e.transaction_id, e.account_id, e.side, e.layer, e.amount, e.currency
+      from ledger.entries e
+     where e.transaction_id in (select p.hold_id from p
+                                union all select p.resolved_by from p where p.hold_action = 'post'
+                                union all select s.transaction_id from steps s))
+select p.id, p.customer_id, p.merchant_id, p.hold_id, p.fee_rate, p.refund_fee_pro_rata, p.created_at,
+       h.expires_at, h.expires_at is not null and h.expires_at <= clock_timestamp() as expired,
+       held.amount, held.currency, p.resolved_by, p.hold_action,
+       coalesce(cap.amount, 0), coalesce(st.fee, 0), coalesce(st.refunded, 0),
+       coalesce(st.fee_refunded, 0), coalesce(st.charged_back, 0)
+  from p
+  join ledger.transactions h on h.id = p.hold_id
+  left join (select l.transaction_id, sum(l.amount) as amount, min(l.currency) as currency
+               from legs l where l.side = 'debit'
+              group by l.transaction_id) held on held.transaction_id = p.hold_id
+  left join (select l.transaction_id, sum(l.amount) as amount
+               from legs l where l.layer = 'posted' and l.side = 'debit'
+              group by l.transaction_id) cap on cap.transaction_id = p.resolved_by and p.hold_action = 'post'
+  left join (
+      -- Each step's legs are built by this module: the fee's one credit is the fee, a refund's
+      -- one credit is the wallet's, its debit on fee income the fee given back, a chargeback's
+      -- one debit the receivable.
+      select s.payment_id,
+             sum(e.amount) filter (where s.step = 'fee' and e.side = 'credit') as fee,
+             sum(e.amount) filter (where s.step = 'refund' and e.side = 'credit') as refunded,
+             sum(e.amount) filter (where s.step = 'refund' and e.side = 'debit'
+                                     and e.account_id = fee_income.id) as fee_refunded,
+             sum(e.amount) filter (where s.step = 'chargeback' and e.side = 'debit') as charged_back
+        from steps s
+        join legs e on e.transaction_id = s.transaction_id
+        left join ledger.accounts fee_income on fee_income.code = %(fee_income)s
+       group by s.payment_id) st on st.payment_id = p.id
+"""
+
+
+def _payments_sql(conn: psycopg.Connection[Any], selection: str, *, order: str = "") -> str:
+    """The payments query: `selection` filters `ledger.payments p` (and limits a page, in `order`)."""
+    if is_distributed(conn):
+        return f"{_PAYMENTS_CLUSTER_SQL.replace('{selection}', selection)} {order}"
+    return f"{_PAYMENTS_SQL} {selection}"
 
 
 def get_payments(conn: psycopg.Connection[Any], ids: Sequence[int]) -> dict[int, Payment]:
     """Payments by id, each derived from the journal, in one query (for pages and loaders)."""
-    rows = conn.execute(_PAYMENTS_SQL + " where p.id = any(%(ids)s)",
+    rows = conn.execute(_payments_sql(conn, "where p.id = any(%(ids)s)"),
                         {"ids": list(ids), "fee_income": MERCHANT_FEE_INCOME}).fetchall()
     return {row[0]: _payment_of(row) for row in rows}
 
@@ -115,6 +173,14 @@ def get_payment(conn: psycopg.Connection[Any], payment_id: int | str) -> Payment
     return found
 
 
+_PAGE_SELECTION = """
+         where (%(customer)s::text is null or p.customer_id = %(customer)s)
+           and (%(merchant)s::text is null or p.merchant_id = %(merchant)s)
+           and (%(party)s::text is null or %(party)s in (p.customer_id, p.merchant_id))
+           and (%(before)s::bigint is null or p.id < %(before)s)
+         order by p.id desc limit %(limit)s"""
+
+
 def list_payments(
     conn: psycopg.Connection[Any], *, customer_id: str | None = None, merchant_id: str | None = None,
     party_id: str | None = None, first: int = 100, after: str | None = None,
@@ -125,12 +191,7 @@ def list_payments(
         raise ValidationError(f"first must be between 0 and {page_size_max}, got {first!r}", field="first")
     before_id = decode_cursor(after, fields={"id": int})["id"] if after is not None else None
     rows = conn.execute(
-        _PAYMENTS_SQL + """
-         where (%(customer)s::text is null or p.customer_id = %(customer)s)
-           and (%(merchant)s::text is null or p.merchant_id = %(merchant)s)
-           and (%(party)s::text is null or %(party)s in (p.customer_id, p.merchant_id))
-           and (%(before)s::bigint is null or p.id < %(before)s)
-         order by p.id desc limit %(limit)s""",
+        _payments_sql(conn, _PAGE_SELECTION, order="order by p.id desc"),
         {"customer": customer_id, "merchant": merchant_id, "party": party_id, "before": before_id, "limit": first + 1,
          "fee_income": MERCHANT_FEE_INCOME}).fetchall()
     payments = tuple(_payment_of(row) for row in rows[:first])
