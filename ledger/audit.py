@@ -204,7 +204,7 @@ def _verify(
     _verify_chains(conn, (distributed, settled), accounts, projection, report, Progress(progress, total, "chains"),
                    stop_at_first)
     if report.ok or not stop_at_first:
-        _verify_transactions(conn, report, settled)
+        _verify_transactions(conn, report, distributed, settled)
     if report.ok or not stop_at_first:
         _verify_account_history(conn, report)
     if report.ok or not stop_at_first:
@@ -405,6 +405,12 @@ select t.id from ledger.transactions t
  order by t.id limit 1"""
 # A cluster: the legs counted in one pass and joined, since Citus cannot plan a subquery over
 # the distributed entries correlated with the reference table transactions.
+_LONELY_JOINED_SQL = """
+select t.id from ledger.transactions t
+  left join (select e.transaction_id, count(*) as legs from ledger.entries e
+              group by e.transaction_id) e on e.transaction_id = t.id
+ where coalesce(e.legs, 0) < 2
+ order by t.id limit 1"""
 _LONELY_SETTLED_SQL = """
 select t.id from ledger.transactions t
   left join (select e.transaction_id, count(*) as legs from ledger.entries e
@@ -413,14 +419,18 @@ select t.id from ledger.transactions t
  order by t.id limit 1"""
 
 
-def _verify_transactions(conn: psycopg.Connection[Any], report: VerifyReport, settled: int | None) -> None:
+def _verify_transactions(conn: psycopg.Connection[Any], report: VerifyReport, distributed: bool,
+                         settled: int | None) -> None:
     row = conn.execute("select count(*) from ledger.transactions").fetchone()
     report.transactions = int(row[0]) if row else 0
     at = {"settled": str(settled)}
     bad = (conn.execute(_UNBALANCED_SQL) if settled is None else conn.execute(_UNBALANCED_SETTLED_SQL, at)).fetchone()
     if bad is not None:
         report.problems.append(f"transaction {bad[0]} does not balance in {bad[1]} {bad[2]}: off by {bad[3]}")
-    lonely = (conn.execute(_LONELY_SQL) if settled is None else conn.execute(_LONELY_SETTLED_SQL, at)).fetchone()
+    if not distributed:
+        lonely = conn.execute(_LONELY_SQL).fetchone()
+    else:
+        lonely = (conn.execute(_LONELY_JOINED_SQL) if settled is None else conn.execute(_LONELY_SETTLED_SQL, at)).fetchone()
     if lonely is not None:
         report.problems.append(f"transaction {lonely[0]} has fewer than two legs")
 
