@@ -160,12 +160,14 @@ def test_the_worker_survives_the_database_restarting_under_it(conn, db_url, fast
     worker = DeliveryWorker(db_url, fast).start()
     try:
         before = top_up(conn, WALLET_U1, 5, "before")
-        receiver.wait_for(1)
-        assert worker.holds_lock.wait(10)
+        # Generous guards: on a loaded machine (or a Citus cluster, where the coordinator also
+        # reconnects to its workers) the worker's retries after the restart take a while.
+        receiver.wait_for(1, timeout_s=60)
+        assert worker.holds_lock.wait(30)
         assert terminate_backends(db_url) >= 1  # the worker's connection, and ours
         with psycopg.connect(db_url, autocommit=True) as fresh:
             after = top_up(fresh, WALLET_U1, 6, "after")
-        got = receiver.wait_for(2)
+        got = receiver.wait_for(2, timeout_s=90)
     finally:
         worker.stop()
     assert first_receipts(got) == [before, after]
