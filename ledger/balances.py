@@ -48,8 +48,8 @@ class Balance:
                 Money(self.available, self.currency))
 
 
-_NOW_SQL = """
-select a.id, a.currency,
+# An account's balance now: posted, and the holds still open, from the balances and open holds.
+_NOW_COLUMNS_FROM = """
        case a.normal_side when 'debit' then b.posted_debits - b.posted_credits
                           else b.posted_credits - b.posted_debits end as posted,
        coalesce(h.in_active, 0)::bigint as in_active, coalesce(h.out_active, 0)::bigint as out_active,
@@ -58,26 +58,16 @@ select a.id, a.currency,
   left join lateral (select sum(o.amount_in) as in_active, sum(o.amount_out) as out_active from ledger.open_holds o
                       where o.account_id = b.account_id
                         and (o.expires_at is null or o.expires_at > clock_timestamp())) h on true
- where a.id = any(%(ids)s)
 """
+_NOW_SQL = "select a.id, a.currency," + _NOW_COLUMNS_FROM + " where a.id = any(%(ids)s)\n"
 
 _ACCOUNT_FIELDS = len(ACCOUNT_COLUMNS.split(","))
 # Rows are read by position into Account: its fields must be the columns, in their order.
 assert [f.name for f in fields(Account)] == [c.strip() for c in ACCOUNT_COLUMNS.split(",")]
 # The accounts and their balances now, by code, in one statement (one snapshot): what an
 # `account(code) { balance }` request reads, for many requests at once.
-_NOW_BY_CODE_SQL = f"""
-select {", ".join(f"a.{column.strip()}" for column in ACCOUNT_COLUMNS.split(","))},
-       case a.normal_side when 'debit' then b.posted_debits - b.posted_credits
-                          else b.posted_credits - b.posted_debits end as posted,
-       coalesce(h.in_active, 0)::bigint as in_active, coalesce(h.out_active, 0)::bigint as out_active,
-       b.version
-  from ledger.accounts a join ledger.balances b on b.account_id = a.id
-  left join lateral (select sum(o.amount_in) as in_active, sum(o.amount_out) as out_active from ledger.open_holds o
-                      where o.account_id = b.account_id
-                        and (o.expires_at is null or o.expires_at > clock_timestamp())) h on true
- where a.code = any(%(codes)s)
-"""
+_NOW_BY_CODE_SQL = ("select " + ", ".join(f"a.{column.strip()}" for column in ACCOUNT_COLUMNS.split(",")) + ","
+                    + _NOW_COLUMNS_FROM + " where a.code = any(%(codes)s)\n")
 
 _AS_OF_SQL = """
 with acc as (select a.id, a.currency, a.normal_side from ledger.accounts a where a.id = %(id)s),
