@@ -242,7 +242,7 @@ MUTANTS: tuple[Mutant, ...] = (
        "        _verify_open_holds(conn, report)\n", "        pass\n", ("tests/test_audit.py::test_verify_compares_the_open_holds_projection",),
        "verify does not check the open-holds projection"),
     _m("verify-skips-transactions", "ledger/audit.py",
-       "        _verify_transactions(conn, report, settled)\n", "        pass\n", ("tests/test_audit.py::test_an_intact_journal_verifies",),
+       "        _verify_transactions(conn, report, distributed, settled)\n", "        pass\n", ("tests/test_audit.py::test_an_intact_journal_verifies",),
        "verify does not check each transaction's balance"),
     _m("verify-skips-trial-balance", "ledger/audit.py",
        "        if debits.get(key, 0) != credits.get(key, 0):", "        if False:", ("tests/test_audit.py::test_verify_catches_a_one_sided_edit_that_keeps_every_chain_valid",),
