@@ -1,15 +1,17 @@
-"""Custom scalars: `MinorUnits` (money as a decimal string), `DateTime` (with offset), `JSON`.
+"""Custom scalars: `MinorUnits` (money as a decimal string), `DateTime` (with offset), `Date`, `JSON`.
 
 GraphQL's Int is 32-bit and JSON numbers lose precision past 2**53, so amounts cross the API as
 strings of minor units. Anything but an exact decimal-digit string is refused: a number, a float,
 "1e3", " 1", "+1", "12\n" or a value past 64 bits all get a clear error naming what was expected.
-A DateTime must carry a UTC offset and lie in the range ledger/instants.py accepts.
+A DateTime must carry a UTC offset and lie in the range ledger/instants.py accepts; a Date is
+written YYYY-MM-DD (no week date, no basic form) and lies in the days it accepts, so no resolver
+meets 0001-01-01 or 9999-12-31, whose business day would overflow.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, NewType, cast
 
 import strawberry
@@ -17,14 +19,15 @@ from graphql import StringValueNode, ValueNode
 from strawberry.scalars import JSON
 from strawberry.types.scalar import ScalarDefinition
 
-from ledger.instants import instant_problem
+from ledger.instants import day_problem, instant_problem
 
-__all__ = ["MinorUnits", "DateTime", "JSON", "InvalidScalar", "SCALAR_MAP", "parse_minor_units", "parse_datetime",
-           "json_object"]
+__all__ = ["MinorUnits", "DateTime", "JSON", "InvalidScalar", "SCALAR_MAP", "parse_minor_units",
+           "parse_datetime", "parse_date", "json_object"]
 
 minor_units_max = 2**63 - 1  # PostgreSQL bigint
 _MINOR_UNITS_TEXT = re.compile(r"-?[0-9]{1,19}")
 datetime_length_max = 64
+_DATE_TEXT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 class InvalidScalar(ValueError):
@@ -79,6 +82,31 @@ def _literal_datetime(node: ValueNode, _variables: Any = None) -> datetime:
     return parse_datetime(node.value)
 
 
+def parse_date(value: object) -> date:
+    if not isinstance(value, str) or not _DATE_TEXT.fullmatch(value):
+        shown = repr(value[:40]) if isinstance(value, str) else type(value).__name__
+        raise InvalidScalar(f"Date must be written YYYY-MM-DD such as 2026-01-31, got {shown}")
+    try:
+        parsed = date.fromisoformat(value)
+    except ValueError:
+        raise InvalidScalar(f"Date {value!r} is not a day of the calendar") from None
+    problem = day_problem(parsed)
+    if problem is not None:
+        raise InvalidScalar(f"Date {value!r} is not accepted: {problem}")
+    return parsed
+
+
+def _serialize_date(value: date) -> str:
+    assert isinstance(value, date) and not isinstance(value, datetime), f"Date from {value!r}"
+    return value.isoformat()
+
+
+def _literal_date(node: ValueNode, _variables: Any = None) -> date:
+    if not isinstance(node, StringValueNode):
+        raise InvalidScalar("Date must be a string written YYYY-MM-DD")
+    return parse_date(node.value)
+
+
 MinorUnits = NewType("MinorUnits", int)
 DateTime = NewType("DateTime", datetime)
 
@@ -98,11 +126,21 @@ _DATETIME_SCALAR = strawberry.scalar(
     parse_literal=_literal_datetime,
 )
 
+_DATE_SCALAR = strawberry.scalar(
+    name="Date",
+    description="A calendar day written YYYY-MM-DD, e.g. 2026-01-31 (a business day where it dates an operation).",
+    serialize=_serialize_date,
+    parse_value=parse_date,
+    parse_literal=_literal_date,
+)
+
 # For StrawberryConfig(scalar_map=...): fields annotated with plain `datetime` get the same
 # offset-checking scalar as those annotated `DateTime`, so object types built from the core's rows
-# take its datetimes as they are (arguments and inputs say `DateTime`).
+# take its datetimes as they are (arguments and inputs say `DateTime`); plain `date` gets the
+# checked `Date` in place of strawberry's own, which takes week dates and years up to 9999.
 SCALAR_MAP: dict[object, ScalarDefinition] = {
-    MinorUnits: _MINOR_UNITS_SCALAR, DateTime: _DATETIME_SCALAR, datetime: _DATETIME_SCALAR}
+    MinorUnits: _MINOR_UNITS_SCALAR, DateTime: _DATETIME_SCALAR, datetime: _DATETIME_SCALAR,
+    date: _DATE_SCALAR}
 
 
 def json_object(value: JSON | None) -> dict[str, Any]:

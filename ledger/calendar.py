@@ -20,7 +20,7 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ledger.errors import LedgerError, ValidationError
-from ledger.instants import check_instant
+from ledger.instants import check_instant, day_problem
 from ledger.settings import current
 
 __all__ = [
@@ -85,7 +85,19 @@ def business_date(moment: datetime) -> date:
 
 def day_start(day: date) -> datetime:
     """The instant the business day starts: 00:00 in the business time zone (in a zone whose
-    clocks jump over midnight, the first instant that exists that day)."""
+    clocks jump over midnight, the first instant that exists that day). A day outside the years
+    the ledger accepts (ledger/instants.py) is a ValidationError, never an overflow."""
+    _check_day(day)
+    return _start(day)
+
+
+def _check_day(day: date) -> None:
+    problem = day_problem(day)
+    if problem is not None:
+        raise ValidationError(f"the day {day.isoformat()} is not accepted: {problem}", field="date")
+
+
+def _start(day: date) -> datetime:
     zone = business_time_zone()
     local = datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC).astimezone(zone)
     offset = local.utcoffset()
@@ -98,7 +110,8 @@ def day_start(day: date) -> datetime:
 
 def day_end(day: date) -> datetime:
     """The instant the business day ends: the start of the next one (exclusive)."""
-    return day_start(day + timedelta(days=1))
+    _check_day(day)  # before adding a day: the day after 9999-12-31 does not exist
+    return _start(day + timedelta(days=1))
 
 
 def day_bounds(day: date) -> tuple[datetime, datetime]:
@@ -122,9 +135,13 @@ def parse_date(text: str, *, field: str = "date") -> date:
     if not isinstance(text, str) or not _DATE.fullmatch(text.strip()):
         raise ValidationError(f"{field} must be a date YYYY-MM-DD, got {text!r}", field=field)
     try:
-        return date.fromisoformat(text.strip())
+        day = date.fromisoformat(text.strip())
     except ValueError:
         raise ValidationError(f"{field} must be a date YYYY-MM-DD, got {text!r}", field=field) from None
+    problem = day_problem(day)
+    if problem is not None:
+        raise ValidationError(f"{field} {day.isoformat()} is not accepted: {problem}", field=field)
+    return day
 
 
 def parse_instant(text: str, *, field: str) -> datetime:

@@ -1,6 +1,6 @@
 """Whatever a client sends gets a typed refusal, never HTTP 500 or an INTERNAL error, and writes
 nothing: documents too costly to validate, malformed bodies, strings the database cannot store,
-times outside the accepted range, amounts with a trailing newline or past 64 bits, and values the
+times and days outside the accepted range, amounts with a trailing newline or past 64 bits, and values the
 database itself refuses. Each class is sent over HTTP, as a query and as `postTransaction`."""
 
 from __future__ import annotations
@@ -300,6 +300,41 @@ def test_bank_statement_dates_at_the_ends_of_the_calendar_are_refused(api, conn)
         assert error["code"] == "BANK_FILE_INVALID" and day in error["message"], (day, error)
 
 
+def test_days_at_the_ends_of_the_calendar_are_refused_typed(api, conn):
+    """A Date is YYYY-MM-DD from 1970-01-01 to 9998-12-31: 0001-01-01 starts in year 0 in UTC and
+    the day after 9999-12-31 does not exist, so either once reached the business calendar as an
+    overflow (INTERNAL, or HTTP 500 from a statement file). Week dates and the basic form, which
+    Python's parser takes, are refused too."""
+    open_book(conn)
+    assert api.data('mutation { onboardSupplier(input: {supplierId: "S1"}) { __typename } }', role="admin")
+    assert api.data('mutation { createFund(input: {fundId: "F1", name: "f"}) { __typename } }', role="admin")
+    record = """mutation($input: RecordPurchaseInvoiceInput!) { recordPurchaseInvoice(input: $input) { __typename
+      ... on LedgerError { code message } } }"""
+    publish = """mutation($input: PublishFundIncomeInput!) { publishFundIncome(input: $input) { __typename
+      ... on LedgerError { code message } } }"""
+    before = transactions(conn)
+    for day in ["0001-01-01", "9999-12-31", "1969-12-31", "2026-W01-1", "20260101", "2026-01-01\n", "2026-02-30"]:
+        invoice = {"idempotencyKey": f"r-{day}", "supplierId": "S1", "invoiceNo": "I1", "amount": "1000",
+                   "dueDate": "2026-12-31", "issuedOn": day}
+        for query, variables, field in [(record, {"input": invoice}, "issuedOn"),
+                                        (publish, {"input": {"fundId": "F1", "date": day, "incomePer10k": "1.5"}}, "date"),
+                                        ("query($on: Date) { creditSettings(on: $on) { on } }", {"on": day}, "$on")]:
+            error = refused_query(api, query, variables)
+            assert error["code"] == "BAD_USER_INPUT" and "Date" in error["message"], (day, error)
+            assert field in error["message"], (day, field, error)
+    literal = refused_query(api, '{ creditSettings(on: "9999-12-31") { on } }')
+    assert literal["code"] == "BAD_USER_INPUT" and "9998-12-31" in literal["message"], literal
+    assert transactions(conn) == before
+    assert conn.execute("select count(*) from ledger.fund_incomes").fetchone() == (0,)
+    assert api.data('{ creditSettings(on: "9998-12-31") { on } }')["creditSettings"]["on"] == "9998-12-31"
+    token = {"Authorization": f"Bearer {api.token()}"}
+    for query, field in [("from=0001-01-01&to=2026-01-01", "from"), ("from=2026-01-01&to=9999-12-31", "to")]:
+        for fmt in ("csv", "json", "pdf"):
+            response = api.client.get(f"/statements/{BANK}.{fmt}?{query}", headers=token)
+            assert response.status_code == 400, (query, response.status_code, response.text)
+            assert response.json()["error"]["code"] == "VALIDATION" and response.json()["error"]["field"] == field
+
+
 def test_the_core_bounds_times_the_same_way(conn):
     from datetime import datetime, timedelta, timezone
 
@@ -320,6 +355,23 @@ def test_the_core_bounds_times_the_same_way(conn):
         with pytest.raises(ValidationError):
             close_period(conn, when)
     assert transactions(conn) == before
+
+
+def test_the_core_refuses_days_outside_the_range_without_overflowing():
+    from datetime import date
+
+    from ledger import calendar
+    from ledger.instants import day_max, day_min
+
+    for call in [lambda: calendar.day_start(date(1, 1, 1)), lambda: calendar.day_end(date(9999, 12, 31)),
+                 lambda: calendar.day_bounds(date(1969, 12, 31)), lambda: calendar.days_bounds(day_min, date(9999, 12, 31))]:
+        with pytest.raises(ValidationError):
+            call()
+    with pytest.raises(ValidationError) as refused:
+        calendar.parse_instant("0001-01-01", field="from")
+    assert refused.value.field == "from"
+    start, end = calendar.days_bounds(day_min, day_max)
+    assert start.date() == day_min and end.date() == date(9999, 1, 1)
 
 
 def test_the_core_refuses_unstorable_text_itself(conn):
