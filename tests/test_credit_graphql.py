@@ -131,6 +131,32 @@ def test_originate_annuity_loan(conn, api):
     assert sum(_amount(i["interest"]) for i in schedule) == 353
 
 
+def test_rates_are_taken_as_written(conn, api):
+    """A rate with whitespace around it, or past 18 decimal places, is refused naming the field, and
+    no loan or plan is written; the rate the client meant is then accepted."""
+    _setup(conn, api)
+    with_field = "... on LedgerError { code message } ... on ValidationError { field }"
+    originate = ORIGINATE.replace("... on LedgerError { code message }", with_field)
+    convert = CONVERT.replace("... on LedgerError { code message }", with_field)
+    terms = {"idempotencyKey": "o1", "customerId": "U1", "principal": "10000", "monthlyRate": "0.01", "months": 6,
+             "method": "ANNUITY", "startDate": calendar.today().isoformat()}
+    loans = conn.execute("select count(*) from ledger.loans").fetchone()
+    for field, rate in [("monthlyRate", " 0.01"), ("monthlyRate", "0.01\n"), ("monthlyRate", "1e-999999999"),
+                        ("monthlyRate", "0.0100000000000000000000000001"), ("lateFeeRatePerDay", "0.0005 ")]:
+        refused = api.data(originate, {"i": {**terms, field: rate}})["originateLoan"]
+        assert (refused["__typename"], refused["field"]) == ("ValidationError", field), (rate, refused)
+    assert conn.execute("select count(*) from ledger.loans").fetchone() == loans
+    loan = _purchase(api, "p1", 1000, 0)
+    plans = conn.execute("select count(*) from ledger.loan_plans").fetchone()
+    for rate in ["0.005\n", "\t0.005", "0." + "0" * 17 + "01"]:
+        refused = api.data(convert, {"i": {"idempotencyKey": "c1", "loanId": loan["id"], "instalments": 3,
+                                           "monthlyFeeRate": rate}})["convertToInstalments"]
+        assert (refused["__typename"], refused["field"]) == ("ValidationError", "monthlyFeeRate"), (rate, refused)
+    assert conn.execute("select count(*) from ledger.loan_plans").fetchone() == plans
+    assert api.data(originate, {"i": {**terms, "monthlyRate": "1E-2"}})["originateLoan"]["__typename"] == \
+        "LoanOriginated"
+
+
 def test_late_fees_through_graphql(conn, api):
     _setup(conn, api)
     loan = _purchase(api, "p1", 33333, 35)

@@ -133,6 +133,17 @@ def test_advance_refusals(api: Any, conn: psycopg.Connection[Any]) -> None:
     bad_rate = call(api, ADVANCE_ON, "advanceOnInvoice", idempotencyKey="x", supplierId="S1", invoiceNo="INV-3",
                     advanceRate="1.5", dailyFeeRate="0.00025")
     assert bad_rate["__typename"] == "ValidationError"
+    advances = conn.execute("select count(*) from ledger.factoring_advances").fetchone()
+    for rates in [{"advanceRate": "0.8\n", "dailyFeeRate": "0.00025"}, {"advanceRate": " 0.8", "dailyFeeRate": "0.00025"},
+                  {"advanceRate": "0.8", "dailyFeeRate": "0.00025 "},
+                  {"advanceRate": "0.8", "dailyFeeRate": "0.0002500000000000000000000001"},
+                  {"advanceRate": "0.8", "dailyFeeRate": "1e-999999999"}]:
+        refused = api.data(ADVANCE_ON.replace(ERRORS, ERRORS + " ... on ValidationError { field }"),
+                           {"input": {"idempotencyKey": "x", "supplierId": "S1", "invoiceNo": "INV-3", **rates}},
+                           role="operator")["advanceOnInvoice"]
+        field = "advanceRate" if rates["advanceRate"] != "0.8" else "dailyFeeRate"
+        assert (refused["__typename"], refused["field"]) == ("ValidationError", field), (rates, refused)
+    assert conn.execute("select count(*) from ledger.factoring_advances").fetchone() == advances
     duplicate = call(api, RECORD, "recordPurchaseInvoice", idempotencyKey="dup", supplierId="S1", invoiceNo="INV-1",
                      amount="5", dueDate=day(3))
     assert duplicate["__typename"] == "InvoiceAlreadyRecorded"

@@ -99,6 +99,11 @@ def test_publish_income_replays_refuses_another_figure_and_credits_holders(api: 
     assert (refused["__typename"], refused["code"]) == ("IncomeAlreadyPublished", "INCOME_ALREADY_PUBLISHED")
     assert _publish(api, date(2013, 12, 30), "1.0")["__typename"] == "IncomeOutOfOrder"
     assert _publish(api, date(2014, 1, 2), "abc")["__typename"] == "ValidationError"
+    for figure in ["1.7807\n", " 1.7807", "1e-999999999"]:  # taken as written; at most 18 places parse
+        refused = api.data(_PUBLISH.replace("code message", "code message ... on ValidationError { field }"),
+                           {"input": {"fundId": "YEB", "date": "2014-01-02", "incomePer10k": figure}},
+                           role="operator")["publishFundIncome"]
+        assert (refused["__typename"], refused["field"]) == ("ValidationError", "incomePer10k"), (figure, refused)
     assert _publish(api, date(2014, 1, 2), "1.0", role="holder", holder="U1")["__typename"] == "Forbidden"
 
     own = api.data(_HOLDING, {"c": "U1", "f": "YEB"}, role="holder", holder="U1")["fundHolding"]

@@ -60,7 +60,8 @@ def test_bad_party_ids_are_refused(conn, bad):
     assert error.value.field == "customerId"
 
 
-@pytest.mark.parametrize("bad", ["-0.01", "0.5", "abc", "NaN", "", 0.006])
+@pytest.mark.parametrize("bad", ["-0.01", "0.5", "abc", "NaN", "", 0.006, " 0.006", "0.006\n",
+                                 "0.0060000000000000000000000001", "1e-999999999", "0." + "0" * 63])
 def test_bad_fee_rates_are_refused(conn, bad):
     with pytest.raises(ValidationError) as error:
         onboard_merchant(conn, "M1", bad)

@@ -108,6 +108,9 @@ def test_a_change_applies_from_its_day_on_and_the_history_lists_it(api: Any, con
     ({"effectiveFrom": _day(1), "lateFeeRatePerDay": "0.001\n1"}, "lateFeeRatePerDay"),
     ({"effectiveFrom": _day(1), "lateFeeRatePerDay": "\u0661"}, "lateFeeRatePerDay"),  # Arabic-Indic one
     ({"effectiveFrom": _day(1), "lateFeeRatePerDay": ""}, "lateFeeRatePerDay"),
+    ({"effectiveFrom": _day(1), "lateFeeRatePerDay": " 0.001"}, "lateFeeRatePerDay"),    # taken as written
+    ({"effectiveFrom": _day(1), "lateFeeRatePerDay": "0.001\n"}, "lateFeeRatePerDay"),
+    ({"effectiveFrom": _day(1), "provisionRateCurrent": "0.01 "}, "provisionRateCurrent"),
     ({"effectiveFrom": _day(1), "provisionRateCurrent": "1.0001"}, "provisionRateCurrent"),
     ({"effectiveFrom": _day(1), "provisionRate1To30": "0.12345"}, "provisionRate1To30"),
     ({"effectiveFrom": _day(1), "interestFreeDays": -1}, "interestFreeDays"),

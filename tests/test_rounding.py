@@ -165,7 +165,10 @@ def test_split_validation(total_fen: int, weights: list[int], message: str) -> N
         ("0.006", "0.006"),
         ("6E-3", "0.006"),
         ("6e-3", "0.006"),
-        (" 0.025 ", "0.025"),
+        ("0.000000000000000001", "1E-18"),
+        ("1E-18", "1E-18"),
+        ("0.1" + "0" * 40, "0.1"),  # trailing zeros are no decimal places of the value
+        ("0E-100", "0"),
         ("0", "0"),
         ("+0.5", "0.5"),
         (".5", "0.5"),
@@ -181,11 +184,26 @@ def test_parse_rate_accepts_decimal_text(text: str, expected: str) -> None:
 @pytest.mark.parametrize(
     "text",
     ["NaN", "nan", "sNaN", "Infinity", "inf", "-Infinity", "-0.006", "-0", "", "abc",
-     "0,006", "1_000", "0x10", "1e", "\u0661"],
+     "0,006", "1_000", "0x10", "1e", "\u0661", " 0.025 ", " 0.01", "0.01\n", "\t0.01", "0.01\u3000"],
 )
 def test_parse_rate_refuses_bad_text(text: str) -> None:
     with pytest.raises(ValueError, match="merchant_fee_rate"):
         parse_rate(text, field="merchant_fee_rate")
+
+
+@pytest.mark.parametrize("text", ["1e-999999999", "0.0000000000000000001", "1E-19", "0." + "1" * 28,
+                                  "0.1234567890123456789"])
+def test_parse_rate_refuses_more_than_18_places(text: str) -> None:
+    with pytest.raises(ValueError, match="merchant_fee_rate has at most 18 decimal places"):
+        parse_rate(text, field="merchant_fee_rate")
+
+
+def test_parse_rate_refuses_text_past_64_characters() -> None:
+    assert parse_rate("0." + "0" * 62, field="fee_rate") == 0  # 64 characters
+    with pytest.raises(ValueError, match="fee_rate must be at most 64 characters, got 65"):
+        parse_rate("0." + "0" * 63, field="fee_rate")
+    with pytest.raises(ValueError, match="at most 64 characters"):
+        parse_rate("9" * 5000, field="fee_rate")
 
 
 def test_parse_rate_refuses_a_float() -> None:

@@ -26,6 +26,10 @@ __all__ = [
     "split_largest_remainder",
     "parse_rate",
     "require_rate",
+    "rate_places_max",
+    "rate_text_length_max",
+    "rate_places",
+    "require_rate_places",
 ]
 
 # Enough significant digits that a product of a fen amount and a rate is exact: a bigint of fen
@@ -36,7 +40,14 @@ decimal_prec = 50
 # One split serves at most this many parts (holders, instalments); a larger one is a caller bug.
 split_parts_max = 1_000_000
 
-# A plain decimal number, optionally with an exponent. Decimal() alone would also take "NaN",
+# A rate is written in at most this many characters and has at most this many decimal places once
+# parsed (trailing zeros do not count): ample for any rate a product quotes (the finest, a daily
+# fee, has 6), while "1e-999999999" or a 28-digit fraction, which only a mistake or a probe sends,
+# is refused before any product multiplies by it.
+rate_text_length_max = 64
+rate_places_max = 18
+
+# A plain decimal number, optionally with an exponent, and nothing around it. Decimal() alone would also take "NaN",
 # "Infinity", underscores and non-ASCII digits, none of which belong in a configured rate.
 _RATE_PATTERN = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?", re.ASCII)
 
@@ -144,17 +155,44 @@ def split_largest_remainder(total_fen: int, weights: Sequence[int]) -> list[int]
     return parts
 
 
+def rate_places(rate: Decimal) -> int:
+    """The decimal places of a finite Decimal's value: 0.0060 has 3, 6E-3 has 3, 1E+2 has 0.
+
+    Read from the digits and exponent, so it is exact and cheap for any exponent (normalize()
+    would round a long coefficient to the context's precision)."""
+    _, digits, exponent = rate.as_tuple()
+    assert isinstance(exponent, int), f"rate_places of {rate}"
+    trailing_zeros = len(digits) - len("".join(map(str, digits)).rstrip("0"))
+    if trailing_zeros == len(digits):  # zero, however written
+        return 0
+    return max(0, -(exponent + trailing_zeros))
+
+
+def require_rate_places(rate: Decimal, *, field: str) -> None:
+    """Refuse a rate with more than `rate_places_max` decimal places, naming the field."""
+    places = rate_places(rate)
+    if places > rate_places_max:
+        raise ValueError(f"{field} has at most {rate_places_max} decimal places, got {places}")
+
+
 def parse_rate(text: str, *, field: str) -> Decimal:
-    """Parse a configured rate such as "0.006" or "6E-3"; `field` names it in errors."""
+    """Parse a configured rate such as "0.006" or "6E-3"; `field` names it in errors.
+
+    The text is taken as it is: whitespace around it is refused, not stripped, like every
+    other value a client sends."""
     if not isinstance(text, str):
         raise ValueError(
             f"{field} must be given as a decimal string such as '0.006', "
             f"got {type(text).__name__}"
         )
-    stripped = text.strip()
-    if _RATE_PATTERN.fullmatch(stripped) is None:
-        raise ValueError(f"{field} must be a finite decimal number such as '0.006', got {text!r}")
-    rate = Decimal(stripped)
+    if len(text) > rate_text_length_max:
+        raise ValueError(f"{field} must be at most {rate_text_length_max} characters, got {len(text)}")
+    if _RATE_PATTERN.fullmatch(text) is None:
+        raise ValueError(
+            f"{field} must be a finite decimal number such as '0.006' with nothing around it, got {text!r}"
+        )
+    rate = Decimal(text)
     if rate.is_signed():
         raise ValueError(f"{field} must not be negative, got {text!r}")
+    require_rate_places(rate, field=field)
     return rate
