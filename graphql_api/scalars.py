@@ -1,8 +1,9 @@
 """Custom scalars: `MinorUnits` (money as a decimal string), `DateTime` (with offset), `Date`, `JSON`.
 
 GraphQL's Int is 32-bit and JSON numbers lose precision past 2**53, so amounts cross the API as
-strings of minor units. Anything but an exact decimal-digit string is refused: a number, a float,
-"1e3", " 1", "+1", "12\n" or a value past 64 bits all get a clear error naming what was expected.
+strings of minor units, in the one canonical form the core takes (ledger.money.amount_text_problem):
+a number, a float, "1e3", " 1", "+1", "0001", "-0", "12\n" all get a clear error naming what was
+expected, and a value past 64 bits one saying it is out of range.
 A DateTime must carry a UTC offset and lie in the range ledger/instants.py accepts; a Date is
 written YYYY-MM-DD (no week date, no basic form) and lies in the days it accepts, so no resolver
 meets 0001-01-01 or 9999-12-31, whose business day would overflow.
@@ -20,12 +21,11 @@ from strawberry.scalars import JSON
 from strawberry.types.scalar import ScalarDefinition
 
 from ledger.instants import day_problem, instant_problem
+from ledger.money import amount_text_problem
 
 __all__ = ["MinorUnits", "DateTime", "JSON", "InvalidScalar", "SCALAR_MAP", "parse_minor_units",
            "parse_datetime", "parse_date", "json_object"]
 
-minor_units_max = 2**63 - 1  # PostgreSQL bigint
-_MINOR_UNITS_TEXT = re.compile(r"-?[0-9]{1,19}")
 datetime_length_max = 64
 _DATE_TEXT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
@@ -39,12 +39,10 @@ def parse_minor_units(value: object) -> int:
         raise InvalidScalar(
             f"MinorUnits must be a string of decimal digits such as \"-12345\", got {type(value).__name__}"
         )
-    if not _MINOR_UNITS_TEXT.fullmatch(value):
-        raise InvalidScalar(f"MinorUnits must be decimal digits with an optional '-', got {value[:40]!r}")
-    amount = int(value)
-    if not -minor_units_max <= amount <= minor_units_max:
-        raise InvalidScalar(f"MinorUnits {value} does not fit in 64 bits (at most {minor_units_max})")
-    return amount
+    problem = amount_text_problem(value)
+    if problem is not None:
+        raise InvalidScalar(f"MinorUnits {problem}, got {value[:40]!r}")
+    return int(value)
 
 
 def _serialize_minor_units(value: int) -> str:

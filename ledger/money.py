@@ -2,6 +2,9 @@
 
 `parse_amount` is the one gate every amount from outside passes: it refuses bools, floats,
 non-integers, zero, negatives and anything past 64 bits with a ValidationError naming the field.
+An amount written as text is in its one canonical form (`amount_text_problem`): digits with an
+optional '-', no '+', no leading zeros, no "-0", nothing around it; the API's `MinorUnits` scalar
+applies the same rule, so "0001" and "1" are never two spellings of one request.
 """
 
 from __future__ import annotations
@@ -12,11 +15,11 @@ from decimal import Decimal
 
 from ledger.errors import ValidationError
 
-__all__ = ["Money", "amount_max", "parse_amount", "parse_signed_amount", "parse_currency", "minor_digits",
-           "grouped_units"]
+__all__ = ["Money", "amount_max", "amount_text_problem", "parse_amount", "parse_signed_amount", "parse_currency",
+           "minor_digits", "grouped_units"]
 
 amount_max = 2**63 - 1  # PostgreSQL bigint
-_INTEGER_TEXT = re.compile(r"-?[0-9]+")
+_INTEGER_TEXT = re.compile(r"0|-?[1-9][0-9]*")  # canonical: no '+', leading zero or "-0"
 _DIGITS_MAX = len(str(amount_max))
 _CURRENCY = re.compile(r"[A-Z]{3}")
 
@@ -36,6 +39,18 @@ def grouped_units(amount_minor: int, currency: str) -> str:
     return f"{sign}{Decimal(abs(amount_minor)).scaleb(-digits):,.{digits}f}"
 
 
+def amount_text_problem(text: str) -> str | None:
+    """What is wrong with `text` as a signed amount of minor units written out, or None: the
+    canonical decimal form of an integer from -amount_max to amount_max."""
+    if not _INTEGER_TEXT.fullmatch(text):
+        return ("must be a whole number of minor units written in digits with an optional '-' "
+                "(no '+', no leading zeros, no \"-0\", nothing around it)")
+    # The length first: int() of thousands of digits would be slow, or raise.
+    if len(text.lstrip("-")) > _DIGITS_MAX or not -amount_max <= int(text) <= amount_max:
+        return f"is out of range: it does not fit in 64 bits (from -{amount_max} to {amount_max})"
+    return None
+
+
 def parse_signed_amount(value: object, *, field: str = "amount") -> int:
     """An integer of minor units within bigint range, given as int or decimal-digit string."""
     if isinstance(value, bool) or not isinstance(value, (int, str)):
@@ -44,13 +59,9 @@ def parse_signed_amount(value: object, *, field: str = "amount") -> int:
             field=field,
         )
     if isinstance(value, str):
-        if not _INTEGER_TEXT.fullmatch(value):
-            raise ValidationError(
-                f"{field} must be a whole number of minor units written in digits, got {value[:40]!r}", field=field
-            )
-        if len(value.lstrip("-")) > _DIGITS_MAX:  # and int() of thousands of digits would raise
-            raise ValidationError(f"{field} {value[:40]}... does not fit in 64 bits (at most {amount_max})",
-                                  field=field)
+        problem = amount_text_problem(value)
+        if problem is not None:
+            raise ValidationError(f"{field} {problem}, got {value[:40]!r}", field=field)
         value = int(value)
     if not -amount_max <= value <= amount_max:
         raise ValidationError(f"{field} {value} does not fit in 64 bits (at most {amount_max})", field=field)

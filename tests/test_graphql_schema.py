@@ -35,16 +35,32 @@ def test_contract_names_are_in_the_schema():
         assert f"type {error} implements LedgerError" in text, error
 
 
-@pytest.mark.parametrize("good,value", [("0", 0), ("-12345", -12345), ("9223372036854775807", 2**63 - 1)])
+@pytest.mark.parametrize("good,value", [("0", 0), ("-12345", -12345), ("9223372036854775807", 2**63 - 1),
+                                        ("-9223372036854775807", -(2**63 - 1)), ("10", 10)])
 def test_minor_units_accepts_digit_strings(good, value):
     assert parse_minor_units(good) == value
 
 
 @pytest.mark.parametrize("bad", [12345, 1.5, "1e3", " 1", "1 ", "+1", "1.0", "", "-", "0x10", "١٢",
-                                 "9223372036854775808", "99999999999999999999", None, True])
+                                 "9223372036854775808", "99999999999999999999", None, True,
+                                 "0001", "00", "-0", "-00", "+0", "-01", "00000000000000000001"])
 def test_minor_units_refuses_anything_else(bad):
     with pytest.raises(InvalidScalar):
         parse_minor_units(bad)
+
+
+@pytest.mark.parametrize("text", ["0001", "-0", "+1", "00000000000000000001"])
+def test_minor_units_takes_only_the_canonical_spelling(text):
+    with pytest.raises(InvalidScalar, match="no leading zeros") as refused:
+        parse_minor_units(text)
+    assert "out of range" not in str(refused.value)
+
+
+@pytest.mark.parametrize("text", ["9223372036854775808", "-9223372036854775808", "99999999999999999999", "9" * 5000])
+def test_minor_units_past_64_bits_are_out_of_range(text):
+    with pytest.raises(InvalidScalar, match="MinorUnits is out of range: it does not fit in 64 bits "
+                                            r"\(from -9223372036854775807 to 9223372036854775807\)"):
+        parse_minor_units(text)
 
 
 def test_datetime_needs_an_offset():

@@ -420,9 +420,12 @@ def test_the_core_refuses_a_trailing_newline_and_amounts_past_64_bits():
     from ledger.accounts import AccountType, NewAccount
     from ledger.money import parse_amount, parse_currency, parse_signed_amount
 
-    for value in ["12\n", "9" * 20, "9" * 5000, str(2**63), "-" + str(2**63)]:
+    for value in ["12\n", "9" * 20, "9" * 5000, str(2**63), "-" + str(2**63), "0100", "-0", "+1", "00"]:
         with pytest.raises(ValidationError):
             parse_signed_amount(value)
+    with pytest.raises(ValidationError, match="out of range"):
+        parse_signed_amount("9" * 20)
+    assert parse_signed_amount("-100") == -100 and parse_signed_amount("0") == 0
     with pytest.raises(ValidationError):
         parse_amount(2**64)
     with pytest.raises(ValidationError):
@@ -433,11 +436,25 @@ def test_the_core_refuses_a_trailing_newline_and_amounts_past_64_bits():
     assert parse_signed_amount(str(2**63 - 1)) == 2**63 - 1
 
 
-def test_amounts_past_64_bits_are_refused(api, conn):
+def test_amounts_out_of_range_or_not_in_canonical_digits_are_refused(api, conn):
     open_book(conn)
     for amount in [str(2**63), "9" * 30, "-" + "9" * 19]:
         error = refused_post(api, conn, transfer(entries=legs(amount=amount)))
         assert "64 bits" in error["message"] or "MinorUnits" in error["message"], (amount, error)
+    for amount in ["00000000000000000001", "0100", "+100", "-0"]:  # one spelling per amount: no leading zeros
+        error = refused_post(api, conn, transfer(entries=legs(amount=amount)))
+        assert error["code"] == "BAD_USER_INPUT" and "no leading zeros" in error["message"], (amount, error)
+        assert "out of range" not in error["message"], (amount, error)
+    error = refused_post(api, conn, transfer(entries=legs(amount="9" * 20)))
+    assert "out of range" in error["message"], error
+    limits = """mutation($input: CreateAccountInput!) { createAccount(input: $input) { __typename
+      ... on AccountCreated { account { minBalance } } } }"""
+    account = {"code": "liabilities:wallets:U9", "name": "n", "type": "LIABILITY"}
+    for bad in ["-0", "-0100", "0100"]:
+        error = refused_query(api, limits, {"input": {**account, "minBalance": bad}})
+        assert error["code"] == "BAD_USER_INPUT" and "MinorUnits" in error["message"], (bad, error)
+    created = api.data(limits, {"input": {**account, "minBalance": "-100"}})["createAccount"]  # a negative limit
+    assert created["account"]["minBalance"] == "-100", created
     csv = "date,reference,amount_minor\n2026-01-01,r1," + "9" * 5000 + "\n"
     error = refused_query(api, "mutation($input: ImportBankStatementInput!) { importBankStatement(input: $input) { "
                                "__typename ... on LedgerError { code message } } }",
