@@ -41,7 +41,7 @@ __all__ = [
 
 time_zone_variable = "LEDGER_BUSINESS_TIME_ZONE"
 time_zone_default = "Asia/Shanghai"
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 class BusinessTimeZoneInvalid(LedgerError):
@@ -131,11 +131,13 @@ def today() -> date:
 
 
 def parse_date(text: str, *, field: str = "date") -> date:
-    """A business date typed as `YYYY-MM-DD`."""
-    if not isinstance(text, str) or not _DATE.fullmatch(text.strip()):
-        raise ValidationError(f"{field} must be a date YYYY-MM-DD, got {text!r}", field=field)
+    """A business date typed as `YYYY-MM-DD`, taken as written: a space, a newline or a sign
+    around it is refused, not stripped, like every other value a client sends."""
+    if not isinstance(text, str) or not _DATE.fullmatch(text):
+        raise ValidationError(f"{field} must be a date YYYY-MM-DD with nothing around it, got {text!r}",
+                              field=field)
     try:
-        day = date.fromisoformat(text.strip())
+        day = date.fromisoformat(text)
     except ValueError:
         raise ValidationError(f"{field} must be a date YYYY-MM-DD, got {text!r}", field=field) from None
     problem = day_problem(day)
@@ -147,7 +149,7 @@ def parse_date(text: str, *, field: str = "date") -> date:
 def parse_instant(text: str, *, field: str) -> datetime:
     """A plain `YYYY-MM-DD` (the start of that business day) or an ISO date and time with a
     UTC offset; a date and time without one is refused, not guessed."""
-    if isinstance(text, str) and _DATE.fullmatch(text.strip()):
+    if isinstance(text, str) and _DATE.fullmatch(text):
         return check_instant(day_start(parse_date(text, field=field)), field)
     try:
         parsed = datetime.fromisoformat(text)

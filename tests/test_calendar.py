@@ -66,9 +66,15 @@ def test_typed_dates_and_date_times(monkeypatch: Any) -> None:
     with pytest.raises(ValidationError, match="must carry a UTC offset") as caught:
         calendar.parse_instant("2026-03-01T23:59:59", field="to")
     assert caught.value.field == "to"
-    for bad in ("2026-02-30", "02/03/2026", "2026-3-2", ""):
-        with pytest.raises(ValidationError):
+    for bad in ("2026-02-30", "02/03/2026", "2026-3-2", "", "2026-03-02\n", " 2026-03-02", "+2026-03-02",
+                "2026-03-02 ", "\u0662026-03-02"):
+        with pytest.raises(ValidationError) as refused:
             calendar.parse_date(bad, field="date")
+        assert refused.value.field == "date"
+    for bad in ("2026-03-02\n", " 2026-03-02", "+2026-03-02", "\t2026-03-02"):  # taken as written, not stripped
+        with pytest.raises(ValidationError) as refused:
+            calendar.parse_instant(bad, field="from")
+        assert refused.value.field == "from"
     with pytest.raises(ValidationError, match="from must be an ISO date"):
         calendar.parse_instant("yesterday", field="from")
 

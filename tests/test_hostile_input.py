@@ -335,6 +335,28 @@ def test_days_at_the_ends_of_the_calendar_are_refused_typed(api, conn):
             assert response.json()["error"]["code"] == "VALIDATION" and response.json()["error"]["field"] == field
 
 
+def test_statement_file_dates_are_taken_as_written(api, conn):
+    """A date parameter of a statement file with a newline, a space or a sign around it is refused
+    400 VALIDATION naming the parameter (it was stripped and accepted); the same date written
+    plainly is served."""
+    open_book(conn)
+    token = {"Authorization": f"Bearer {api.token()}"}
+    plain = {"from": "2026-01-01", "to": "2026-02-01", "knownAt": "2026-02-01T00:00:00+08:00"}
+    for name in ("from", "to", "knownAt"):
+        day = plain[name][:10]
+        for bad in [f"{day}%0A", f"%20{day}", f"%2B{day}", f"{day}%20", f"%09{day}", f"{day}%0D%0A"]:
+            query = "&".join(f"{key}={bad if key == name else value.replace('+', '%2B')}"
+                             for key, value in plain.items())
+            for fmt in ("csv", "json", "pdf"):
+                response = api.client.get(f"/statements/{BANK}.{fmt}?{query}", headers=token)
+                assert response.status_code == 400, (query, response.status_code, response.text)
+                assert response.json()["error"]["code"] == "VALIDATION", (query, response.text)
+                assert response.json()["error"]["field"] == name, (query, response.text)
+    for fmt in ("csv", "json", "pdf"):
+        response = api.client.get(f"/statements/{BANK}.{fmt}", params=plain, headers=token)
+        assert response.status_code == 200, (fmt, response.text)
+
+
 def test_the_core_bounds_times_the_same_way(conn):
     from datetime import datetime, timedelta, timezone
 
