@@ -108,6 +108,9 @@ BAD_URLS = [
     ("https://127.1/x", "looks like a number"),
     ("https://::1/x", "host"),
     ("https://[hooks.example.com]/x", "IPv6"),
+    ("http://[2001:4860:4860::8888%25x]/", "zone id"),   # public address, with a zone id
+    ("http://[fe80::1%25eth0]/", "zone id"),
+    ("http://[2001:4860:4860::8888%x]/", "zone id"),
 ]
 
 
@@ -132,6 +135,8 @@ def test_private_addresses_are_allowed_only_by_the_setting(api, conn, monkeypatc
     for url in ("http://127.0.0.1:9/x", "http://localhost:9/", "http://[::1]:9/x", "http://10.0.0.7/x"):
         assert create(api, url=url)["__typename"] == "WebhookEndpoint", url
     assert create(api, url="https://user@127.0.0.1/x")["code"] == "VALIDATION", "the other rules still hold"
+    zoned = create(api, url="http://[fe80::1%25eth0]:9/x")  # a zone id is refused even where private is allowed
+    assert (zoned["code"], zoned["field"]) == ("VALIDATION", "url") and "zone id" in zoned["message"], zoned
     monkeypatch.setenv("LEDGER_WEBHOOK_ALLOW_PRIVATE_TARGETS", "maybe")
     made = create(api, url="https://hooks.example.com/x")
     assert (made["code"], made["field"]) == ("VALIDATION", "LEDGER_WEBHOOK_ALLOW_PRIVATE_TARGETS")

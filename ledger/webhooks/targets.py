@@ -4,7 +4,9 @@ A URL is accepted only if it is plain: `http` or `https`, a host, an optional po
 query of printable ASCII (anything else percent-encoded; an international domain name in its
 `xn--` form), at most `url_length_max` characters, with no user name or password (they would
 be stored and logged in clear) and no fragment (it is never sent). A host that is all digits and
-dots but no IP address (`2130706433`, `0x7f.1`: some resolvers read them as 127.0.0.1) is refused.
+dots but no IP address (`2130706433`, `0x7f.1`: some resolvers read them as 127.0.0.1) is refused,
+and so is an IPv6 literal with a zone id (`[fe80::1%25eth0]`): a zone names a network interface
+of the machine sending, which means nothing in a URL stored for any machine to use.
 
 Unless `LEDGER_WEBHOOK_ALLOW_PRIVATE_TARGETS` is set, the ledger sends nothing to loopback,
 private, link-local, shared, multicast or reserved addresses, so an admin token cannot make the
@@ -95,6 +97,9 @@ def check_url(url: object, *, allow_private_targets: bool) -> Target:
     address = _literal(host)
     if parts.netloc.startswith("[") != (isinstance(address, ipaddress.IPv6Address)):
         raise _refuse("has an IPv6 address outside brackets, or brackets around something else")
+    if isinstance(address, ipaddress.IPv6Address) and address.scope_id is not None:
+        raise _refuse("has an IPv6 address with a zone id (%...): a zone names an interface of the sending "
+                      "machine, not a target")
     if address is None:
         labels = host.split(".")
         if len(host) > 253 or not all(_LABEL.fullmatch(label) for label in labels):
