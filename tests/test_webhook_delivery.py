@@ -1,8 +1,9 @@
 """Webhook delivery against a real receiver on a local socket: it fails (500s, a hang past the
 timeout, a refused connection), restarts, and in the end has every transaction, each signed as
 the docs say, in the journal feed's order, at least once. The worker resumes from its stored
-position after a restart, survives the database restarting under it, never skips a transaction
-that commits late, and only one of several workers delivers."""
+position after a restart, survives the database restarting under it (sending again an event
+whose record the restart cut off), never skips a transaction that commits late, and only one of
+several workers delivers."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import time
 import psycopg
 import pytest
 from book import BANK, MERCHANT_M1, WALLET_U1, WALLET_U2, open_book, top_up
+from psycopg.conninfo import make_conninfo
 from starlette.testclient import TestClient
 from test_database_restart import terminate_backends
 from webhook_receiver import Receiver
@@ -160,17 +162,56 @@ def test_the_worker_survives_the_database_restarting_under_it(conn, db_url, fast
     worker = DeliveryWorker(db_url, fast).start()
     try:
         before = top_up(conn, WALLET_U1, 5, "before")
-        # Generous guards: on a loaded machine (or a Citus cluster, where the coordinator also
-        # reconnects to its workers) the worker's retries after the restart take a while.
-        receiver.wait_for(1, timeout_s=60)
+        # Generous guards for a loaded machine or a cluster. The restart may come between the
+        # request for `before` and the commit of its record: then `before` is sent again (at least
+        # once), so the guard waits for the transactions, not for a count of requests.
+        receiver.wait_for_transactions([before], timeout_s=60)
         assert worker.holds_lock.wait(30)
         assert terminate_backends(db_url) >= 1  # the worker's connection, and ours
         with psycopg.connect(db_url, autocommit=True) as fresh:
             after = top_up(fresh, WALLET_U1, 6, "after")
-        got = receiver.wait_for(2, timeout_s=90)
+        got = receiver.wait_for_transactions([before, after], timeout_s=90)
     finally:
         worker.stop()
     assert first_receipts(got) == [before, after]
+
+
+def test_a_restart_that_cuts_off_an_attempts_record_sends_that_event_again(conn, db_url, fast, receiver):
+    """The moment the restart test meets by chance, made on purpose: `before` has been answered
+    but the statement that records it waits (behind a lock held here) when the restart ends the
+    worker's session. Nothing recorded it, so the worker sends it again under the same event id
+    (at least once), and then `after`, in order."""
+    open_book(conn)
+    create_endpoint(conn, receiver.url, ["transaction.posted"], SECRET, created_by="test", allow_private_targets=True)
+    # A table lock takes no transaction id, so the journal horizon does not wait for it; the
+    # record (an insert into the log) does.
+    locker = psycopg.connect(db_url)
+    locker.execute("lock table ledger.webhook_deliveries in share mode")
+    worker = DeliveryWorker(db_url, fast).start()
+    try:
+        before = top_up(conn, WALLET_U1, 5, "before")
+        receiver.wait_for_transactions([before], timeout_s=60)
+        name = conn.info.dbname
+        with psycopg.connect(make_conninfo(db_url, dbname="postgres"), autocommit=True) as admin:
+            deadline = time.monotonic() + 60
+            while not (waiting := admin.execute(
+                    "select pid from pg_stat_activity where datname = %s and wait_event_type = 'Lock' "
+                    "and query like %s", (name, "%webhook_deliveries%")).fetchall()):
+                assert time.monotonic() < deadline, "the record did not wait for the lock"
+                time.sleep(0.02)
+            # The worker's session ends first: were the lock released first, the record would commit.
+            admin.execute("select pg_terminate_backend(%s::integer, 10000)", waiting[0])
+        terminate_backends(db_url)  # the rest of the restart: the lock holder, and our session
+        with psycopg.connect(db_url, autocommit=True) as fresh:
+            after = top_up(fresh, WALLET_U1, 6, "after")
+        got = receiver.wait_for_transactions([before, after], timeout_s=90)
+    finally:
+        worker.stop()
+        locker.close()
+    # Sent again at least once (the restart may also end the worker's next session), then `after`.
+    assert first_receipts(got) == [before, after]
+    again = [r for r in got if r.event["data"]["id"] == before]
+    assert len(again) >= 2 and {r.headers["ledger-webhook-id"] for r in again} == {event_id(before)}
 
 
 def test_a_transaction_that_commits_late_is_not_skipped(conn, db_url, fast, receiver):

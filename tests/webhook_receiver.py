@@ -113,3 +113,13 @@ class Receiver:
         while len(self.delivered()) < count and time.monotonic() < deadline:
             time.sleep(0.02)
         return self.delivered()
+
+    def wait_for_transactions(self, ids: list[int], timeout_s: float = 30.0) -> list[Received]:
+        """Wait until each transaction in `ids` was answered 2xx at least once (a test's guard,
+        not a measured time). Where an event may come twice (at least once: a restart that cuts
+        off the record of an attempt sends it again), a count of requests would be met early by
+        the repeat; the transactions themselves are what was waited for."""
+        deadline = time.monotonic() + timeout_s
+        while not set(ids) <= {r.event["data"]["id"] for r in self.delivered()} and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return self.delivered()
