@@ -20,7 +20,7 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ledger.errors import LedgerError, ValidationError
-from ledger.instants import check_instant
+from ledger.instants import check_instant, instant_max, instant_min
 from ledger.settings import current
 
 __all__ = [
@@ -87,7 +87,11 @@ def day_start(day: date) -> datetime:
     """The instant the business day starts: 00:00 in the business time zone (in a zone whose
     clocks jump over midnight, the first instant that exists that day)."""
     zone = business_time_zone()
-    local = datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC).astimezone(zone)
+    try:
+        local = datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC).astimezone(zone)
+    except OverflowError:  # 0001-01-01 east of UTC, 9999-12-31 west of it: before year 1 or past 9999
+        raise ValidationError(f"the day {day.isoformat()} lies outside the times the ledger accepts, "
+                              f"{instant_min.date()} up to {instant_max.date()}", field="date") from None
     offset = local.utcoffset()
     assert offset is not None
     # With the day's fixed offset rather than the zone: adding a duration then moves by elapsed
