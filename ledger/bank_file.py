@@ -177,7 +177,10 @@ def read_bank_file(data: bytes, currency: str) -> BankFile:
                 raise BankFileInvalid(f"more than {bank_lines_max:,} lines; split the file", line=reader.line_num)
             lines.append(_line(row, columns, currency, reader.line_num))
     except csv.Error as exc:
-        raise BankFileInvalid(f"not valid CSV: {exc}", line=reader.line_num) from None
+        # csv's own words for a lone CR speak of Python's "universal-newline mode", no help to an operator.
+        reason = ("a line ends in a lone carriage return (CR); save the file with LF or CRLF line ends"
+                  if "new-line character seen in unquoted field" in str(exc) else str(exc))
+        raise BankFileInvalid(f"not valid CSV: {reason}", line=reader.line_num) from None
     if columns is None:
         raise BankFileInvalid(f"the file is empty; expected a header row with {_COLUMNS_HELP}", line=0)
     if not lines:

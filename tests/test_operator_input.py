@@ -55,6 +55,13 @@ def test_a_nul_byte_refuses_the_bank_file(data, line):
     assert bad.value.line == line and "NUL byte" in bad.value.message
 
 
+def test_a_bank_file_with_lone_cr_line_ends_says_so():
+    with pytest.raises(BankFileInvalid) as bad:
+        read_bank_file(b"date,reference,amount\r2026-10-01,r1,1.00\r", "CNY")
+    assert "a line ends in a lone carriage return (CR)" in bad.value.message
+    assert "universal-newline" not in bad.value.message
+
+
 def test_reconcile_refuses_bad_files_and_stores_no_run(conn, db_url, monkeypatch, capsys, tmp_path):
     monkeypatch.setenv("DATABASE_URL", db_url)
     create_account(conn, NewAccount(BANK, "ICBC reserve", AccountType.ASSET, "CNY"))
