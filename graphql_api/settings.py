@@ -14,13 +14,15 @@ from pydantic import Field, create_model, model_validator
 from graphql_api.context import Limits
 from ledger.settings import LedgerSettings, load
 
-__all__ = ["ApiSettings", "SERVE_WORKERS_MAX", "configured_limits", "api_settings"]
+__all__ = ["ApiSettings", "SERVE_WORKERS_MAX", "LIMIT_MAX", "configured_limits", "api_settings"]
 
 SERVE_WORKERS_MAX = 16
 
 
 class _ApiSettingsBase(LedgerSettings):
-    serve_host: str = Field("127.0.0.1", validation_alias="LEDGER_SERVE_HOST", min_length=1)
+    # A host name or address: no spaces nor control characters (a NUL would reach the resolver).
+    serve_host: str = Field("127.0.0.1", validation_alias="LEDGER_SERVE_HOST", min_length=1, max_length=253,
+                            pattern=r"^[^\s\x00-\x1f\x7f]+$")
     serve_port: int = Field(8000, validation_alias="LEDGER_SERVE_PORT", ge=1, le=65535)
     serve_workers: int = Field(1, validation_alias="LEDGER_SERVE_WORKERS", ge=1, le=SERVE_WORKERS_MAX)
 
@@ -38,9 +40,14 @@ class _ApiSettingsBase(LedgerSettings):
         return self
 
 
+# PostgreSQL takes a timeout in milliseconds up to this; no count or size comes near it, and a
+# larger value would pass here and fail later, on every connection or request.
+LIMIT_MAX = 2**31 - 1
+
+
 def _limit_fields() -> dict[str, Any]:
-    # Every limit is a count, a size or a duration: at least 1.
-    return {f.name: (int, Field(f.default, validation_alias=f"LEDGER_{f.name.upper()}", ge=1))
+    # Every limit is a count, a size or a duration: at least 1, at most LIMIT_MAX.
+    return {f.name: (int, Field(f.default, validation_alias=f"LEDGER_{f.name.upper()}", ge=1, le=LIMIT_MAX))
             for f in dataclasses.fields(Limits)}
 
 

@@ -7,6 +7,7 @@ columns, in any order:
 
 - encoding: UTF-8 (with or without a byte-order mark) when the bytes are valid UTF-8, else
   GB18030 (a superset of GBK, what Chinese banks' systems export); the one used is reported;
+  a NUL byte anywhere refuses the file (UTF-16 is not read);
 - lines end in CRLF or LF; only those end a line (a U+2028 inside a field is text);
 - date: the bank's booking date, ISO `YYYY-MM-DD`;
 - reference: the bank's reference for the line (may be empty);
@@ -80,6 +81,12 @@ def _decode(data: bytes) -> tuple[str, str]:
     """(text, encoding): UTF-8 when valid, else GB18030."""
     if len(data) > file_bytes_max:
         raise BankFileInvalid(f"the file has {len(data):,} bytes; at most {file_bytes_max:,} are accepted", line=0)
+    # No text of a bank file holds a NUL, and the database cannot store one; a file full of them
+    # is UTF-16 (ASCII text in UTF-16 without a byte-order mark is valid UTF-8, NULs and all).
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        raise BankFileInvalid("holds a NUL byte (is it UTF-16?); save the file as UTF-8",
+                              line=_line_of(data, nul))
     try:
         return data.decode("utf-8-sig"), "utf-8"
     except UnicodeDecodeError as utf8:
@@ -170,7 +177,10 @@ def read_bank_file(data: bytes, currency: str) -> BankFile:
                 raise BankFileInvalid(f"more than {bank_lines_max:,} lines; split the file", line=reader.line_num)
             lines.append(_line(row, columns, currency, reader.line_num))
     except csv.Error as exc:
-        raise BankFileInvalid(f"not valid CSV: {exc}", line=reader.line_num) from None
+        # csv's own words for a lone CR speak of Python's "universal-newline mode", no help to an operator.
+        reason = ("a line ends in a lone carriage return (CR); save the file with LF or CRLF line ends"
+                  if "new-line character seen in unquoted field" in str(exc) else str(exc))
+        raise BankFileInvalid(f"not valid CSV: {reason}", line=reader.line_num) from None
     if columns is None:
         raise BankFileInvalid(f"the file is empty; expected a header row with {_COLUMNS_HELP}", line=0)
     if not lines:

@@ -55,6 +55,7 @@ from ledger.audit import (
 )
 from ledger.distribution import one_connection_per_node
 from ledger.errors import ValidationError
+from ledger.files import read_bounded
 
 __all__ = [
     "Digest", "Checkpoint", "AccountHead", "CheckpointFile", "DigestCheck", "take_digest", "store_checkpoint",
@@ -297,12 +298,14 @@ def export_checkpoint(conn: psycopg.Connection[Any], checkpoint: Checkpoint) -> 
 
 def read_checkpoint_file(path: Path) -> CheckpointFile:
     """Read an exported checkpoint; a ValidationError says what is wrong with the file."""
+    data = read_bounded(path, checkpoint_file_bytes_max, field="checkpoint_file")
     try:
-        if path.stat().st_size > checkpoint_file_bytes_max:
-            raise ValidationError(f"{path} is larger than {checkpoint_file_bytes_max} bytes", field="checkpoint_file")
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        document = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValidationError(f"cannot read the checkpoint file {path}: {exc}", field="checkpoint_file") from None
+    except RecursionError:  # arrays nested deeper than Python's stack: no checkpoint file is
+        raise ValidationError(f"the checkpoint file {path} is malformed: nested too deep",
+                              field="checkpoint_file") from None
     try:
         if document["format"] != _FILE_FORMAT:
             raise ValueError(f"format is not {_FILE_FORMAT!r}")

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
 from pydantic import Field, field_validator
 from pydantic import ValidationError as PydanticValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -90,6 +92,15 @@ class LedgerSettings(BaseSettings):
         # The environment first, then the file (passed as init arguments by `load`).
         return env_settings, init_settings
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_booleans(cls, value: Any) -> Any:
+        # TOML's `true` would pass as the number 1 (pydantic takes a bool for an int); no setting is
+        # a flag, so a boolean is a mistake to name, not a value to guess.
+        if isinstance(value, bool):
+            raise ValueError(f"must be a number or a text, not {str(value).lower()}")
+        return value
+
     @classmethod
     def variable(cls, name: str) -> str:
         alias = cls.model_fields[name].validation_alias
@@ -106,6 +117,21 @@ class CoreSettings(LedgerSettings):
     business_time_zone: str = Field("Asia/Shanghai", validation_alias="LEDGER_BUSINESS_TIME_ZONE")
     # None: the random key the database keeps (ledger/cursor_keys.py).
     cursor_key: str | None = Field(None, validation_alias="LEDGER_CURSOR_KEY")
+
+    @field_validator("database_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        # libpq reads a C string: a NUL would cut the URL short and connect somewhere else. The
+        # driver's own message may quote the password, so the reason is told without it.
+        if value is not None:
+            if any(ord(c) < 0x20 or c == "\x7f" for c in value):
+                raise ValueError("holds a control character (a NUL, a line break...): not a connection URL")
+            try:
+                conninfo_to_dict(value)
+            except psycopg.ProgrammingError:
+                raise ValueError("is not a PostgreSQL connection URL (postgresql://user@host:port/dbname) "
+                                 "nor a conninfo string (host=... dbname=...)") from None
+        return value
 
     @field_validator("business_time_zone")
     @classmethod

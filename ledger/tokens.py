@@ -79,7 +79,7 @@ class TokenInfo:
 
 def parse_duration(text: str) -> timedelta:
     """`30d`, `12h`, `15m` or `90s` as a timedelta (for `token create --expires-in`)."""
-    match = _DURATION.match(text.strip())
+    match = _DURATION.fullmatch(text.strip())  # `1dx` or `1d2h` is a typo, not one day
     if match is None or int(match.group(1)) == 0:
         raise ValidationError(f"a duration is a positive number and a unit s, m, h or d (e.g. 30d), got {text!r}",
                               field="expires_in")

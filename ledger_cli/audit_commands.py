@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import json
 import sys
@@ -20,7 +21,15 @@ from ledger.accounts import get_accounts
 from ledger.checkpoints import export_checkpoint, list_checkpoints, store_checkpoint
 from ledger.errors import ValidationError
 from ledger.feed import item_json, journal_page, page_size_max
-from ledger.reconcile import Reconciliation, ReconItem, reconcile, resolve_break, window_days_default
+from ledger.files import open_output, read_bounded
+from ledger.reconcile import (
+    Reconciliation,
+    ReconItem,
+    file_bytes_max,
+    reconcile,
+    resolve_break,
+    window_days_default,
+)
 from ledger.statement_export import cut_statement, render, units
 from ledger_cli.options import add_database_options, connection_url
 
@@ -111,11 +120,16 @@ def _journal(args: argparse.Namespace) -> int:
 def _statement(args: argparse.Namespace) -> int:
     start, end = calendar.parse_instant(args.start, field="from"), calendar.parse_instant(args.end, field="to")
     known_at = calendar.parse_instant(args.known_at, field="knownAt") if args.known_at else None
-    with psycopg.connect(connection_url(args), autocommit=True) as conn:
-        statement = cut_statement(conn, args.account, start, end, known_at=known_at)
-    data = render(statement, args.format)
+    output = open_output(args.output, field="output") if args.output is not None else None
+    with contextlib.ExitStack() as closing:
+        if output is not None:
+            closing.enter_context(output)
+        with psycopg.connect(connection_url(args), autocommit=True) as conn:
+            statement = cut_statement(conn, args.account, start, end, known_at=known_at)
+        data = render(statement, args.format)
+        if output is not None:
+            output.write(data)
     if args.output is not None:
-        args.output.write_bytes(data)
         print(f"wrote {args.output} ({len(statement.lines)} lines, known at {statement.known_at.isoformat()})",
               file=sys.stderr)
     else:
@@ -131,13 +145,15 @@ def _checkpoint(args: argparse.Namespace) -> int:
                 print(f"{c.id}\t{c.digest.taken_at.isoformat()}\t{c.digest.accounts}\t{c.digest.entries}\t"
                       f"{c.digest.digest}\t{c.note}")
             return 0
-        checkpoint = store_checkpoint(conn, note=args.note)
-        if args.export is not None:
-            document = export_checkpoint(conn, checkpoint)
-            try:
-                args.export.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
-            except OSError as exc:
-                raise ValidationError(f"cannot write {args.export}: {exc.strerror}", field="export") from None
+        # Opened first: an export that cannot be written stores no checkpoint.
+        export = open_output(args.export, field="export") if args.export is not None else None
+        with contextlib.ExitStack() as closing:
+            if export is not None:
+                closing.enter_context(export)
+            checkpoint = store_checkpoint(conn, note=args.note)
+            if export is not None:
+                document = export_checkpoint(conn, checkpoint)
+                export.write((json.dumps(document, indent=1) + "\n").encode("utf-8"))
     d = checkpoint.digest
     print(f"checkpoint {checkpoint.id}: {d.accounts:,} chain heads, {d.entries:,} entries", file=sys.stderr)
     print(d.digest)
@@ -148,10 +164,7 @@ def _reconcile(args: argparse.Namespace) -> int:
     for name in ("account", "file"):
         if getattr(args, name) is None:
             raise ValidationError(f"--{name} is required to reconcile a file", field=name)
-    try:
-        data = args.file.read_bytes()
-    except OSError as exc:
-        raise ValidationError(f"cannot read {args.file}: {exc.strerror}", field="file") from None
+    data = read_bounded(args.file, file_bytes_max, field="file")
     with psycopg.connect(connection_url(args), autocommit=True) as conn:
         run = reconcile(conn, args.account, data, file_name=args.file.name, window_days=args.window_days,
                         time_zone=args.time_zone)

@@ -9,8 +9,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ledger.errors import LedgerError
+import psycopg
+
+from ledger.errors import DatabaseUnavailable, LedgerError, translate
 from ledger.migrate import MigrationError
+from ledger.settings import masked
 from ledger_cli.config_commands import settings_in_force, use_config_file
 
 __all__ = ["main", "build_parser"]
@@ -53,8 +56,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MigrationError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except psycopg.Error as exc:
+        print(f"error: {_database_error(exc)}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
+
+
+def _database_error(exc: psycopg.Error) -> str:
+    """One line for a database error no command turned into a LedgerError: the ledger's own
+    meaning when it has one; for a server that cannot be reached, the driver's reason too (the
+    operator runs this with the database's credentials, so host and user names are theirs)."""
+    # The driver's text runs over several lines, and may quote the connection string.
+    reason = masked("database_url", " ".join(str(exc).split())[:300])
+    translated = translate(exc)
+    if isinstance(translated, DatabaseUnavailable):
+        return f"{translated.code}: cannot reach the database or the connection was lost: {reason}"
+    if translated is not None:
+        return f"{translated.code}: {translated.message}"
+    return f"DATABASE_ERROR: {reason}"
 
 
 if __name__ == "__main__":
