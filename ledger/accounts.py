@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -32,10 +33,14 @@ __all__ = [
     "accounts_query",
     "ACCOUNT_COLUMNS",
     "like_category",
+    "check_holder_id",
 ]
 
 _CODE = re.compile(r"[a-z][a-z0-9_-]*(:[A-Za-z0-9_.-]+)*")
 code_length_max = 200
+holder_id_length_max = 100
+# Control characters (Cc: NUL, tab, CR, LF ...) and the line and paragraph separators.
+_NOT_IN_AN_ID = frozenset({"Cc", "Zl", "Zp"})
 
 
 class AccountType(enum.Enum):
@@ -85,6 +90,20 @@ ACCOUNT_COLUMNS = (
 )
 
 
+def check_holder_id(value: object, field: str) -> str:
+    """A holder id (a customer's, merchant's or supplier's id): 1 to 100 characters, none of them a
+    control character or a line or paragraph separator. It is an identifier that tokens, account
+    listings and the command line's tab-separated output carry, where a line break would split a
+    record in two."""
+    if not isinstance(value, str) or not 1 <= len(value) <= holder_id_length_max:
+        raise ValidationError(f"{field} must be 1 to {holder_id_length_max} characters", field=field)
+    check_text(value, field)
+    bad = next((c for c in value if unicodedata.category(c) in _NOT_IN_AN_ID), None)
+    if bad is not None:
+        raise ValidationError(f"{field} contains U+{ord(bad):04X}, a control character or line break", field=field)
+    return value
+
+
 @dataclass(frozen=True)
 class NewAccount:
     code: str
@@ -111,10 +130,8 @@ class NewAccount:
         if not isinstance(self.type, AccountType):
             raise ValidationError(f"type must be one of {[t.value for t in AccountType]}", field="type")
         parse_currency(self.currency)
-        if self.holder_id is not None and (not isinstance(self.holder_id, str) or not 1 <= len(self.holder_id) <= 100):
-            raise ValidationError("holderId must be 1 to 100 characters", field="holderId")
         if self.holder_id is not None:
-            check_text(self.holder_id, "holderId")
+            check_holder_id(self.holder_id, "holderId")
         for name, value in (("minBalance", self.min_balance), ("maxBalance", self.max_balance)):
             if value is not None:
                 parse_signed_amount(value, field=name)

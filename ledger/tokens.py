@@ -15,7 +15,7 @@ from typing import Any
 import psycopg
 from psycopg import errors as pg_errors
 
-from ledger.accounts import Account
+from ledger.accounts import Account, check_holder_id
 from ledger.errors import ReadOnlyDatabase, ValidationError
 
 __all__ = [
@@ -103,8 +103,8 @@ def create_token(conn: psycopg.Connection[Any], role: Role | str, holder_id: str
         raise ValidationError(f"role must be one of {[r.value for r in Role]}, got {role!r}", field="role") from None
     if (role is Role.HOLDER) != (holder_id is not None):
         raise ValidationError("a holder token needs a holder id, and only a holder token has one", field="holder")
-    if holder_id is not None and not 1 <= len(holder_id) <= 100:
-        raise ValidationError("holder id must be 1 to 100 characters", field="holder")
+    if holder_id is not None:
+        check_holder_id(holder_id, "holder")
     if expires_in is not None and expires_in <= timedelta(0):
         raise ValidationError("a token's expiry must lie in the future", field="expires_in")
     token = token_prefix + secrets.token_urlsafe(32)

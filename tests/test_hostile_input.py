@@ -16,6 +16,7 @@ from book import BANK, WALLET_U1, open_book
 
 from graphql_api.context import Limits
 from ledger.errors import ValidationError, translate
+from ledger.tokens import create_token
 
 POST = """mutation($input: PostTransactionInput!) { postTransaction(input: $input) { __typename
   ... on PostedTransaction { transaction { id } }
@@ -436,6 +437,28 @@ def test_a_trailing_newline_is_not_accepted(api, conn):
     error = refused_query(api, create, {"input": {"code": "liabilities:wallets:U9", "name": "n", "type": "LIABILITY",
                                                   "minBalance": "0\n"}})
     assert error["code"] == "BAD_USER_INPUT" and "MinorUnits" in error["message"], error
+
+
+def test_a_holder_id_holds_no_control_character_or_line_break(api, conn):
+    """A holder id is an identifier: accounts and tokens carry it, and the command line prints it in
+    tab-separated lines, where a line break would split one record into two."""
+    open_book(conn)
+    accounts_before = conn.execute("select count(*) from ledger.accounts").fetchone()[0]
+    holder_tokens = "select count(*) from ledger.api_tokens where role = 'holder'"
+    tokens_before = conn.execute(holder_tokens).fetchone()[0]
+    create = """mutation($input: CreateAccountInput!) { createAccount(input: $input) { __typename
+      ... on LedgerError { code message } ... on ValidationError { field } } }"""
+    for bad in ["U9\n", "U\r9", "U\t9", "U9\u2028", "\u0085U9"]:
+        created = api.data(create, {"input": {"code": "liabilities:wallets:U9", "name": "n", "type": "LIABILITY",
+                                              "holderId": bad}})["createAccount"]
+        assert created["__typename"] == "ValidationError" and created["field"] == "holderId", (bad, created)
+        with pytest.raises(ValidationError) as refused:
+            create_token(conn, "holder", bad)
+        assert refused.value.field == "holder"
+    assert conn.execute("select count(*) from ledger.accounts").fetchone()[0] == accounts_before
+    assert conn.execute(holder_tokens).fetchone()[0] == tokens_before
+    # An id of other scripts, with spaces, is still an id.
+    assert create_token(conn, "holder", "张敏 U9").holder_id == "张敏 U9"
 
 
 def test_the_core_refuses_a_trailing_newline_and_amounts_past_64_bits():

@@ -131,3 +131,10 @@ def test_settings_the_ledger_cannot_run_with_stop_it_at_start_up(monkeypatch, tm
         monkeypatch.setenv(CONFIG_FILE_ENV, str(path))
     error = refused(capsys, ["config"], named)
     assert "secret" not in error  # the database URL is a secret: its text is not repeated
+
+
+def test_a_holder_id_with_a_line_break_is_refused(conn, db_url, monkeypatch, capsys):
+    """`token list` prints one token a line, tab-separated: a holder id may not break the line."""
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    refused(capsys, ["token", "create", "--role", "holder", "--holder", "a\nb"], "U+000A")
+    assert count(conn, "api_tokens") == 0
