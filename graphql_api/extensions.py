@@ -19,6 +19,7 @@ from graphql import ASTValidationRule, GraphQLError
 from strawberry.extensions import AddValidationRules, MaxTokensLimiter, ParserCache, SchemaExtension, ValidationCache
 from strawberry.extensions.max_aliases import create_validator as aliases_rule
 from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 
 from graphql_api.context import Limits
 from graphql_api.input_text import unstorable_text_refusal
@@ -58,6 +59,11 @@ def shaped_error(error: GraphQLError, request_id: str) -> GraphQLError:
     original = error.original_error
     if original is None or isinstance(original, (GraphQLError, InvalidScalar)):
         return with_code(error)
+    if isinstance(original, (CannotGetOperationTypeError, InvalidOperationTypeError)):
+        # The request names no operation it holds, or one this transport does not run: over HTTP
+        # strawberry answers 400 before here; over the WebSocket it arrives as this error.
+        return GraphQLError(error.message, error.nodes, error.source, error.positions, error.path,
+                            extensions={"code": "BAD_REQUEST"})
     if isinstance(original, psycopg.Error):
         original = translate(original) or original
     if isinstance(original, LedgerError):

@@ -8,30 +8,42 @@ Each operation counts against the token's rate limit (an `error` message RATE_LI
 past it). The token is checked again for every operation, and every `token_cache_ttl_s` while the socket
 is open (a running subscription included); a token revoked or expired since the connection was
 made closes the socket with code 4403. A subscription also re-checks it before each event.
+
+A `subscribe` message is checked before it runs, as an HTTP body is (graphql_api/app.py): an id
+that is not a short string, or a payload whose query, variables, operationName or extensions have
+the wrong JSON type, closes the socket with 4400 and a reason naming the field (the protocol's
+answer to a malformed message). A document that does not parse gets an `error` message with
+GRAPHQL_PARSE_FAILED, as it would over HTTP.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Mapping
 from typing import Any
 
+from graphql import GraphQLError
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
     Operation,
     _OperationStreamClosed,
 )
-from strawberry.subscriptions.protocols.graphql_transport_ws.types import CompleteMessage
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import CompleteMessage, SubscribeMessage
 from strawberry.types.execution import ExecutionResult
 from strawberry.utils.aio import aclosing
 
 from graphql_api.context import RequestContext
+from graphql_api.extensions import shaped_error
 from ledger.errors import DatabaseUnavailable, LedgerError, RateLimited
 
-__all__ = ["PerOperationWSHandler", "TokenRevoked", "close_code_revoked"]
+__all__ = ["PerOperationWSHandler", "TokenRevoked", "close_code_revoked", "subscribe_problem"]
 
 close_code_revoked = 4403
 close_code_try_later = 1013
+close_code_malformed = 4400
+# An id is only echoed back; a client's are counters or UUIDs.
+operation_id_length_max = 128
 
 
 class TokenRevoked(LedgerError):
@@ -80,6 +92,16 @@ class PerOperationWSHandler(BaseGraphQLTransportWSHandler[RequestContext, None])
         for operation_id in list(self.operations):
             await self.cleanup_operation(operation_id)
 
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        """strawberry's, after the message's shape is checked: strawberry reads the payload's
+        fields as they come, and a payload that is not an object, or a query that is not a
+        string, would fail inside the operation's task where nothing answers the client."""
+        problem = subscribe_problem(dict(message)) if self.connection_acknowledged else None
+        if problem is not None:
+            await self.websocket.close(code=close_code_malformed, reason=problem)
+            return
+        await super().handle_subscribe(message)
+
     async def run_operation(self, operation: Operation[RequestContext, None]) -> None:
         """As strawberry's, with a fresh context per operation and the token checked first."""
         try:
@@ -96,11 +118,12 @@ class PerOperationWSHandler(BaseGraphQLTransportWSHandler[RequestContext, None])
             await operation.send_operation_message({"id": operation.id, "type": "error", "payload": [
                 {"message": exc.message, "extensions": extensions}]})
             return
+        context = self.context.for_operation()
         try:
             result_source = await self.schema.stream(
                 operation.query,
                 variable_values=operation.variables,
-                context_value=self.context.for_operation(),
+                context_value=context,
                 root_value=self.root_value,
                 operation_name=operation.operation_name,
             )
@@ -109,6 +132,12 @@ class PerOperationWSHandler(BaseGraphQLTransportWSHandler[RequestContext, None])
             await operation.send_operation_message(CompleteMessage(id=operation.id, type="complete"))
         except (_OperationStreamClosed, _Revoked):
             return
+        except GraphQLError as error:
+            # The parser cache parses outside strawberry's own handling of a syntax error, so
+            # the error leaves the stream raised: answer it as an HTTP request would be.
+            shaped = shaped_error(error, context.request_id)
+            await operation.send_operation_message({"id": operation.id, "type": "error",
+                                                    "payload": [shaped.formatted]})
         except Exception as error:
             await self.handle_task_exception(error)
             with contextlib.suppress(Exception):
@@ -129,6 +158,24 @@ class PerOperationWSHandler(BaseGraphQLTransportWSHandler[RequestContext, None])
 
 class _Revoked(Exception):
     pass
+
+
+def subscribe_problem(message: Mapping[str, Any]) -> str | None:
+    """Why a `subscribe` message is not one this server can run, or None. Short: a WebSocket close
+    reason holds at most 123 bytes."""
+    operation_id = message.get("id")
+    if not isinstance(operation_id, str) or not 0 < len(operation_id) <= operation_id_length_max:
+        return f"subscribe: id must be a string of 1 to {operation_id_length_max} characters"
+    payload: object = message.get("payload")
+    if not isinstance(payload, dict):
+        return "subscribe: payload must be an object"
+    if not isinstance(payload.get("query"), str):
+        return "subscribe: payload.query must be a string (the document's text)"
+    for name, kind, described in (("variables", dict, "an object"), ("operationName", str, "a string"),
+                                  ("extensions", dict, "an object")):
+        if payload.get(name) is not None and not isinstance(payload[name], kind):
+            return f"subscribe: payload.{name} must be {described} or null"
+    return None
 
 
 def _revoked(result: ExecutionResult) -> bool:

@@ -32,7 +32,7 @@ from typing import Any
 import psycopg
 from psycopg import errors as pg_errors
 
-from ledger.errors import LedgerError
+from ledger.errors import LedgerError, TotalsPast64Bits
 from ledger.posting import Posted, Request, encode, post_encoded, retries_max
 
 __all__ = ["BatchRefused", "post_all", "post_each", "refusals_before_chunks", "chunk_size"]
@@ -160,6 +160,11 @@ def _post_each_wave(conn: psycopg.Connection[Any], encoded: dict[int, dict[str, 
             continue
         except LedgerError as exc:
             culprit = _culprit(exc, pending)
+            if culprit is None and isinstance(exc, TotalsPast64Bits):
+                # Only the sum overflows, not the request at fault: halves until one is alone.
+                half = len(pending) // 2
+                groups[:0] = [pending[:half], pending[half:]]
+                continue
             if culprit is None:
                 for index in [*pending, *(i for group in groups for i in group)]:
                     outcomes[index] = at_index(_copy(exc), index)

@@ -20,6 +20,7 @@ __all__ = [
     "LedgerError",
     "ValidationError",
     "KnownAtNotFinal",
+    "TotalsPast64Bits",
     "UnbalancedTransaction",
     "CurrencyMismatch",
     "AccountNotFound",
@@ -67,7 +68,7 @@ class ValidationError(LedgerError):
     """The request itself is malformed; `field` names the offending input."""
 
     code = "VALIDATION"
-    sqlstate = "LD001"
+    sqlstate: ClassVar[str | None] = "LD001"
 
     def __init__(self, message: str, *, field: str = "", **details: Any) -> None:
         super().__init__(message, field=field, **details)
@@ -79,6 +80,15 @@ class KnownAtNotFinal(ValidationError):
     journal horizon, or in the future): it could still change. `horizon` is the latest final time."""
 
     code = "KNOWN_AT_NOT_FINAL"
+
+
+class TotalsPast64Bits(ValidationError):
+    """Posting would carry an account's balance, or its running debit or credit total, past what
+    64 bits hold. Each amount fits; their sum with what the account holds does not. Not final (a
+    later posting the other way makes room), so never recorded under the key; the database names
+    no request, so a batch posted request by request isolates it by splitting."""
+
+    sqlstate = None
 
 
 class UnbalancedTransaction(LedgerError):

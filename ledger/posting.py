@@ -19,9 +19,9 @@ from psycopg import errors as pg_errors
 from psycopg.types.json import Jsonb
 
 from ledger.accounts import Side
-from ledger.errors import LedgerError, ValidationError, translate
+from ledger.errors import LedgerError, TotalsPast64Bits, ValidationError, translate
 from ledger.instants import check_instant
-from ledger.money import parse_amount, parse_currency
+from ledger.money import amount_max, parse_amount, parse_currency
 from ledger.text import check_text
 
 __all__ = [
@@ -171,13 +171,24 @@ def post_encoded(conn: psycopg.Connection[Any], encoded: Sequence[dict[str, Any]
             if not standalone or attempt == retries_max:
                 raise
         except psycopg.Error as exc:
-            error = translate(exc)
+            error = _totals_past_64_bits(encoded) if isinstance(exc, pg_errors.NumericValueOutOfRange) \
+                else translate(exc)
             if error is None:
                 raise
             if record_refusal:
                 _record_refusal(conn, encoded, error)
             raise error from exc
     raise AssertionError("unreachable")
+
+
+def _totals_past_64_bits(encoded: Sequence[dict[str, Any]]) -> TotalsPast64Bits:
+    """Every amount was checked to fit in 64 bits (`parse_amount`), and legs are summed as numeric:
+    what overflows is a balance or running total the engine stores as bigint."""
+    one = len(encoded) == 1
+    message = (f"{'request 1: ' if one else ''}posting would carry the balance, or the running debit or credit "
+               f"total, of an account {'it' if one else 'this batch'} posts to past 64 bits (at most "
+               f"{amount_max} minor units); nothing was posted")
+    return TotalsPast64Bits(message, field="entries", **({"request": 1} if one else {}))
 
 
 def _record_refusal(conn: psycopg.Connection[Any], encoded: Sequence[dict[str, Any]], error: LedgerError) -> None:

@@ -574,3 +574,35 @@ def test_brackets_and_backslashes_inside_strings_are_only_text(api, conn):
     stored = conn.execute("select description, metadata->>'note' from ledger.transactions where idempotency_key = %s",
                           (transfer()["input"]["idempotencyKey"],)).fetchone()
     assert stored == (description, "a\\ud800b")
+
+
+def test_totals_past_64_bits_are_refused_naming_them(api, conn):
+    """Every amount fits in 64 bits, but a balance or running total past them was refused as 'a
+    number is out of range: bigint out of range' on `amount`, and in a batch posted request by
+    request it refused every request, the ones that fit alone too."""
+    from book import WALLET_U2
+
+    open_book(conn)
+    half = str(2**62)
+    batch = """mutation($input: PostTransactionsInput!) { postTransactions(input: $input) { __typename
+      ... on TransactionsPosted { results { __typename ... on LedgerError { code message } } }
+      ... on LedgerError { code message } } }"""
+    two = [{"idempotencyKey": f"half-{n}", "kind": "wallet.top_up", "entries": legs(credit=WALLET_U2, amount=half)}
+           for n in range(2)]
+    results = api.data(batch, {"input": {"atomic": False, "transactions": two}})["postTransactions"]["results"]
+    assert results[0]["__typename"] == "PostedTransaction", results
+    assert results[1]["code"] == "VALIDATION" and "transactions[1]" in results[1]["message"], results
+    assert "past 64 bits" in results[1]["message"], results
+    top = str(2**63 - 1)  # the legs' sum on one account: past 64 bits though each amount fits
+    for variables in [transfer(idempotencyKey="over-1", entries=legs(amount=half)),
+                      transfer(idempotencyKey="over-2", entries=[*legs(amount=top), *legs(amount="1")])]:
+        error = refused_post(api, conn, variables)
+        assert error["code"] == "VALIDATION" and error["field"] == "entries", error
+        assert "past 64 bits" in error["message"] and "bigint" not in error["message"], error
+    refused = api.data(batch, {"input": {"atomic": True, "transactions": [
+        {"idempotencyKey": "over-3", "kind": "wallet.top_up", "entries": legs(amount=half)}]}})["postTransactions"]
+    assert refused["code"] in ("VALIDATION", "BATCH_REFUSED") and "past 64 bits" in refused["message"], refused
+    assert transactions(conn) == 1
+    # Not recorded under its key (a refusal that depends on the balances is not final): the key is free.
+    again = api.data(POST, transfer(idempotencyKey="over-1"))["postTransaction"]
+    assert again["__typename"] == "PostedTransaction", again
