@@ -107,6 +107,13 @@ class LedgerGraphQL(GraphQL[RequestContext, None]):
                 query, request_data.operation_name, tokens_max=self.limits.tokens_max):
             raise HTTPException(400, "subscriptions run over the WebSocket at /graphql (graphql-transport-ws), "
                                      "not over HTTP")
+        # Strawberry runs the first operation of a document that holds several when none is named;
+        # the GraphQL spec says to refuse, and a client should not get an answer to a question it
+        # did not pick. A prepared document keys None only when it holds exactly one operation.
+        if request_data.operation_name is None and isinstance(query, str):
+            prepared = self.direct.documents.get(query)
+            if prepared is not None and None not in prepared.operations:
+                raise HTTPException(400, "operationName is required: the document holds more than one operation")
         return await super().execute_single(request, request_adapter, sub_response, context, root_value, request_data)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -563,6 +563,20 @@ def test_a_subscription_sent_over_http_is_refused_for_the_websocket(api, conn):
     assert answered.status_code == 200 and answered.json() == {"data": {"account": None}}
 
 
+def test_a_document_of_several_operations_must_name_the_one_to_run(api, conn):
+    """The GraphQL spec refuses to guess; strawberry alone would run the first operation."""
+    open_book(conn)
+    document = 'query A { trialBalance { balanced } } query B { account(code: "assets:x") { code } }'
+    headers = {"Authorization": f"Bearer {api.token()}"}
+    for response in (send(api, json.dumps({"query": document})),
+                     api.client.get("/graphql", params={"query": document}, headers=headers)):
+        refused = refusal(response)
+        assert response.status_code == 400 and refused["code"] == "BAD_REQUEST", response.text
+        assert "operationName" in refused["message"]
+    named = send(api, json.dumps({"query": document, "operationName": "B"}))
+    assert named.status_code == 200 and named.json() == {"data": {"account": None}}
+
+
 def test_brackets_and_backslashes_inside_strings_are_only_text(api, conn):
     """The direct path counts brackets before walking a body for its depth, and looks for a \\u
     escape before walking it for unstorable strings: text that merely looks like either passes."""
