@@ -89,9 +89,15 @@ class StatementRead:
 def read_statement(conn: psycopg.Connection[Any], account_id: int, currency: str, start: datetime, end: datetime,
                    *, first: int, after: str | None = None, known_at: datetime | None = None) -> StatementRead:
     """A statement's totals and one page, in one snapshot, cut at `known_at` (default: the
-    horizon) or, for a later page, at the cut its cursor `after` carries."""
+    horizon) or, for a later page, at the cut its cursor `after` carries. A `known_at` given with
+    a cursor must be that cut: a page of another cut would not continue the one before it."""
     if after is not None:
-        known_at = cut_in_cursor(conn, account_id, start, end, after)  # its signature checked first
+        cut = cut_in_cursor(conn, account_id, start, end, after)  # its signature checked first
+        if known_at is not None and known_at != cut:
+            raise ValidationError(
+                f"knownAt {known_at.isoformat()} is not the cut of the statement the cursor pages "
+                f"({cut.isoformat()}): leave knownAt out, or send the statement's own", field="knownAt")
+        known_at = cut
     known = final_cut(conn, known_at, field="after" if after is not None else "knownAt")
     with one_snapshot(conn):
         totals = statement_totals(conn, account_id, start, end, known)

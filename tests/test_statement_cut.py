@@ -89,6 +89,36 @@ def test_later_pages_follow_the_first_pages_cut(api, conn, db_url):
     assert [e["node"]["runningBalance"]["amount"] for e in rest["entries"]["edges"]] == ["12540"]
 
 
+def test_a_cursor_pages_only_its_own_cut(api, conn):
+    """A knownAt sent with a cursor is the cursor's cut or a typed refusal: a page of another cut
+    would not continue the page before it."""
+    _setup(conn)
+    first = api.data(STATEMENT, {"code": WALLET, **PERIOD, "first": 1}, role="auditor")["statement"]
+    cursor = first["entries"]["pageInfo"]["endCursor"]
+    same = api.data(STATEMENT, {"code": WALLET, **PERIOD, "first": 5, "after": cursor, "knownAt": first["knownAt"]},
+                    role="auditor")["statement"]
+    assert same["knownAt"] == first["knownAt"] and len(same["entries"]["edges"]) == 1
+    earlier = (datetime.fromisoformat(first["knownAt"]) - timedelta(microseconds=1)).isoformat()
+    errors = api.errors(STATEMENT, {"code": WALLET, **PERIOD, "first": 5, "after": cursor, "knownAt": earlier},
+                        role="auditor")
+    assert errors[0]["extensions"] == {"code": "VALIDATION", "field": "knownAt"}, errors
+    assert "cursor" in errors[0]["message"]
+
+
+def test_an_empty_page_ends_where_it_began(api, conn):
+    """first: 0 reads no entry; its endCursor is the cursor it was given, so a client following
+    hasNextPage goes on from there instead of starting the statement over."""
+    _setup(conn)
+    first = api.data(STATEMENT, {"code": WALLET, **PERIOD, "first": 1}, role="auditor")["statement"]
+    cursor = first["entries"]["pageInfo"]["endCursor"]
+    empty = api.data(STATEMENT, {"code": WALLET, **PERIOD, "first": 0, "after": cursor}, role="auditor")["statement"]
+    assert empty["entries"]["edges"] == []
+    assert empty["entries"]["pageInfo"] == {"hasNextPage": True, "endCursor": cursor}
+    rest = api.data(STATEMENT, {"code": WALLET, **PERIOD, "first": 5, "after": empty["entries"]["pageInfo"]["endCursor"]},
+                    role="auditor")["statement"]
+    assert [e["node"]["runningBalance"]["amount"] for e in rest["entries"]["edges"]] == ["12540"]
+
+
 def test_a_known_at_past_the_horizon_is_refused(api, conn):
     _setup(conn)
     future = (datetime.now(UTC) + timedelta(hours=1)).isoformat()

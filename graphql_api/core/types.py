@@ -113,8 +113,10 @@ class PageInfo:
 
     @classmethod
     def of(cls, cursors: list[str], has_next_page: bool, after: str | None) -> PageInfo:
+        # An empty page (first: 0) ends where it began: following its endCursor continues from
+        # `after`, where a null would start the listing over.
         return cls(has_next_page=has_next_page, has_previous_page=after is not None,
-                   start_cursor=cursors[0] if cursors else None, end_cursor=cursors[-1] if cursors else None)
+                   start_cursor=cursors[0] if cursors else None, end_cursor=cursors[-1] if cursors else after)
 
 
 @strawberry.type
