@@ -36,6 +36,7 @@ from strawberry.utils.aio import aclosing
 from graphql_api.context import RequestContext
 from graphql_api.extensions import shaped_error
 from ledger.errors import DatabaseUnavailable, LedgerError, RateLimited
+from ledger.text import unstorable_character
 
 __all__ = ["PerOperationWSHandler", "TokenRevoked", "close_code_revoked", "subscribe_problem"]
 
@@ -166,6 +167,9 @@ def subscribe_problem(message: Mapping[str, Any]) -> str | None:
     operation_id = message.get("id")
     if not isinstance(operation_id, str) or not 0 < len(operation_id) <= operation_id_length_max:
         return f"subscribe: id must be a string of 1 to {operation_id_length_max} characters"
+    # The id is echoed in every answer and in log lines: no control character, no lone surrogate.
+    if not operation_id.isprintable() or unstorable_character(operation_id) is not None:
+        return "subscribe: id must be printable text (no control character or lone surrogate)"
     payload: object = message.get("payload")
     if not isinstance(payload, dict):
         return "subscribe: payload must be an object"

@@ -74,6 +74,9 @@ def test_a_malformed_subscribe_message_closes_the_socket_naming_the_field(api, c
     cases = [
         ({"id": 5, "type": "subscribe", "payload": {"query": "{ __typename }"}}, "id"),
         ({"id": "x" * 129, "type": "subscribe", "payload": {"query": "{ __typename }"}}, "id"),
+        ({"id": "a\u0000b", "type": "subscribe", "payload": {"query": "{ __typename }"}}, "id"),
+        ({"id": "a\nb", "type": "subscribe", "payload": {"query": "{ __typename }"}}, "id"),
+        ({"id": "\ud800", "type": "subscribe", "payload": {"query": "{ __typename }"}}, "id"),
         ({"id": "1", "type": "subscribe", "payload": 5}, "payload"),
         ({"id": "1", "type": "subscribe"}, "payload"),
         ({"id": "1", "type": "subscribe", "payload": {"query": 5}}, "payload.query"),
