@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import enum
 import re
-import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -17,7 +16,7 @@ from psycopg.types.json import Jsonb
 from ledger.errors import AccountNotFound, ValidationError
 from ledger.filters import check_containment
 from ledger.money import parse_currency, parse_signed_amount
-from ledger.text import check_text
+from ledger.text import check_label
 
 __all__ = [
     "AccountType",
@@ -39,8 +38,6 @@ __all__ = [
 _CODE = re.compile(r"[a-z][a-z0-9_-]*(:[A-Za-z0-9_.-]+)*")
 code_length_max = 200
 holder_id_length_max = 100
-# Control characters (Cc: NUL, tab, CR, LF ...) and the line and paragraph separators.
-_NOT_IN_AN_ID = frozenset({"Cc", "Zl", "Zp"})
 
 
 class AccountType(enum.Enum):
@@ -91,17 +88,12 @@ ACCOUNT_COLUMNS = (
 
 
 def check_holder_id(value: object, field: str) -> str:
-    """A holder id (a customer's, merchant's or supplier's id): 1 to 100 characters, none of them a
-    control character or a line or paragraph separator. It is an identifier that tokens, account
-    listings and the command line's tab-separated output carry, where a line break would split a
-    record in two."""
+    """A holder id (a customer's, merchant's or supplier's id): 1 to 100 characters of a label
+    (ledger/text.py): tokens, account listings and the command line's one-record-a-line output
+    carry it."""
     if not isinstance(value, str) or not 1 <= len(value) <= holder_id_length_max:
         raise ValidationError(f"{field} must be 1 to {holder_id_length_max} characters", field=field)
-    check_text(value, field)
-    bad = next((c for c in value if unicodedata.category(c) in _NOT_IN_AN_ID), None)
-    if bad is not None:
-        raise ValidationError(f"{field} contains U+{ord(bad):04X}, a control character or line break", field=field)
-    return value
+    return check_label(value, field)
 
 
 @dataclass(frozen=True)
@@ -126,7 +118,7 @@ class NewAccount:
             )
         if not isinstance(self.name, str) or not 1 <= len(self.name) <= 200:
             raise ValidationError("name must be 1 to 200 characters", field="name")
-        check_text(self.name, "name")
+        check_label(self.name, "name")
         if not isinstance(self.type, AccountType):
             raise ValidationError(f"type must be one of {[t.value for t in AccountType]}", field="type")
         parse_currency(self.currency)

@@ -22,7 +22,7 @@ from ledger.accounts import Side
 from ledger.errors import LedgerError, TotalsPast64Bits, ValidationError, translate
 from ledger.instants import check_instant
 from ledger.money import amount_max, parse_amount, parse_currency
-from ledger.text import check_text
+from ledger.text import check_label, check_text
 
 __all__ = [
     "Leg",
@@ -309,7 +309,7 @@ def _description(description: object) -> str:
     if not isinstance(description, str) or len(description) > description_length_max:
         raise ValidationError(f"description must be text of at most {description_length_max} characters",
                               field="description")
-    return check_text(description, "description")
+    return check_label(description, "description")
 
 
 def _metadata(metadata: object) -> dict[str, Any]:

@@ -461,6 +461,33 @@ def test_a_holder_id_holds_no_control_character_or_line_break(api, conn):
     assert create_token(conn, "holder", "张敏 U9").holder_id == "张敏 U9"
 
 
+@pytest.mark.parametrize("bad", ["\u202e", "\u2066", "\u2028", "\n", "\t", "\u0085"])
+def test_a_name_or_description_prints_as_written(api, conn, bad):
+    """Names and descriptions are printed on statements, PDFs and the auditor's page: a direction
+    override would make "Refund \u202eyap" read as "Refund pay", a line break would split a line."""
+    open_book(conn)
+    assert refused_post(api, conn, transfer(description=f"Refund {bad}yap"))["field"] == "description"
+    create = """mutation($input: CreateAccountInput!) { createAccount(input: $input) { __typename
+      ... on ValidationError { field } } }"""
+    created = api.data(create, {"input": {"code": "liabilities:wallets:U9", "name": f"Wallet{bad}", "type": "LIABILITY"}})
+    assert created["createAccount"] == {"__typename": "ValidationError", "field": "name"}
+    fund = api.data("""mutation($input: CreateFundInput!) { createFund(input: $input) { __typename
+      ... on ValidationError { field } } }""", {"input": {"fundId": "F9", "name": f"Fund{bad}"}})
+    assert fund["createFund"] == {"__typename": "ValidationError", "field": "name"}
+    assert conn.execute("select count(*) from ledger.accounts where code like '%U9' or code like '%F9%'").fetchone()[0] == 0
+
+
+def test_names_in_any_script_are_labels(api, conn):
+    """The label rule refuses only what does not print as written: scripts, spaces and the plain
+    direction marks (U+200E, U+200F) of right-to-left text pass."""
+    open_book(conn)
+    create = """mutation($input: CreateAccountInput!) { createAccount(input: $input) { __typename } }"""
+    for number, name in enumerate(["张敏的钱包", "محفظة\u200f أحمد", "Café Noël"]):
+        created = api.data(create, {"input": {"code": f"liabilities:wallets:L{number}", "name": name,
+                                              "type": "LIABILITY"}})
+        assert created["createAccount"]["__typename"] == "AccountCreated", (name, created)
+
+
 def test_the_core_refuses_a_trailing_newline_and_amounts_past_64_bits():
     from ledger.accounts import AccountType, NewAccount
     from ledger.money import parse_amount, parse_currency, parse_signed_amount

@@ -50,7 +50,7 @@ from ledger.products.fund_math import (
     seven_day_yield_percent,
     yield_window_days,
 )
-from ledger.text import check_text
+from ledger.text import check_label, check_text
 
 __all__ = [
     "figures_days_max",
@@ -236,6 +236,7 @@ def create_fund(conn: psycopg.Connection[Any], fund_id: str, name: str) -> tuple
     fund_id = _fund_id(fund_id)
     if not isinstance(name, str) or not 1 <= len(name.strip()) <= name_length_max:
         raise ValidationError(f"name must be 1 to {name_length_max} characters", field="name")
+    check_label(name, "name")
     with database_transaction(conn):
         with conn.cursor(row_factory=class_row(Fund)) as cur:
             created = cur.execute(
