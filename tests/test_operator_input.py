@@ -92,6 +92,24 @@ def test_statement_output_that_cannot_be_written(conn, db_url, monkeypatch, caps
                          "--output", str(output)], f"VALIDATION: cannot write {output}")
 
 
+def test_an_output_file_is_whole_or_left_as_it_was(conn, db_url, monkeypatch, capsys, tmp_path):
+    """The output is staged beside the target and moved into place only when the command has
+    succeeded: a command that fails part-way leaves the old file, not an empty one."""
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    create_account(conn, NewAccount(BANK, "ICBC reserve", AccountType.ASSET, "CNY"))
+    target = tmp_path / "s.csv"
+    target.write_bytes(b"the statement of yesterday\n")
+    period = ["--from", "2026-10-01", "--to", "2026-11-01", "--output", str(target)]
+    refused(capsys, ["statement", "--account", "assets:no_such_account", *period], "ACCOUNT_NOT_FOUND")
+    assert target.read_bytes() == b"the statement of yesterday\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["s.csv"], "no staging file is left behind"
+    assert main(["statement", "--account", BANK, *period]) == 0
+    assert f"{BANK},CNY,opening,2026-10-01".encode() in target.read_bytes()
+    assert [p.name for p in tmp_path.iterdir()] == ["s.csv"]
+    assert main(["statement", "--account", BANK, "--from", "2026-10-01", "--to", "2026-11-01",
+                 "--output", "/dev/null"]) == 0  # a device is written to, never replaced
+
+
 @pytest.mark.parametrize("argv", [
     ["close-period", "0001-01-01"],
     ["statement", "--account", BANK, "--from", "0001-01-01", "--to", "2026-01-01"],
