@@ -95,10 +95,21 @@ class CitusServers:
         return self.node_urls(name)[0]
 
     def drop(self, name: str) -> None:
+        statement = sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
         for url in self.node_urls("postgres"):
             with psycopg.connect(url, autocommit=True) as admin:
                 admin.execute("set citus.enable_create_database_propagation = off")
-                admin.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+                for attempt in range(5):
+                    try:
+                        admin.execute(statement)
+                        break
+                    except psycopg.errors.ObjectInUse:
+                        # FORCE ends client sessions, not Citus's maintenance daemon, which may
+                        # connect to the database again just then: ended, and the drop tried again.
+                        if attempt == 4:
+                            raise
+                        admin.execute("select pg_terminate_backend(pid) from pg_stat_activity "
+                                      "where datname = %s and pid <> pg_backend_pid()", (name,))
 
 
 def citus_servers(server_url: str) -> CitusServers | None:

@@ -3,6 +3,8 @@
 #   tools/citus_cluster.sh up     build Citus once (cached), start a coordinator and two workers,
 #                                 register the workers; the last line printed is the coordinator's URL
 #   tools/citus_cluster.sh down   stop the three servers (their data stays for the next `up`)
+#   tools/citus_cluster.sh purge  stop them and delete their data directories (CI's cluster is
+#                                 throwaway: the next `up` starts from nothing)
 #   tools/citus_cluster.sh url    print the coordinator's URL
 # `./dev cluster up|down` calls this. Running `up` again is safe: a finished build is reused, running
 # servers are left running, and registration is skipped for workers already registered.
@@ -222,7 +224,13 @@ cluster_down() {
 case "${1:-}" in
   up) cluster_up ;;
   down) cluster_down ;;
+  purge)
+    cluster_down
+    if [ -d "$cluster_dir" ]; then
+      say "deleting $cluster_dir ..."
+      rm -rf "$cluster_dir"
+    fi ;;
   build) build_citus ;;
   url) node_url "${ports[0]}" ;;
-  *) echo "usage: $0 up|down|url|build" >&2; exit 2 ;;
+  *) echo "usage: $0 up|down|purge|url|build" >&2; exit 2 ;;
 esac
