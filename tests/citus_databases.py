@@ -77,25 +77,19 @@ class CitusServers:
                               "where datname = %s and pid <> pg_backend_pid()", (name,))
 
     def copy(self, template: str, name: str) -> str:
-        statement = sql.SQL("create database {} template {}").format(sql.Identifier(name), sql.Identifier(template))
-        for url in self.node_urls("postgres"):
-            with psycopg.connect(url, autocommit=True) as admin:
-                admin.execute("set citus.enable_create_database_propagation = off")
-                for attempt in range(5):
-                    try:
-                        admin.execute(statement)
-                        break
-                    except psycopg.errors.ObjectInUse:
-                        # A background worker (Citus's maintenance daemon) may hold the template
-                        # again, connections disallowed or not: ended, and the copy tried again.
-                        if attempt == 4:
-                            raise
-                        admin.execute("select pg_terminate_backend(pid) from pg_stat_activity "
-                                      "where datname = %s and pid <> pg_backend_pid()", (template,))
+        # A background worker (Citus's maintenance daemon) may hold the template again,
+        # connections disallowed or not.
+        self._on_each_node(sql.SQL("create database {} template {}").format(sql.Identifier(name),
+                                                                            sql.Identifier(template)), template)
         return self.node_urls(name)[0]
 
     def drop(self, name: str) -> None:
-        statement = sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
+        # FORCE ends client sessions, not Citus's maintenance daemon, which may connect again.
+        self._on_each_node(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)), name)
+
+    def _on_each_node(self, statement: sql.Composed, held: str) -> None:
+        """Run a CREATE or DROP DATABASE on every node; when a session holds the database `held`
+        (ObjectInUse), end the sessions on it and try again, five times at most."""
         for url in self.node_urls("postgres"):
             with psycopg.connect(url, autocommit=True) as admin:
                 admin.execute("set citus.enable_create_database_propagation = off")
@@ -104,12 +98,10 @@ class CitusServers:
                         admin.execute(statement)
                         break
                     except psycopg.errors.ObjectInUse:
-                        # FORCE ends client sessions, not Citus's maintenance daemon, which may
-                        # connect to the database again just then: ended, and the drop tried again.
                         if attempt == 4:
                             raise
                         admin.execute("select pg_terminate_backend(pid) from pg_stat_activity "
-                                      "where datname = %s and pid <> pg_backend_pid()", (name,))
+                                      "where datname = %s and pid <> pg_backend_pid()", (held,))
 
 
 def citus_servers(server_url: str) -> CitusServers | None:
