@@ -39,6 +39,16 @@ def _day(offset: int) -> str:
     return (calendar.today() + timedelta(days=offset)).isoformat()
 
 
+class _Days(int):
+    """A day as an offset from today, in a test's parameters: resolved when the test runs, not
+    when it is collected, so a run that crosses the business day's midnight still asks for the
+    day it means."""
+
+
+def _resolved(values: dict[str, Any]) -> dict[str, Any]:
+    return {name: _day(value) if isinstance(value, _Days) else value for name, value in values.items()}
+
+
 def _changes(conn: Conn) -> int:
     row = conn.execute("select count(*) from ledger.product_setting_changes").fetchone()
     assert row is not None
@@ -92,54 +102,54 @@ def test_a_change_applies_from_its_day_on_and_the_history_lists_it(api: Any, con
 
 
 @pytest.mark.parametrize(("input", "field"), [
-    ({"effectiveFrom": _day(0), "lateFeeRatePerDay": "0.001"}, "effectiveFrom"),       # today: already begun
-    ({"effectiveFrom": _day(-1), "lateFeeRatePerDay": "0.001"}, "effectiveFrom"),      # the past
+    ({"effectiveFrom": _Days(0), "lateFeeRatePerDay": "0.001"}, "effectiveFrom"),       # today: already begun
+    ({"effectiveFrom": _Days(-1), "lateFeeRatePerDay": "0.001"}, "effectiveFrom"),      # the past
     ({"effectiveFrom": "1970-01-01", "lateFeeRatePerDay": "0.001"}, "effectiveFrom"),
-    ({"effectiveFrom": _day(versions.schedule_days_max + 1), "lateFeeRatePerDay": "0.001"}, "effectiveFrom"),
-    ({"effectiveFrom": _day(1)}, "input"),                                             # nothing to change
-    ({"effectiveFrom": _day(1), "lateFeeRatePerDay": "0.0101"}, "lateFeeRatePerDay"),  # above 1% a day
-    ({"effectiveFrom": _day(1), "lateFeeRatePerDay": "-0.001"}, "lateFeeRatePerDay"),
-    ({"effectiveFrom": _day(1), "lateFeeRatePerDay": "0.0000001"}, "lateFeeRatePerDay"),  # 7 places
-    ({"effectiveFrom": _day(1), "lateFeeRatePerDay": "1e999999999"}, "lateFeeRatePerDay"),
-    ({"effectiveFrom": _day(1), "lateFeeRatePerDay": "1e-999999999"}, "lateFeeRatePerDay"),
-    ({"effectiveFrom": _day(1), "lateFeeRatePerDay": "9" * 5000}, "lateFeeRatePerDay"),
-    ({"effectiveFrom": _day(1), "lateFeeRatePerDay": "NaN"}, "lateFeeRatePerDay"),
-    ({"effectiveFrom": _day(1), "lateFeeRatePerDay": "Infinity"}, "lateFeeRatePerDay"),
-    ({"effectiveFrom": _day(1), "lateFeeRatePerDay": "0.001\n1"}, "lateFeeRatePerDay"),
-    ({"effectiveFrom": _day(1), "lateFeeRatePerDay": "\u0661"}, "lateFeeRatePerDay"),  # Arabic-Indic one
-    ({"effectiveFrom": _day(1), "lateFeeRatePerDay": ""}, "lateFeeRatePerDay"),
-    ({"effectiveFrom": _day(1), "lateFeeRatePerDay": " 0.001"}, "lateFeeRatePerDay"),    # taken as written
-    ({"effectiveFrom": _day(1), "lateFeeRatePerDay": "0.001\n"}, "lateFeeRatePerDay"),
-    ({"effectiveFrom": _day(1), "provisionRateCurrent": "0.01 "}, "provisionRateCurrent"),
-    ({"effectiveFrom": _day(1), "provisionRateCurrent": "1.0001"}, "provisionRateCurrent"),
-    ({"effectiveFrom": _day(1), "provisionRate1To30": "0.12345"}, "provisionRate1To30"),
-    ({"effectiveFrom": _day(1), "interestFreeDays": -1}, "interestFreeDays"),
-    ({"effectiveFrom": _day(1), "interestFreeDays": 366}, "interestFreeDays"),
-    ({"effectiveFrom": _day(1), "writeOffDpd": 0}, "writeOffDpd"),
-    ({"effectiveFrom": _day(1), "lateFeeStopDpd": 2_147_483_647}, "lateFeeStopDpd"),
+    ({"effectiveFrom": _Days(versions.schedule_days_max + 1), "lateFeeRatePerDay": "0.001"}, "effectiveFrom"),
+    ({"effectiveFrom": _Days(1)}, "input"),                                             # nothing to change
+    ({"effectiveFrom": _Days(1), "lateFeeRatePerDay": "0.0101"}, "lateFeeRatePerDay"),  # above 1% a day
+    ({"effectiveFrom": _Days(1), "lateFeeRatePerDay": "-0.001"}, "lateFeeRatePerDay"),
+    ({"effectiveFrom": _Days(1), "lateFeeRatePerDay": "0.0000001"}, "lateFeeRatePerDay"),  # 7 places
+    ({"effectiveFrom": _Days(1), "lateFeeRatePerDay": "1e999999999"}, "lateFeeRatePerDay"),
+    ({"effectiveFrom": _Days(1), "lateFeeRatePerDay": "1e-999999999"}, "lateFeeRatePerDay"),
+    ({"effectiveFrom": _Days(1), "lateFeeRatePerDay": "9" * 5000}, "lateFeeRatePerDay"),
+    ({"effectiveFrom": _Days(1), "lateFeeRatePerDay": "NaN"}, "lateFeeRatePerDay"),
+    ({"effectiveFrom": _Days(1), "lateFeeRatePerDay": "Infinity"}, "lateFeeRatePerDay"),
+    ({"effectiveFrom": _Days(1), "lateFeeRatePerDay": "0.001\n1"}, "lateFeeRatePerDay"),
+    ({"effectiveFrom": _Days(1), "lateFeeRatePerDay": "\u0661"}, "lateFeeRatePerDay"),  # Arabic-Indic one
+    ({"effectiveFrom": _Days(1), "lateFeeRatePerDay": ""}, "lateFeeRatePerDay"),
+    ({"effectiveFrom": _Days(1), "lateFeeRatePerDay": " 0.001"}, "lateFeeRatePerDay"),    # taken as written
+    ({"effectiveFrom": _Days(1), "lateFeeRatePerDay": "0.001\n"}, "lateFeeRatePerDay"),
+    ({"effectiveFrom": _Days(1), "provisionRateCurrent": "0.01 "}, "provisionRateCurrent"),
+    ({"effectiveFrom": _Days(1), "provisionRateCurrent": "1.0001"}, "provisionRateCurrent"),
+    ({"effectiveFrom": _Days(1), "provisionRate1To30": "0.12345"}, "provisionRate1To30"),
+    ({"effectiveFrom": _Days(1), "interestFreeDays": -1}, "interestFreeDays"),
+    ({"effectiveFrom": _Days(1), "interestFreeDays": 366}, "interestFreeDays"),
+    ({"effectiveFrom": _Days(1), "writeOffDpd": 0}, "writeOffDpd"),
+    ({"effectiveFrom": _Days(1), "lateFeeStopDpd": 2_147_483_647}, "lateFeeStopDpd"),
 ])
 def test_refusals_are_typed_and_write_nothing(api: Any, conn: Conn, input: dict[str, Any], field: str) -> None:
     before = _changes(conn)
-    refused = _set(api, **input)
+    refused = _set(api, **_resolved(input))
     assert (refused["__typename"], refused["code"], refused["field"]) == ("ValidationError", "VALIDATION", field)
     assert _changes(conn) == before
     assert api.data(READ, {"on": _day(1)})["creditSettings"]["lateFeeRatePerDay"] == "0.0005"
 
 
 @pytest.mark.parametrize("variables", [
-    {"effectiveFrom": _day(1), "interestFreeDays": 2**31},          # past GraphQL's 32-bit Int
-    {"effectiveFrom": _day(1), "interestFreeDays": 1.5},
+    {"effectiveFrom": _Days(1), "interestFreeDays": 2**31},          # past GraphQL's 32-bit Int
+    {"effectiveFrom": _Days(1), "interestFreeDays": 1.5},
     {"effectiveFrom": "10000-01-01", "interestFreeDays": 1},       # no such calendar date
     {"effectiveFrom": "0001-01-01", "interestFreeDays": 1},        # the calendar's ends: outside the Date scalar
     {"effectiveFrom": "9999-12-31", "interestFreeDays": 1},
     {"effectiveFrom": "2026-02-30", "interestFreeDays": 1},
-    {"effectiveFrom": _day(1), "lateFeeRatePerDay": 0.001},         # a number, not a decimal string
-    {"effectiveFrom": _day(1), "payoffRemainingFees": "SOME"},
-    {"effectiveFrom": _day(1), "lateFeeRatePerDay": "0.001\u0000"},  # NUL: refused with the request
+    {"effectiveFrom": _Days(1), "lateFeeRatePerDay": 0.001},         # a number, not a decimal string
+    {"effectiveFrom": _Days(1), "payoffRemainingFees": "SOME"},
+    {"effectiveFrom": _Days(1), "lateFeeRatePerDay": "0.001\u0000"},  # NUL: refused with the request
 ])
 def test_malformed_input_is_refused_before_anything_runs(api: Any, conn: Conn, variables: dict[str, Any]) -> None:
     before = _changes(conn)
-    response = api.http(SET, {"input": variables})
+    response = api.http(SET, {"input": _resolved(variables)})
     assert response.status_code in (200, 400), response.text
     body = response.json()
     assert body["errors"] and body.get("data") is None
